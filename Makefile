@@ -1,0 +1,34 @@
+# The README's two commands: `make run` and `make test`. Both create .venv on first use and
+# install the package; later runs skip the install unless pyproject.toml changed (stamp file).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   := data/synthetic
+REPORTS := reports
+
+.PHONY: run test lint install clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/inspectnet data synth --out $(DATA)
+	$(BIN)/inspectnet data check $(DATA) --report $(REPORTS)/eval_harness/dataset_synthetic.json
+
+lint: $(STAMP)
+	$(BIN)/ruff check inspectnet tests
+	$(BIN)/ruff format --check inspectnet tests
+	$(BIN)/mypy inspectnet
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

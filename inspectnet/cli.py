@@ -1,0 +1,94 @@
+"""The ``inspectnet`` console script: the suite's records and data outside pytest.
+
+Exit codes: 0 ok, 1 failed or regressed, 2 unusable input (a one-line error naming the file or option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from inspectnet.data.layout import DataError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer, got {value}")
+    return value
+
+
+def _cmd_data_synth(args: argparse.Namespace) -> int:
+    import time
+
+    from inspectnet.data.synthetic import ensure
+
+    started = time.perf_counter()
+    status = ensure(args.out, args.seed)
+    elapsed = time.perf_counter() - started
+    print(f"{args.out}: embedded synthetic dataset (seed {args.seed}) {status} in {elapsed:.1f} s")
+    return EXIT_OK
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from inspectnet.data.check import check_dataset, format_summary, write_report
+
+    result = check_dataset(args.root, args.category)
+    for line in result.errors:
+        print(f"inspectnet: error: {line}", file=sys.stderr)
+    if len(result.errors) > 1:
+        print(f"inspectnet: {args.root}: {len(result.errors)} problems; nothing was written", file=sys.stderr)
+    if result.errors:
+        return EXIT_USAGE
+    print(format_summary(result))
+    if args.report is not None:
+        write_report(result, args.report)
+        print(f"report: {args.report}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inspectnet", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data = commands.add_parser("data", help="generate or validate a dataset in MVTec AD layout")
+    data_cmds = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    synth = data_cmds.add_parser("synth", help="write the embedded synthetic dataset (MVTec AD layout)")
+    synth.add_argument(
+        "--out", type=Path, required=True, help="directory to write (created or replaced whole)"
+    )
+    synth.add_argument("--seed", type=_seed, default=0, help="generator seed (default 0)")
+    synth.set_defaults(func=_cmd_data_synth)
+
+    check = data_cmds.add_parser("check", help="validate a dataset in MVTec AD layout and summarise it")
+    check.add_argument("root", type=Path, help="dataset root: <root>/<category>/train/good/*.png")
+    check.add_argument("--category", action="append", help="check only this category (repeatable)")
+    check.add_argument("--report", type=Path, help="also write the summary as JSON to this file")
+    check.set_defaults(func=_cmd_data_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except DataError as exc:
+        print(f"inspectnet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("inspectnet: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""The embedded dataset: layout, determinism, exact masks, varied defects, and a task that is not trivial."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from inspectnet.data import DataError, load_category, read_image, read_mask, synthetic
+from inspectnet.data.scenes import RENDERERS
+from inspectnet.data.synthetic import CATEGORIES, ensure, generate, render_sample, verify
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_cli_synth_twice_gives_byte_identical_files(synthetic_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "B"
+    exe = Path(sys.executable).with_name("inspectnet")
+    run = subprocess.run(
+        [str(exe), "data", "synth", "--out", str(out)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert _digests(out) == _digests(synthetic_root)
+    assert verify(out, seed=0)
+
+
+def test_other_seed_gives_other_images() -> None:
+    a, _ = render_sample("capsule", 0, "train", None, 3)
+    b, _ = render_sample("capsule", 1, "train", None, 3)
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_every_defect_has_a_nonempty_mask_and_good_images_none(synthetic_root: Path, category: str) -> None:
+    cat = load_category(synthetic_root, category)
+    assert len(cat.defect_types) >= 3
+    for sample in cat.test:
+        mask = read_mask(sample, (256, 256))
+        assert mask.any() == sample.is_anomalous, sample.path
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_mask_marks_exactly_the_pixels_the_defect_changed(category: str) -> None:
+    """Outside the mask, a defect image differs from the same pose's normal image by noise only."""
+    for defect in RENDERERS[category][1]:
+        render, _ = RENDERERS[category]
+        image, mask = render_sample(category, 0, "test", defect, 0)
+        # the same pose without the defect, through the same camera: draw it through the public path
+        root = np.random.SeedSequence(
+            [0, CATEGORIES.index(category), 1, 1 + RENDERERS[category][1].index(defect), 0]
+        )
+        pose, _, camera = root.spawn(3)
+        normal = synthetic.finish(
+            render(np.random.default_rng(pose), None, None), np.random.default_rng(camera)
+        )
+        changed = np.any(image != normal, axis=-1)
+        assert changed[mask].mean() > 0.5, f"{category}/{defect}: most mask pixels should change"
+        assert not changed[~mask].any(), f"{category}/{defect}: pixels outside the mask changed"
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_defects_range_from_small_to_large(synthetic_root: Path, category: str) -> None:
+    cat = load_category(synthetic_root, category)
+    areas = [read_mask(s, (256, 256)).mean() for s in cat.test if s.is_anomalous]
+    assert min(areas) < 0.001, f"{category}: no small defect (smallest covers {min(areas):.4f} of the image)"
+    assert max(areas) > 0.005, f"{category}: no large defect (largest covers {max(areas):.4f} of the image)"
+
+
+def _positional_baseline_auroc(root: Path, category: str) -> float:
+    """A raw-pixel per-position Gaussian detector (PaDiM without a backbone): image AUROC."""
+
+    def pooled(path: Path) -> np.ndarray:
+        return read_image(path).astype(np.float32).reshape(64, 4, 64, 4, 3).mean((1, 3)) / 255
+
+    cat = load_category(root, category, pixels=False)
+    train = np.stack([pooled(p) for p in cat.train])
+    mean, std = train.mean(0), train.std(0) + 0.02
+    scores = [float((((pooled(s.path) - mean) / std) ** 2).sum(-1).max()) for s in cat.test]
+    return float(roc_auc_score([s.is_anomalous for s in cat.test], scores))
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_task_is_not_trivial_for_a_raw_pixel_detector(synthetic_root: Path, category: str) -> None:
+    auroc = _positional_baseline_auroc(synthetic_root, category)
+    assert auroc < 0.95, (
+        f"{category}: a raw-pixel detector already scores {auroc:.3f}; the set teaches nothing"
+    )
+
+
+def test_dataset_card_says_what_it_is(synthetic_root: Path) -> None:
+    card = (synthetic_root / "README.md").read_text()
+    assert "not MVTec AD numbers" in card
+    assert "CC0" in card
+    for category in CATEGORIES:
+        for defect in RENDERERS[category][1]:
+            assert defect in card
+
+
+def test_ensure_is_a_no_op_on_an_intact_set(synthetic_root: Path) -> None:
+    before = {p: p.stat().st_mtime_ns for p in synthetic_root.rglob("*")}
+    assert ensure(synthetic_root, seed=0) == "up to date"
+    assert {p: p.stat().st_mtime_ns for p in synthetic_root.rglob("*")} == before
+
+
+def test_ensure_regenerates_a_tampered_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synthetic, "CATEGORIES", ("leather",))
+    root = tmp_path / "set"
+    generate(root, seed=0)
+    victim = root / "leather" / "train" / "good" / "000.png"
+    original = victim.read_bytes()
+    victim.write_bytes(original[:-10])
+    assert not verify(root, seed=0)
+    assert ensure(root, seed=0) == "generated"
+    assert victim.read_bytes() == original
+
+
+def test_ensure_never_overwrites_a_foreign_directory(tmp_path: Path) -> None:
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(DataError, match=str(foreign)):
+        ensure(foreign, seed=0)
+    assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+def test_interrupted_generation_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exploding(seed: int) -> Iterator[list[synthetic.SynthFile]]:
+        yield [synthetic.SynthFile("leather/train/good/000.png", b"x")]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_render_all", exploding)
+    out = tmp_path / "set"
+    with pytest.raises(KeyboardInterrupt):
+        generate(out, seed=0)
+    assert os.listdir(tmp_path) == []
