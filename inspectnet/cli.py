@@ -55,17 +55,13 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="inspectnet", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = argparse.ArgumentParser(prog="inspectnet", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data = commands.add_parser("data", help="generate or validate a dataset in MVTec AD layout")
     data_cmds = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
 
     synth = data_cmds.add_parser("synth", help="write the embedded synthetic dataset (MVTec AD layout)")
-    synth.add_argument(
-        "--out", type=Path, required=True, help="directory to write (created or replaced whole)"
-    )
+    synth.add_argument("--out", type=Path, required=True, help="directory to write (created or replaced whole)")
     synth.add_argument("--seed", type=_seed, default=0, help="generator seed (default 0)")
     synth.set_defaults(func=_cmd_data_synth)
 

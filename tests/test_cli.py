@@ -42,9 +42,7 @@ def test_bad_seed_is_a_usage_error(seed: str, tmp_path: Path, capsys: pytest.Cap
     assert not (tmp_path / "x").exists()
 
 
-def test_synth_refuses_to_overwrite_a_foreign_directory(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_synth_refuses_to_overwrite_a_foreign_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.png").write_bytes(b"meow")
     assert main(["data", "synth", "--out", str(tmp_path / "photos")]) == 2

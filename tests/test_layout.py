@@ -121,9 +121,7 @@ def test_rejects_broken_dataset_with_one_line_naming_the_path(
         load_category(root, "widget")
 
 
-def test_missing_root_says_where_it_looked_and_how_to_point(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_missing_root_says_where_it_looked_and_how_to_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "no-such-dataset"
     assert main(["data", "check", str(missing)]) == 2
     err = _one_line_naming(capsys, str(missing))
@@ -148,9 +146,7 @@ def test_category_must_be_a_plain_name(
     _one_line_naming(capsys, f"--category {name!r}")
 
 
-def test_several_problems_are_all_listed(
-    tiny_dataset: Callable[..., Path], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_several_problems_are_all_listed(tiny_dataset: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     root = tiny_dataset()
     truncated, no_mask = _break_truncate(root), _break_missing_mask(root)
     assert main(["data", "check", str(root)]) == 2

@@ -29,9 +29,7 @@ def _digests(root: Path) -> dict[str, str]:
 def test_cli_synth_twice_gives_byte_identical_files(synthetic_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "B"
     exe = Path(sys.executable).with_name("inspectnet")
-    run = subprocess.run(
-        [str(exe), "data", "synth", "--out", str(out)], capture_output=True, text=True, check=False
-    )
+    run = subprocess.run([str(exe), "data", "synth", "--out", str(out)], capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
     assert _digests(out) == _digests(synthetic_root)
     assert verify(out, seed=0)
@@ -59,13 +57,9 @@ def test_mask_marks_exactly_the_pixels_the_defect_changed(category: str) -> None
         render, _ = RENDERERS[category]
         image, mask = render_sample(category, 0, "test", defect, 0)
         # the same pose without the defect, through the same camera: draw it through the public path
-        root = np.random.SeedSequence(
-            [0, CATEGORIES.index(category), 1, 1 + RENDERERS[category][1].index(defect), 0]
-        )
+        root = np.random.SeedSequence([0, CATEGORIES.index(category), 1, 1 + RENDERERS[category][1].index(defect), 0])
         pose, _, camera = root.spawn(3)
-        normal = synthetic.finish(
-            render(np.random.default_rng(pose), None, None), np.random.default_rng(camera)
-        )
+        normal = synthetic.finish(render(np.random.default_rng(pose), None, None), np.random.default_rng(camera))
         changed = np.any(image != normal, axis=-1)
         assert changed[mask].mean() > 0.5, f"{category}/{defect}: most mask pixels should change"
         assert not changed[~mask].any(), f"{category}/{defect}: pixels outside the mask changed"
@@ -95,9 +89,7 @@ def _positional_baseline_auroc(root: Path, category: str) -> float:
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_task_is_not_trivial_for_a_raw_pixel_detector(synthetic_root: Path, category: str) -> None:
     auroc = _positional_baseline_auroc(synthetic_root, category)
-    assert auroc < 0.95, (
-        f"{category}: a raw-pixel detector already scores {auroc:.3f}; the set teaches nothing"
-    )
+    assert auroc < 0.95, f"{category}: a raw-pixel detector already scores {auroc:.3f}; the set teaches nothing"
 
 
 def test_dataset_card_says_what_it_is(synthetic_root: Path) -> None:
@@ -136,9 +128,7 @@ def test_ensure_never_overwrites_a_foreign_directory(tmp_path: Path) -> None:
     assert (foreign / "precious.txt").read_text() == "keep me"
 
 
-def test_interrupted_generation_leaves_nothing_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_interrupted_generation_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def exploding(seed: int) -> Iterator[list[synthetic.SynthFile]]:
         yield [synthetic.SynthFile("leather/train/good/000.png", b"x")]
         raise KeyboardInterrupt

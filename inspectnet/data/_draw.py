@@ -86,14 +86,14 @@ def random_polyline(
     return pts
 
 
-def finish(img: Image, rng: np.random.Generator, gain: float = 0.1, gradient: float = 0.06) -> np.ndarray:
+def finish(img: Image, rng: np.random.Generator, gain: float = 0.06, gradient: float = 0.05) -> np.ndarray:
     """Camera nuisance: global gain, a lighting gradient and sensor noise; quantised to uint8."""
     size = img.shape[0]
     yy, xx = grid(size)
     theta = rng.uniform(0, 2 * np.pi)
     ramp = ((xx - size / 2) * np.cos(theta) + (yy - size / 2) * np.sin(theta)) / size
     light = rng.uniform(1 - gain, 1 + gain) + rng.uniform(0, gradient) * ramp
-    noisy = img * light[..., None] + rng.normal(0, rng.uniform(0.006, 0.018), img.shape)
+    noisy = img * light[..., None] + rng.normal(0, rng.uniform(0.004, 0.01), img.shape)
     return quantise(noisy)
 
 

@@ -69,9 +69,7 @@ def format_summary(result: CheckResult) -> str:
     ]
     for s in result.summaries:
         by_type = ", ".join(f"{k} {v}" for k, v in s.test_defect.items())
-        lines.append(
-            f"{s.category:<14}{s.train_good:>6}{s.test_good:>11}{s.test_defect_total:>13}  {by_type}"
-        )
+        lines.append(f"{s.category:<14}{s.train_good:>6}{s.test_good:>11}{s.test_defect_total:>13}  {by_type}")
     return "\n".join(lines)
 
 
@@ -84,9 +82,7 @@ def write_report(result: CheckResult, path: Path) -> None:
             "root": result.root.as_posix(),
             "dataset": result.dataset,
             "synthetic_manifest": _manifest_identity(result.root),
-            "categories": [
-                asdict(s) | {"fingerprint": result.fingerprints[s.category]} for s in result.summaries
-            ],
+            "categories": [asdict(s) | {"fingerprint": result.fingerprints[s.category]} for s in result.summaries],
         },
     )
 

@@ -144,9 +144,7 @@ def scan_category(root: Path, category: str) -> tuple[Category, list[str]]:
                 errors.append(f"{image}: defect image has no mask; expected {mask}")
             test.append(TestSample(image, label, mask))
     if not test:
-        errors.append(
-            f"{test_dir}: no test images (expected test/good/ and test/<defect>/); add the test split"
-        )
+        errors.append(f"{test_dir}: no test images (expected test/good/ and test/<defect>/); add the test split")
     return Category(category, base, tuple(train), tuple(test)), errors
 
 
@@ -214,11 +212,7 @@ def load_category(root: Path, category: str, *, pixels: bool = True) -> Category
     """Load one category, raising DataError with the first problem (the rest via `inspectnet data check`)."""
     cat, errors = inspect_category(root, category, pixels=pixels)
     if errors:
-        more = (
-            f" (and {len(errors) - 1} more problems; run `inspectnet data check {root}`)"
-            if len(errors) > 1
-            else ""
-        )
+        more = f" (and {len(errors) - 1} more problems; run `inspectnet data check {root}`)" if len(errors) > 1 else ""
         raise DataError(errors[0] + more)
     return cat
 
@@ -229,9 +223,7 @@ def read_image(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(
-            f"{path}: unreadable or truncated image ({exc}); replace or remove the file"
-        ) from None
+        raise DataError(f"{path}: unreadable or truncated image ({exc}); replace or remove the file") from None
 
 
 def read_mask(sample: TestSample, shape: tuple[int, int]) -> np.ndarray:

@@ -82,12 +82,12 @@ def bottle(pose: np.random.Generator, defect: str | None, drng: np.random.Genera
         ang = d.uniform(0, 2 * np.pi)
         blob = blob_distance(SIZE, cx + at * np.cos(ang), cy + at * np.sin(ang), d.uniform(3, 11), d, 0.4)
         color = _rgb(0.22, 0.16, 0.1) if d.random() < 0.5 else _rgb(0.62, 0.6, 0.5)
-        return blend(img, color, coverage(blob) * np.float32(d.uniform(0.35, 0.85)))
+        return blend(img, color, coverage(blob) * np.float32(d.uniform(0.5, 0.9)))
     if defect == "crack":
         at, ang = d.uniform(0.72, 0.95) * radius, d.uniform(0, 2 * np.pi)
         line = random_polyline(d, (cx + at * np.cos(ang), cy + at * np.sin(ang)), d.uniform(12, 36))
         crack = coverage(polyline_distance(SIZE, line) - d.uniform(0.5, 1.2)) * coverage(r - radius)
-        return blend(img, _rgb(0.85, 0.82, 0.75), crack * np.float32(d.uniform(0.35, 0.8)))
+        return blend(img, _rgb(0.85, 0.82, 0.75), crack * np.float32(d.uniform(0.5, 0.9)))
     raise ValueError(f"unknown bottle defect {defect!r}")
 
 
@@ -124,25 +124,23 @@ def _imprint(u: np.ndarray, v: np.ndarray, drop: set[tuple[int, str]]) -> np.nda
 def capsule(pose: np.random.Generator, defect: str | None, drng: np.random.Generator | None) -> Image:
     """A two-colour capsule (dark cap, orange body) with a printed '500' on the body."""
     cx, cy = 128 + pose.uniform(-5, 5), 128 + pose.uniform(-5, 5)
-    angle = pose.uniform(-0.06, 0.06)
+    angle = pose.uniform(-0.03, 0.03)
     half_len, half_w = 82 + pose.uniform(-2, 2), 30 + pose.uniform(-1, 1)
-    ink_tone = np.float32(pose.uniform(0.08, 0.16))
+    ink_tone = np.float32(pose.uniform(0.1, 0.13))
     u, v = frame(SIZE, cx, cy, angle)
     yy, _ = grid(SIZE)
     img = fill(SIZE, (0.8, 0.8, 0.78)) * (0.95 + 0.05 * yy / SIZE)[..., None]
     width = np.full_like(v, half_w)
     d = _require(drng) if defect is not None else None
     if defect == "squeeze" and d is not None:
-        u0, sigma, depth = d.uniform(-60, 60), d.uniform(6, 22), d.uniform(3, 12)
+        u0, sigma, depth = d.uniform(-60, 60), d.uniform(8, 22), d.uniform(5, 14)
         side = np.sign(v) == (1 if d.random() < 0.5 else -1)
         width = width - np.where(side, depth * np.exp(-(((u - u0) / sigma) ** 2)), 0).astype(np.float32)
     body_dist = np.hypot(np.maximum(np.abs(u) - (half_len - half_w), 0), v) - half_w
     shape_dist = np.hypot(np.maximum(np.abs(u) - (half_len - half_w), 0), v) - width
     shade = np.sqrt(np.clip(1 - (v / half_w) ** 2, 0, 1))
     color = np.where((u < 0)[..., None], _rgb(0.13, 0.12, 0.13), _rgb(0.9, 0.52, 0.13))
-    color = (
-        color * (0.5 + 0.5 * shade)[..., None] + 0.28 * np.exp(-(((v + 0.45 * half_w) / 4) ** 2))[..., None]
-    )
+    color = color * (0.5 + 0.5 * shade)[..., None] + 0.28 * np.exp(-(((v + 0.45 * half_w) / 4) ** 2))[..., None]
     seam = coverage(np.abs(u) - 0.8)
     color = blend(color.astype(np.float32), (0.05, 0.05, 0.05), seam * 0.6)
     drop: set[tuple[int, str]] = set()
@@ -162,13 +160,11 @@ def capsule(pose: np.random.Generator, defect: str | None, drng: np.random.Gener
     inside = coverage(body_dist + 3)
     if defect == "crack":
         start = (cx + d.uniform(-60, 60), cy + d.uniform(-15, 15))
-        crack = coverage(
-            polyline_distance(SIZE, random_polyline(d, start, d.uniform(8, 45))) - d.uniform(0.4, 1.2)
-        )
-        return blend(img, img * 0.3, crack * inside * np.float32(d.uniform(0.5, 0.9)))
+        crack = coverage(polyline_distance(SIZE, random_polyline(d, start, d.uniform(12, 50))) - d.uniform(0.7, 1.5))
+        return blend(img, img * 0.3, crack * inside * np.float32(d.uniform(0.6, 0.95)))
     if defect == "poke":
         px, py = cx + d.uniform(-65, 65), cy + d.uniform(-18, 18)
-        hole = blob_distance(SIZE, px, py, d.uniform(1.8, 4.5), d, 0.15)
+        hole = blob_distance(SIZE, px, py, d.uniform(2.5, 6.0), d, 0.15)
         return blend(img, (0.06, 0.05, 0.05), coverage(hole) * inside)
     raise ValueError(f"unknown capsule defect {defect!r}")
 
@@ -256,7 +252,7 @@ def leather(pose: np.random.Generator, defect: str | None, drng: np.random.Gener
     if pose.random() < 0.5:
         patch = patch[:, ::-1]
     tone = _rgb(0.47, 0.28, 0.15) * np.float32(pose.uniform(0.94, 1.06))
-    img = (tone * (1 + 0.2 * patch)[..., None]).astype(np.float32)
+    img = (tone * (1 + 0.14 * patch)[..., None]).astype(np.float32)
     if defect is None:
         return img
     d = _require(drng)
@@ -264,19 +260,19 @@ def leather(pose: np.random.Generator, defect: str | None, drng: np.random.Gener
     if defect == "color":
         radius = d.uniform(8, 28)
         dist = blob_distance(SIZE, x, y, radius, d, 0.35)
-        alpha = np.clip(-dist / (0.5 * radius), 0, 1) * np.float32(d.uniform(0.35, 0.7))
+        alpha = np.clip(-dist / (0.5 * radius), 0, 1) * np.float32(d.uniform(0.5, 0.85))
         shift = _rgb(1.25, 0.95, 0.85) if d.random() < 0.5 else _rgb(0.8, 0.85, 1.0)
         return blend(img, img * shift, alpha.astype(np.float32))
     if defect == "cut":
         line = polyline_distance(SIZE, random_polyline(d, (x, y), d.uniform(18, 70)))
-        return blend(img, img * 0.35, coverage(line - d.uniform(0.5, 1.4)) * np.float32(d.uniform(0.6, 0.95)))
+        return blend(img, img * 0.25, coverage(line - d.uniform(0.8, 1.8)) * np.float32(d.uniform(0.7, 0.95)))
     if defect == "glue":
         smooth = ndimage.gaussian_filter(img, (4, 4, 0)) * 1.12 + 0.03
         dist = blob_distance(SIZE, x, y, d.uniform(6, 20), d, 0.35)
-        return blend(img, smooth.astype(np.float32), coverage(dist) * np.float32(d.uniform(0.55, 0.9)))
+        return blend(img, smooth.astype(np.float32), coverage(dist) * np.float32(d.uniform(0.7, 0.95)))
     if defect == "poke":
-        hole = blob_distance(SIZE, x, y, d.uniform(1.8, 4.5), d, 0.2)
-        return blend(img, img * 0.25, coverage(hole))
+        hole = blob_distance(SIZE, x, y, d.uniform(2.5, 5.5), d, 0.2)
+        return blend(img, img * 0.2, coverage(hole))
     raise ValueError(f"unknown leather defect {defect!r}")
 
 

@@ -26,7 +26,7 @@ from inspectnet.data._draw import finish, quantise
 from inspectnet.data.layout import DataError
 from inspectnet.data.scenes import RENDERERS, SIZE
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 4
 CATEGORIES = ("bottle", "cable", "capsule", "leather")
 N_TRAIN = 60
 N_TEST_GOOD = 16
@@ -82,9 +82,7 @@ def category_files(category: str, seed: int) -> Iterator[SynthFile]:
         for i in range(N_PER_DEFECT):
             image, mask = render_sample(category, seed, "test", defect, i)
             yield SynthFile(f"{category}/test/{defect}/{i:03d}.png", _png(image))
-            yield SynthFile(
-                f"{category}/ground_truth/{defect}/{i:03d}_mask.png", _png(mask.astype(np.uint8) * 255)
-            )
+            yield SynthFile(f"{category}/ground_truth/{defect}/{i:03d}_mask.png", _png(mask.astype(np.uint8) * 255))
 
 
 def dataset_card(seed: int) -> str:
@@ -188,9 +186,7 @@ def verify(root: Path, seed: int) -> bool:
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
     if on_disk != set(files):
         return False
-    return all(
-        hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest for rel, digest in files.items()
-    )
+    return all(hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest for rel, digest in files.items())
 
 
 def ensure(out: Path, seed: int = 0) -> str:

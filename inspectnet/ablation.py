@@ -1,0 +1,67 @@
+"""The card's ablation row: PatchCore (mean +/- population std over seeds, with n) against PaDiM, with deltas."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from inspectnet._io import atomic_write_json
+from inspectnet.measure.evaluate import METRICS
+from inspectnet.records import SCHEMA_VERSION, now
+from inspectnet.session import Session
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One metric over seeds: mean, population std (pstdev) and n."""
+
+    mean: float
+    pstd: float
+    n: int
+    seeds: tuple[int, ...]
+    values: tuple[float, ...]
+
+    @classmethod
+    def of(cls, seeds: list[int], values: list[float]) -> Aggregate:
+        return cls(statistics.fmean(values), statistics.pstdev(values), len(values), tuple(seeds), tuple(values))
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    category: str
+    patchcore: dict[str, Aggregate]
+    padim: dict[str, Aggregate]
+    deltas: dict[str, float]  # PatchCore mean - PaDiM mean
+    records: dict[str, list[str]]
+
+
+def ablation_row(session: Session, category: str) -> AblationRow:
+    plan = session.options.profile.plan
+    runs = [r for r in session.runs() if r.category == category and r.coreset in (None, plan.coreset)]
+    per_method: dict[str, dict[str, Aggregate]] = {}
+    records: dict[str, list[str]] = {}
+    for method in ("patchcore", "padim"):
+        mine = [r for r in runs if r.method == method]
+        evaluations = [session.evaluate(r) for r in mine]
+        records[method] = [e.record_path.name for e in evaluations]
+        per_method[method] = {
+            m: Aggregate.of([r.seed for r in mine], [e.record.metrics[m] for e in evaluations]) for m in METRICS
+        }
+    deltas = {m: per_method["patchcore"][m].mean - per_method["padim"][m].mean for m in METRICS}
+    return AblationRow(category, per_method["patchcore"], per_method["padim"], deltas, records)
+
+
+def write_ablation(session: Session, row: AblationRow) -> Path:
+    path = session.options.report_dir / f"ablation_{row.category}.json"
+    atomic_write_json(
+        path,
+        {
+            "kind": "ablation",
+            "schema_version": SCHEMA_VERSION,
+            "dataset": session.options.dataset,
+            "created": now(),
+            **asdict(row),
+        },
+    )
+    return path

@@ -1,0 +1,218 @@
+"""Acceptance criteria as data: a TOML profile per dataset (what to run, and per metric a minimum).
+
+A metric's criterion is ``{ min = X }`` or ``{ reference = R, tolerance = T }`` (the minimum is then
+R - T): the card's number and the slack the profile states. Unknown keys, methods, categories or
+metrics are errors naming the key; nothing in a profile is silently ignored.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+METRICS = ("image_auroc", "pixel_auroc", "aupro")
+METHODS = ("patchcore", "padim")
+PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml"}
+
+
+class CriteriaError(ValueError):
+    """A profile that cannot be used; one line naming the file and the key."""
+
+
+@dataclass(frozen=True)
+class Criterion:
+    metric: str
+    minimum: float
+    reference: float | None = None
+    tolerance: float | None = None
+
+    def check(self, value: float) -> Verdict:
+        return Verdict(self, value, value >= self.minimum)
+
+    def describe(self) -> str:
+        if self.reference is not None and self.tolerance is not None:
+            return f"minimum {self.minimum:.4f} (reference {self.reference:.4f} - tolerance {self.tolerance:.4f})"
+        return f"minimum {self.minimum:.4f}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    criterion: Criterion
+    value: float
+    passed: bool
+
+    @property
+    def margin(self) -> float:
+        return self.value - self.criterion.minimum
+
+    def message(self, subject: str, record: Path | str | None = None) -> str:
+        relation = ">=" if self.passed else "<"
+        where = f"; record: {record}" if record is not None else ""
+        return (
+            f"{subject}: {self.criterion.metric} = {self.value:.4f} {relation} {self.criterion.describe()} "
+            f"(margin {self.margin:+.4f}){where}"
+        )
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """One trained model of the plan."""
+
+    method: str
+    category: str
+    seed: int
+    coreset: float | None  # PatchCore only
+
+    @property
+    def test_id(self) -> str:
+        """Reads like the card: patchcore-cable-seed0, patchcore-cable-seed0-coreset0.10."""
+        text = f"{self.method}-{self.category}-seed{self.seed}"
+        if self.method == "patchcore" and self.coreset is not None and abs(self.coreset - 0.01) > 1e-12:
+            text += f"-coreset{self.coreset:.2f}"
+        return text
+
+
+@dataclass(frozen=True)
+class Plan:
+    methods: tuple[str, ...]
+    categories: tuple[str, ...]
+    seeds: tuple[int, ...]
+    coreset: float
+    extra_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    coreset_sweep: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def runs(self, categories: list[str] | None = None, seeds: list[int] | None = None) -> list[RunKey]:
+        """Every model the plan trains, restricted to ``categories``; ``seeds`` replaces the plan's seeds."""
+        keys: list[RunKey] = []
+        for category in categories or list(self.categories):
+            for method in self.methods:
+                coreset = self.coreset if method == "patchcore" else None
+                if seeds is not None:
+                    run_seeds = tuple(seeds)
+                elif method == "patchcore":
+                    run_seeds = self.seeds + tuple(s for s in self.extra_seeds.get(category, ()) if s not in self.seeds)
+                else:
+                    run_seeds = self.seeds
+                keys.extend(RunKey(method, category, s, coreset) for s in run_seeds)
+                if method == "patchcore":
+                    sweep = self.coreset_sweep.get(category, ())
+                    keys.extend(RunKey(method, category, run_seeds[0], c) for c in sweep if c != self.coreset)
+        return keys
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    dataset: str
+    plan: Plan
+    criteria: dict[tuple[str, str], dict[str, Criterion]]
+    deltas: dict[str, dict[str, Criterion]]
+
+    def criterion(self, method: str, category: str, metric: str) -> Criterion:
+        try:
+            return self.criteria[(method, category)][metric]
+        except KeyError:
+            raise CriteriaError(
+                f"{self.path}: no criterion for {method}.{category}.{metric}; add [criteria.{method}.{category}] "
+                f"with {metric} = {{ min = ... }}"
+            ) from None
+
+
+def packaged(dataset: str) -> Path:
+    """The profile shipped for ``dataset`` (synthetic | mvtec_ad)."""
+    return Path(str(resources.files("inspectnet.criteria") / PROFILES[dataset]))
+
+
+def _table(path: Path, value: Any, allowed: tuple[str, ...], where: str) -> dict[str, Any]:
+    """``value`` as a table whose keys are all in ``allowed``; ``where`` is its dotted key in the file."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CriteriaError(f"{path}: {where} must be a table")
+    for k in value:
+        if k not in allowed:
+            raise CriteriaError(f"{path}: unknown key {where}.{k} (known: {', '.join(allowed)})")
+    return value
+
+
+def _criterion(path: Path, where: str, metric: str, spec: Any) -> Criterion:
+    if not isinstance(spec, dict) or not spec:
+        raise CriteriaError(f"{path}: {where} must be a table like {{ min = 0.9 }}")
+    unknown = set(spec) - {"min", "reference", "tolerance", "note"}
+    if unknown:
+        raise CriteriaError(
+            f"{path}: unknown key {where}.{sorted(unknown)[0]} (known: min, reference, tolerance, note)"
+        )
+    numbers = {k: v for k, v in spec.items() if k != "note"}
+    for k, v in numbers.items():
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            raise CriteriaError(f"{path}: {where}.{k} must be a number, got {v!r}")
+    if "min" in numbers and ("reference" in numbers or "tolerance" in numbers):
+        raise CriteriaError(f"{path}: {where}: give either min or reference + tolerance, not both")
+    if "min" in numbers:
+        return Criterion(metric, float(numbers["min"]))
+    if "reference" in numbers and "tolerance" in numbers:
+        ref, tol = float(numbers["reference"]), float(numbers["tolerance"])
+        return Criterion(metric, ref - tol, ref, tol)
+    raise CriteriaError(f"{path}: {where}: needs min, or reference and tolerance")
+
+
+def _metric_tables(path: Path, tables: dict[str, Any], where: str) -> dict[str, Criterion]:
+    return {m: _criterion(path, f"{where}.{m}", m, v) for m, v in _table(path, tables, METRICS, where).items()}
+
+
+def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) -> Profile:
+    """Parse and validate a criteria profile."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CriteriaError(f"--criteria {path}: no such file; pass a TOML profile or omit --criteria") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CriteriaError(f"{path}: not a readable TOML profile ({exc})") from None
+    for key in data:
+        if key not in ("schema", "dataset", "description", "plan", "criteria", "delta"):
+            raise CriteriaError(
+                f"{path}: unknown key {key} (known: schema, dataset, description, plan, criteria, delta)"
+            )
+    if data.get("schema") != 1:
+        raise CriteriaError(f"{path}: schema must be 1, got {data.get('schema')!r}")
+    plan = _plan(path, data)
+    known = set(plan.categories) | set(categories_known or ())
+    criteria: dict[tuple[str, str], dict[str, Criterion]] = {}
+    for method, per_cat in _table(path, data.get("criteria"), METHODS, "criteria").items():
+        for category, tables in _table(path, per_cat, tuple(sorted(known)), f"criteria.{method}").items():
+            criteria[(method, category)] = _metric_tables(path, tables, f"criteria.{method}.{category}")
+    deltas = {
+        category: _metric_tables(path, tables, f"delta.{category}")
+        for category, tables in _table(path, data.get("delta"), tuple(sorted(known)), "delta").items()
+    }
+    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas)
+
+
+def _plan(path: Path, data: dict[str, Any]) -> Plan:
+    keys = ("methods", "categories", "seeds", "coreset", "extra_seeds", "coreset_sweep")
+    plan = _table(path, data.get("plan"), keys, "plan")
+    methods = tuple(plan.get("methods", METHODS))
+    for m in methods:
+        if m not in METHODS:
+            raise CriteriaError(f"{path}: plan.methods: unknown method {m!r} (known: {', '.join(METHODS)})")
+    categories = tuple(plan.get("categories", ()))
+    if not categories:
+        raise CriteriaError(f"{path}: plan.categories is empty; list the categories to run")
+    seeds = tuple(int(s) for s in plan.get("seeds", (0,)))
+    coreset = float(plan.get("coreset", 0.01))
+    extra = {
+        c: tuple(int(s) for s in v)
+        for c, v in _table(path, plan.get("extra_seeds"), categories, "plan.extra_seeds").items()
+    }
+    sweep = {
+        c: tuple(float(r) for r in v)
+        for c, v in _table(path, plan.get("coreset_sweep"), categories, "plan.coreset_sweep").items()
+    }
+    for ratio in (coreset, *(r for v in sweep.values() for r in v)):
+        if not 0 < ratio <= 1:
+            raise CriteriaError(f"{path}: coreset ratio {ratio} is not in (0, 1]")
+    return Plan(methods, categories, seeds, coreset, extra, sweep)

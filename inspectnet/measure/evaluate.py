@@ -1,0 +1,71 @@
+"""A fitted model on a test split: raw (un-normalised) scores and maps, then the exact metrics.
+
+anomalib's own test metrics are computed on normalised, clamped scores; they are never used here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from inspectnet.measure.metrics import auroc, pixel_metrics
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from inspectnet.models.features import FeatureCache
+
+METRICS = ("image_auroc", "pixel_auroc", "aupro")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    scores: np.ndarray  # N raw image scores
+    maps: np.ndarray  # N x H x W raw anomaly maps (float32)
+
+
+@dataclass(frozen=True)
+class AccuracyMetrics:
+    image_auroc: float
+    pixel_auroc: float
+    aupro: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {m: float(getattr(self, m)) for m in METRICS}
+
+
+def predict(
+    model: nn.Module,
+    images: torch.Tensor,
+    cache: FeatureCache | None = None,
+    identity: str = "",
+    batch_size: int = 8,
+) -> Predictions:
+    """Run ``model`` (eval mode) over ``images``; backbone features are replayed from ``cache`` if given."""
+    import contextlib
+
+    import torch
+
+    from inspectnet.models.features import replaying
+
+    device = next(model.parameters()).device
+    scores, maps = [], []
+    ctx = replaying(model, cache, identity) if cache is not None else contextlib.nullcontext(model)
+    with ctx, torch.no_grad():
+        model.eval()
+        for i in range(0, images.shape[0], batch_size):
+            out = model(images[i : i + batch_size].to(device))
+            scores.append(out.pred_score.reshape(-1).float().cpu().numpy())
+            maps.append(
+                out.anomaly_map.reshape(out.anomaly_map.shape[0], *out.anomaly_map.shape[-2:]).float().cpu().numpy()
+            )
+    return Predictions(np.concatenate(scores), np.concatenate(maps))
+
+
+def score(predictions: Predictions, labels: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -> AccuracyMetrics:
+    """Image AUROC on the scores; pixel AUROC and AUPRO@``fpr_limit`` on the maps."""
+    pixel = pixel_metrics(predictions.maps, masks, fpr_limit)
+    return AccuracyMetrics(auroc(predictions.scores, labels), pixel.pixel_auroc, pixel.aupro)

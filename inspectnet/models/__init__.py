@@ -1,0 +1,1 @@
+"""Detectors: backbone weights, anomalib training with shared features, and the artifact store."""

@@ -1,0 +1,102 @@
+"""The artifact store: trained model heads cached on disk under a hash of everything that defines them.
+
+Layout: ``<root>/models/<key>/checkpoint.pt`` and ``record.json`` (sha256, size, the defining spec).
+A checkpoint is loaded only when its bytes hash to the sha256 its record holds (checkpoints are pickles;
+they are also loaded with ``weights_only=True``). Writes are atomic; a per-key file lock makes two
+processes (pytest-xdist workers) asking for the same model train it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspectnet._io import atomic_write_bytes, atomic_write_json
+
+
+class TamperedCheckpointError(RuntimeError):
+    """A checkpoint whose bytes no longer match its record; it is refused, never unpickled."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    key: str
+    path: Path
+    sha256: str
+    size_bytes: int
+
+    def as_record(self) -> dict[str, object]:
+        return {"key": self.key, "file": self.path.name, "sha256": self.sha256, "size_bytes": self.size_bytes}
+
+
+def spec_key(spec: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``spec`` (sorted keys): equal specs, equal keys."""
+    blob = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, key: str) -> Path:
+        return self.root / "models" / key
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        path = self.root / "locks" / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def save(self, key: str, payload: Mapping[str, Any], spec: Mapping[str, Any]) -> Checkpoint:
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(dict(payload), buf)
+        data = buf.getvalue()
+        path = self._dir(key) / "checkpoint.pt"
+        atomic_write_bytes(path, data)
+        checkpoint = Checkpoint(key, path, hashlib.sha256(data).hexdigest(), len(data))
+        atomic_write_json(self._dir(key) / "record.json", {"checkpoint": checkpoint.as_record(), "spec": dict(spec)})
+        return checkpoint
+
+    def load(self, key: str) -> tuple[dict[str, Any], Checkpoint] | None:
+        """The verified payload of ``key``, or None when there is none (or only half of one)."""
+        import torch
+
+        record_path, path = self._dir(key) / "record.json", self._dir(key) / "checkpoint.pt"
+        if not record_path.is_file() or not path.is_file():
+            return None
+        expected = json.loads(record_path.read_text())["checkpoint"]["sha256"]
+        data = path.read_bytes()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise TamperedCheckpointError(
+                f"{path}: sha256 {actual[:16]}... does not match its record {expected[:16]}...; refusing to load "
+                f"a modified checkpoint (it is a pickle); delete {path.parent} to retrain"
+            )
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return payload, Checkpoint(key, path, actual, len(data))
+
+    def get_or_create(
+        self, key: str, spec: Mapping[str, Any], create: Callable[[], Mapping[str, Any]]
+    ) -> tuple[dict[str, Any], Checkpoint, bool]:
+        """Load ``key`` or build it with ``create`` (once across processes); returns (payload, ckpt, created)."""
+        with self.lock(key):
+            found = self.load(key)
+            if found is not None:
+                return found[0], found[1], False
+            payload = dict(create())
+            return payload, self.save(key, payload, spec), True

@@ -1,0 +1,167 @@
+"""Fit anomalib 2.7's PatchCore and PaDiM torch models, with pinned seeds and replayed backbone features.
+
+A model is anomalib's own ``PatchcoreModel`` / ``PadimModel``; what InspectNet stores is its *head*
+(the PatchCore memory bank; PaDiM's feature index, mean and inverse covariance). The backbone comes from
+the weights file whose sha256 is part of the model's key, so a checkpoint is a few MB, not a backbone copy.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from inspectnet.models import coreset
+from inspectnet.models.features import FeatureCache, replaying
+from inspectnet.models.weights import ResolvedWeights, apply
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+Method = Literal["patchcore", "padim"]
+METHODS: tuple[Method, ...] = ("patchcore", "padim")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything that defines a trained model, apart from data and weights identity."""
+
+    method: Method
+    category: str
+    seed: int
+    backbone: str
+    layers: tuple[str, ...]
+    image_size: int = 256
+    coreset: float | None = None  # PatchCore's coreset sampling ratio
+    num_neighbors: int = 9  # PatchCore's image-score re-weighting neighbourhood
+    n_features: int | None = None  # PaDiM's random feature subset (None: anomalib's default)
+
+    @property
+    def run_name(self) -> str:
+        """The card's naming: patchcore_cable, patchcore_leather_seed1, patchcore_cable_coreset0.10."""
+        name = f"{self.method}_{self.category}"
+        if self.seed != 0:
+            name += f"_seed{self.seed}"
+        if self.method == "patchcore" and self.coreset is not None and abs(self.coreset - 0.01) > 1e-12:
+            name += f"_coreset{self.coreset:.2f}"
+        return name
+
+    def as_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["layers"] = list(self.layers)
+        return data
+
+
+def default_spec(
+    method: Method, category: str, seed: int = 0, coreset: float = 0.01, image_size: int = 256
+) -> ModelSpec:
+    """The card's configurations: PatchCore wide_resnet50_2 layer2+3; PaDiM as anomalib ships it."""
+    if method == "patchcore":
+        return ModelSpec(method, category, seed, "wide_resnet50_2", ("layer2", "layer3"), image_size, coreset)
+    return ModelSpec(method, category, seed, "resnet18", ("layer1", "layer2", "layer3"), image_size)
+
+
+def pin_seed(seed: int) -> None:
+    """Pin every RNG a fit touches: python, numpy, torch (CPU and CUDA; the coreset draws from torch)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build(spec: ModelSpec, weights: ResolvedWeights) -> nn.Module:
+    """An untrained anomalib model with ``weights`` in its backbone; PaDiM's feature subset drawn from the seed."""
+    from anomalib.models.image.padim.torch_model import PadimModel
+    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+    pin_seed(spec.seed)
+    model: nn.Module
+    if spec.method == "patchcore":
+        model = PatchcoreModel(
+            layers=list(spec.layers),
+            backbone=spec.backbone,
+            pre_trained=False,
+            num_neighbors=spec.num_neighbors,
+        )
+    else:
+        model = PadimModel(
+            backbone=spec.backbone, layers=list(spec.layers), pre_trained=False, n_features=spec.n_features
+        )
+    apply(model.feature_extractor.feature_extractor, weights)
+    return model.eval()
+
+
+def extractor_identity(spec: ModelSpec, weights: ResolvedWeights, device: str) -> str:
+    return f"{spec.backbone}|{','.join(spec.layers)}|{weights.sha256}|{spec.image_size}|{device}"
+
+
+@dataclass
+class FitTimings:
+    feature_extraction_s: float = 0.0
+    coreset_s: float = 0.0
+    fit_s: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _batches(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
+    for i in range(0, x.shape[0], size):
+        yield x[i : i + size]
+
+
+def fit(
+    model: nn.Module,
+    spec: ModelSpec,
+    train: torch.Tensor,
+    cache: FeatureCache,
+    identity: str,
+    batch_size: int = 8,
+) -> FitTimings:
+    """Fit ``model`` on ``train`` (N x 3 x S x S); backbone features come from ``cache`` when present."""
+    import torch
+
+    anomalib_model: Any = model  # its embedding_store / memory_bank / fit are not typed as nn.Module
+    timings = FitTimings()
+    device = next(model.parameters()).device
+    started = time.perf_counter()
+    model.train()
+    with replaying(model, cache, identity), torch.no_grad():
+        for batch in _batches(train, batch_size):
+            model(batch.to(device))
+    timings.feature_extraction_s = time.perf_counter() - started
+    started = time.perf_counter()
+    pin_seed(spec.seed)
+    if spec.method == "patchcore":
+        assert spec.coreset is not None
+        # anomalib's subsample_embedding, with its sampler replaced by the exact fast one (same picks)
+        embeddings = torch.vstack(anomalib_model.embedding_store)
+        anomalib_model.embedding_store.clear()
+        anomalib_model.memory_bank = coreset.sample(embeddings, spec.coreset)
+        timings.coreset_s = time.perf_counter() - started
+    else:
+        anomalib_model.fit()
+        anomalib_model.memory_bank = []  # the stacked training embeddings are not part of the model
+    timings.fit_s = time.perf_counter() - started
+    model.eval()
+    return timings
+
+
+def head_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The fitted part of a model: every tensor outside the backbone."""
+    return {
+        k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not k.startswith("feature_extractor.")
+    }
+
+
+def load_head(model: nn.Module, head: dict[str, torch.Tensor]) -> None:
+    result = model.load_state_dict(head, strict=False)
+    unexpected = list(result.unexpected_keys)
+    missing = [k for k in result.missing_keys if not k.startswith("feature_extractor.")]
+    if unexpected or missing:
+        raise ValueError(f"checkpoint does not fit the model: unexpected {unexpected[:3]}, missing {missing[:3]}")
+    model.eval()

@@ -1,0 +1,229 @@
+"""The InspectNet pytest plugin (entry point ``pytest11``): options, markers, parametrisation, fixtures.
+
+It only wires: options are validated when parsed, the criteria profile is loaded at configure time,
+and everything heavy (torch, anomalib, training) happens inside the session fixture on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, packaged
+from inspectnet.data.layout import DataError, check_category_name
+from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
+
+if TYPE_CHECKING:
+    from inspectnet.session import Session
+
+MARKERS = {
+    "accuracy": "accuracy acceptance criteria (AUROC, AUPRO) per method, category and seed",
+    "latency": "latency acceptance criteria (benchmarks)",
+    "parity": "ONNX / OpenVINO export parity acceptance criteria",
+    "cuda": "needs a CUDA device; skipped with a reason under --device auto when there is none",
+    "slow": "long-running; deselect with -m 'not slow'",
+}
+SESSION_KEY = pytest.StashKey["Session"]()
+DEVICE_KEY = pytest.StashKey[str]()
+PROFILE_KEY = pytest.StashKey[Profile]()
+
+
+def _category_list(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--category needs a name (repeat it, or give a comma list)")
+    try:
+        return [check_category_name(c) for c in names]
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: give non-negative integers, e.g. 0,1,2") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: give non-negative integers, e.g. 0,1,2")
+    return seeds
+
+
+def _weights(text: str) -> WeightsSpec:
+    try:
+        return parse_weights(text)
+    except WeightsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("inspectnet", "InspectNet acceptance criteria")
+    group.addoption(
+        "--dataset",
+        choices=("synthetic", "mvtec_ad"),
+        default="synthetic",
+        help="dataset profile (default: synthetic, the embedded set)",
+    )
+    group.addoption(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="dataset root in MVTec AD layout (default for synthetic: data/synthetic, generated if absent)",
+    )
+    group.addoption(
+        "--category",
+        action="append",
+        type=_category_list,
+        default=None,
+        help="only these categories (repeatable, or a comma list)",
+    )
+    group.addoption("--seeds", type=_seed_list, default=None, help="seeds to run instead of the profile's, e.g. 0,1,2")
+    group.addoption(
+        "--weights",
+        type=_weights,
+        default=None,
+        help="backbone weights: imagenet | random:N | FILE (default: random:0 for synthetic, imagenet for mvtec_ad)",
+    )
+    group.addoption("--device", choices=("cpu", "cuda", "auto"), default="auto", help="device (default: auto)")
+    group.addoption(
+        "--criteria",
+        type=Path,
+        default=None,
+        help="criteria profile TOML (default: the dataset's packaged one)",
+    )
+    group.addoption(
+        "--report-dir",
+        type=Path,
+        default=Path("reports/eval_harness"),
+        help="where JSON records are written (default: reports/eval_harness)",
+    )
+    group.addoption(
+        "--store-dir",
+        type=Path,
+        default=Path(".inspectnet/store"),
+        help="artifact store for weights and trained models (default: .inspectnet/store)",
+    )
+
+
+def _resolve_device(requested: str) -> str:
+    import torch
+
+    available = torch.cuda.is_available()
+    if requested == "cuda" and not available:
+        raise pytest.UsageError(
+            "--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is False); "
+            "use --device cpu or --device auto"
+        )
+    if requested == "auto":
+        return "cuda" if available else "cpu"
+    return requested
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if config.getoption("--help", default=False) or config.getoption("--version", default=False):
+        return
+    dataset = config.getoption("--dataset")
+    data_root = config.getoption("--data-root")
+    if dataset == "mvtec_ad" and data_root is None:
+        raise pytest.UsageError(
+            "--dataset mvtec_ad needs --data-root DIR (a directory in MVTec AD layout); nothing is downloaded"
+        )
+    criteria = config.getoption("--criteria") or packaged(dataset)
+    try:
+        profile = load_profile(criteria)
+        for category in [c for group in config.getoption("--category") or [] for c in group]:
+            for method in profile.plan.methods:
+                profile.criterion(method, category, "image_auroc")  # raises naming the profile and the key
+    except CriteriaError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[PROFILE_KEY] = profile
+    if config.getoption("--device") == "cuda":
+        config.stash[DEVICE_KEY] = _resolve_device("cuda")
+
+
+def _options_session(config: pytest.Config) -> Session:
+    from inspectnet.data.synthetic import ensure
+    from inspectnet.session import Session, SessionOptions
+
+    dataset = config.getoption("--dataset")
+    root = config.getoption("--data-root")
+    if root is None:
+        root = Path(config.rootpath) / "data" / "synthetic"
+        ensure(root, seed=0)
+    weights = config.getoption("--weights") or parse_weights("random:0" if dataset == "synthetic" else "imagenet")
+    categories = config.getoption("--category")
+    seeds = config.getoption("--seeds")
+    profile = config.stash[PROFILE_KEY]
+    flat = tuple(c for group in categories for c in group) if categories else None
+    options = SessionOptions(
+        dataset=dataset,
+        data_root=root,
+        weights=weights,
+        device=config.stash.get(DEVICE_KEY, None) or _resolve_device(config.getoption("--device")),
+        report_dir=Path(config.getoption("--report-dir")),
+        store_dir=Path(config.getoption("--store-dir")),
+        profile=profile,
+        categories=flat,
+        seeds=tuple(seeds) if seeds else None,
+    )
+    return Session(options)
+
+
+def session_of(config: pytest.Config) -> Session:
+    if SESSION_KEY not in config.stash:
+        config.stash[SESSION_KEY] = _options_session(config)
+    return config.stash[SESSION_KEY]
+
+
+def _plan_runs(config: pytest.Config) -> list[RunKey]:
+    """The plan's runs without building the heavy session (collection stays fast)."""
+    categories = config.getoption("--category")
+    seeds = config.getoption("--seeds")
+    profile = config.stash[PROFILE_KEY]
+    flat = [c for group in categories for c in group] if categories else None
+    return profile.plan.runs(flat, seeds)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "accuracy_run" in metafunc.fixturenames:
+        runs = _plan_runs(metafunc.config)
+        metafunc.parametrize(
+            "accuracy_run",
+            [pytest.param(r, id=r.test_id, marks=pytest.mark.xdist_group(r.category)) for r in runs],
+        )
+    for name, methods in (("base_run", ("patchcore", "padim")), ("patchcore_base_run", ("patchcore",))):
+        if name in metafunc.fixturenames:  # one model per method and category: the mutation tests' subjects
+            profile = metafunc.config.stash[PROFILE_KEY]
+            base: dict[tuple[str, str], RunKey] = {}
+            for r in _plan_runs(metafunc.config):
+                if r.method in methods and r.coreset in (None, profile.plan.coreset):
+                    base.setdefault((r.method, r.category), r)
+            metafunc.parametrize(
+                name, [pytest.param(r, id=r.test_id, marks=pytest.mark.xdist_group(r.category)) for r in base.values()]
+            )
+    if "ablation_category" in metafunc.fixturenames:
+        cats = sorted({r.category for r in _plan_runs(metafunc.config)})
+        metafunc.parametrize(
+            "ablation_category", [pytest.param(c, id=c, marks=pytest.mark.xdist_group(c)) for c in cats]
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("cuda") is not None and item.config.getoption("--device") == "auto":
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("--device auto: no CUDA device on this machine")
+
+
+@pytest.fixture(scope="session")
+def inspectnet(request: pytest.FixtureRequest) -> Session:
+    """The acceptance session: dataset, weights, artifact store and memoised evaluations."""
+    try:
+        return session_of(request.config)
+    except (DataError, WeightsError, CriteriaError) as exc:
+        pytest.exit(f"inspectnet: error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)

@@ -1,0 +1,213 @@
+"""One acceptance session: the dataset, the weights, the artifact store and the evaluations, memoised.
+
+Plain Python with no pytest in it: the plugin builds one ``Session`` from its options and the tests ask
+it for evaluations; ``inspectnet`` commands can do the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from inspectnet.criteria import Profile, RunKey
+from inspectnet.data.check import fingerprint
+from inspectnet.data.layout import Category, load_category
+from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
+from inspectnet.models.features import FeatureCache
+from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
+from inspectnet.records import (
+    METRIC_DEFINITIONS,
+    SCHEMA_VERSION,
+    Counts,
+    DatasetInfo,
+    EvalRecord,
+    environment,
+    now,
+    write_record,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from inspectnet.models.inputs import CategoryInputs
+    from inspectnet.models.train import ModelSpec
+
+DATASET_LICENCES = {
+    "synthetic": "CC0-1.0 (InspectNet embedded synthetic dataset; generator Apache-2.0)",
+    "mvtec_ad": "CC BY-NC-SA 4.0 (MVTec AD; non-commercial, propagates to checkpoints fit on it)",
+}
+DATASET_NOTES = {
+    "synthetic": "synthetic analogues of MVTec AD categories: these are NOT MVTec AD numbers",
+    "mvtec_ad": "a dataset in MVTec AD layout",
+}
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    dataset: str
+    data_root: Path
+    weights: WeightsSpec
+    device: str  # resolved: "cpu" or "cuda"
+    report_dir: Path
+    store_dir: Path
+    profile: Profile
+    categories: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    record: EvalRecord
+    record_path: Path
+    predictions: Predictions
+    head: dict[str, Any]
+    inputs: CategoryInputs
+
+
+@dataclass
+class Session:
+    options: SessionOptions
+    cache: FeatureCache = field(default_factory=FeatureCache)
+    _categories: dict[str, tuple[Category, str]] = field(default_factory=dict)
+    _inputs: dict[str, CategoryInputs] = field(default_factory=dict)
+    _weights: dict[str, ResolvedWeights] = field(default_factory=dict)
+    _evaluations: dict[RunKey, Evaluation] = field(default_factory=dict)
+    _env: dict[str, Any] | None = None
+
+    def runs(self) -> list[RunKey]:
+        cats = list(self.options.categories) if self.options.categories else None
+        seeds = list(self.options.seeds) if self.options.seeds else None
+        return self.options.profile.plan.runs(cats, seeds)
+
+    def category(self, name: str) -> tuple[Category, str]:
+        if name not in self._categories:
+            cat = load_category(self.options.data_root, name)
+            self._categories[name] = (cat, fingerprint(cat))
+        return self._categories[name]
+
+    def inputs(self, name: str, size: int) -> CategoryInputs:
+        from inspectnet.models.inputs import load_inputs
+
+        if name not in self._inputs:
+            for other in [k for k in self._inputs if k != name]:  # one category's tensors and features at a time
+                del self._inputs[other]
+                self.cache.drop_prefix(f"{other}|")
+            self._inputs[name] = load_inputs(self.category(name)[0], size)
+        return self._inputs[name]
+
+    def weights(self, backbone: str) -> ResolvedWeights:
+        if backbone not in self._weights:
+            self._weights[backbone] = resolve(self.options.weights, backbone, self.options.store_dir)
+        return self._weights[backbone]
+
+    def environment(self) -> dict[str, Any]:
+        if self._env is None:
+            self._env = environment(self.options.device)
+        return self._env
+
+    def model_key(self, spec: ModelSpec, fp: str) -> dict[str, Any]:
+        import anomalib
+        import torch
+
+        return {
+            "model": spec.as_record(),
+            "weights_sha256": self.weights(spec.backbone).sha256,
+            "dataset": self.options.dataset,
+            "dataset_fingerprint": fp,
+            "anomalib": anomalib.__version__,
+            "torch": torch.__version__.split("+")[0],
+            "device": self.options.device,
+        }
+
+    def build_model(self, spec: ModelSpec, head: dict[str, Any]) -> nn.Module:
+        from inspectnet.models.train import build, load_head
+
+        model = build(spec, self.weights(spec.backbone))
+        load_head(model, head)
+        return model.to(self.options.device)
+
+    def spec(self, run: RunKey) -> ModelSpec:
+        from inspectnet.models.train import default_spec
+
+        return default_spec(run.method, run.category, run.seed, run.coreset or 0.01)  # type: ignore[arg-type]
+
+    def predict_with(self, evaluation: Evaluation, model: nn.Module) -> Predictions:
+        """Predictions of another (e.g. mutated) model on the evaluation's test split, features replayed."""
+        from inspectnet.models.train import extractor_identity
+
+        spec = self.spec(self._run_of(evaluation))
+        identity = f"{spec.category}|{extractor_identity(spec, self.weights(spec.backbone), self.options.device)}"
+        return predict(model, evaluation.inputs.test, self.cache, identity)
+
+    def _run_of(self, evaluation: Evaluation) -> RunKey:
+        return next(r for r, e in self._evaluations.items() if e is evaluation)
+
+    def evaluate(self, run: RunKey) -> Evaluation:
+        """Train (or load from the store) and evaluate one model of the plan; memoised."""
+        if run not in self._evaluations:
+            self._evaluations[run] = self._evaluate(run)
+        return self._evaluations[run]
+
+    def _evaluate(self, run: RunKey) -> Evaluation:
+        from inspectnet.models.store import ArtifactStore, spec_key
+        from inspectnet.models.train import build, extractor_identity, fit, head_state
+
+        spec = self.spec(run)
+        cat, fp = self.category(run.category)
+        inputs = self.inputs(run.category, spec.image_size)
+        weights = self.weights(spec.backbone)
+        identity = f"{run.category}|{extractor_identity(spec, weights, self.options.device)}"
+        key_spec = self.model_key(spec, fp)
+        timings: dict[str, float] = {}
+
+        def train() -> dict[str, Any]:
+            model = build(spec, weights).to(self.options.device)
+            fitted = fit(model, spec, inputs.train, self.cache, identity)
+            timings.update(feature_extraction=fitted.feature_extraction_s, fit=fitted.fit_s)
+            if spec.method == "patchcore":
+                timings["coreset"] = fitted.coreset_s
+            return head_state(model)
+
+        store = ArtifactStore(self.options.store_dir)
+        head, checkpoint, created = store.get_or_create(spec_key(key_spec), key_spec, train)
+        model = self.build_model(spec, head)
+        started = time.perf_counter()
+        predictions = predict(model, inputs.test, self.cache, identity)
+        timings["evaluation"] = time.perf_counter() - started
+        metrics = score(predictions, inputs.labels, inputs.masks)
+        summary = cat.summary()
+        record = EvalRecord(
+            kind="evaluation",
+            schema_version=SCHEMA_VERSION,
+            run_name=spec.run_name,
+            method=spec.method,
+            category=spec.category,
+            seed=spec.seed,
+            seed_pinned=True,
+            coreset=spec.coreset,
+            model=spec.as_record(),
+            weights=weights.as_record(),
+            dataset=DatasetInfo(
+                name=self.options.dataset,
+                root=str(self.options.data_root),
+                fingerprint=fp,
+                licence=DATASET_LICENCES[self.options.dataset],
+                note=DATASET_NOTES[self.options.dataset],
+            ),
+            counts=Counts(summary.train_good, summary.test_good, summary.test_defect_total),
+            metrics=metrics.as_dict(),
+            metric_definitions=METRIC_DEFINITIONS,
+            checkpoint=checkpoint.as_record() | {"trained_this_session": created},
+            timings_s={k: round(v, 3) for k, v in timings.items()},
+            environment=self.environment(),
+            created=now(),
+        )
+        path = self.options.report_dir / f"{spec.run_name}.json"
+        write_record(path, record)
+        return Evaluation(record, path, predictions, head, inputs)
+
+    def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
+        """Metrics of other predictions on the same test split (mutation tests)."""
+        return score(predictions, evaluation.inputs.labels, evaluation.inputs.masks)

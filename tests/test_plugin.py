@@ -1,0 +1,106 @@
+"""The pytest plugin: options validated at parse time, markers, card-like ids, fast collection (pytester)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch  # imported before any in-process pytester run: a run must not unload and re-import it
+
+ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+
+def test_importing_the_plugin_does_not_import_torch() -> None:
+    code = "import sys, inspectnet.plugin; print('torch' in sys.modules, 'anomalib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    for option in (
+        "--dataset",
+        "--data-root",
+        "--category",
+        "--seeds",
+        "--weights",
+        "--device",
+        "--criteria",
+        "--report-dir",
+    ):
+        result.stdout.fnmatch_lines([f"*{option}*"])
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    for marker in ("accuracy", "latency", "parity", "cuda", "slow"):
+        result.stdout.fnmatch_lines([f"@pytest.mark.{marker}:*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--weights", "random:x"], "*--weights*random:N*"),
+        (["--category", "../x"], "*--category '../x' is not a plain name*"),
+        (["--seeds", "a,b"], "*--seeds*non-negative integers*"),
+        (["--dataset", "mvtec_ad"], "*--dataset mvtec_ad needs --data-root*"),
+        (["--criteria", "nope.toml"], "*--criteria nope.toml: no such file*"),
+        (["--category", "grid"], "*no criterion for patchcore.grid.image_auroc*"),
+        (["--device", "tpu"], "*--device*invalid choice*"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_an_unknown_key_in_a_profile_is_named(pytester: pytest.Pytester) -> None:
+    profile = pytester.path / "p.toml"
+    profile.write_text(
+        'schema = 1\n[plan]\ncategories = ["bottle"]\n[criteria.patchcore.bottle]\nimage_aucroc = { min = 0.5 }\n'
+    )
+    result = pytester.runpytest("--criteria", str(profile))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown key criteria.patchcore.bottle.image_aucroc*"])
+
+
+def test_device_cuda_without_cuda_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = pytester.runpytest("--device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--device cuda: CUDA is not available*"])
+
+
+def test_cuda_items_are_skipped_with_a_reason_under_auto(pytester: pytest.Pytester) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    pytester.makepyfile("import pytest\n@pytest.mark.cuda\ndef test_gpu():\n    assert False\n")
+    result = pytester.runpytest("-rs", "--device", "auto")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*--device auto: no CUDA device on this machine*"])
+
+
+def test_ids_read_like_the_card_and_category_filters(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_accuracy=(ROOT / "tests" / "acceptance" / "test_accuracy.py").read_text())
+    result = pytester.runpytest("--collect-only", "-q", "-m", "accuracy", "--category", "cable")
+    ids = [line for line in result.stdout.lines if "::" in line]
+    assert "test_accuracy.py::test_image_auroc[patchcore-cable-seed0]" in ids
+    assert "test_accuracy.py::test_aupro[patchcore-cable-seed0-coreset0.25]" in ids
+    assert "test_accuracy.py::test_pixel_auroc[padim-cable-seed0]" in ids
+    assert "test_accuracy.py::test_ablation[cable]" in ids
+    assert not [i for i in ids if "bottle" in i]
+
+
+def test_seeds_option_replaces_the_plan_seeds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_accuracy=(ROOT / "tests" / "acceptance" / "test_accuracy.py").read_text())
+    result = pytester.runpytest("--collect-only", "-q", "--category", "leather", "--seeds", "3,4")
+    ids = [line for line in result.stdout.lines if "test_image_auroc" in line]
+    assert sorted(ids) == sorted(
+        f"test_accuracy.py::test_image_auroc[{m}-leather-seed{s}]" for m in ("patchcore", "padim") for s in (3, 4)
+    )
