@@ -24,8 +24,8 @@ run: $(STAMP)
 	$(BIN)/pytest tests/acceptance -m accuracy --report-dir $(REPORTS)/eval_harness
 
 lint: $(STAMP)
-	$(BIN)/ruff check inspectnet tests
-	$(BIN)/ruff format --check inspectnet tests
+	$(BIN)/ruff check inspectnet tests benchmarks
+	$(BIN)/ruff format --check inspectnet tests benchmarks
 	$(BIN)/mypy inspectnet
 
 # The whole suite: unit and plugin tests, then the acceptance criteria on the embedded dataset.

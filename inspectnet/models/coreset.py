@@ -39,19 +39,56 @@ def select(embedding: torch.Tensor, ratio: float) -> list[int]:
     projection = SparseRandomProjection(eps=0.9)
     projection.fit(embedding)
     features = projection.transform(embedding).contiguous()
-    idx = torch.randint(high=n, size=(1,), device=features.device).squeeze()
+    start = torch.randint(high=n, size=(1,), device=features.device).squeeze()
+    with torch.no_grad():
+        return _greedy(features, int(start), k)
+
+
+def _greedy(features: torch.Tensor, start: int, k: int) -> list[int]:
+    """The greedy loop over projected features, skipping rows the new center provably cannot move.
+
+    A row whose nearest center ``a`` is at distance ``m`` from it cannot get closer than ``m`` to a new
+    center ``c`` when ``|c - a| >= 2 m`` (triangle inequality); only the other rows are recomputed.
+    The bound is applied with a relative margin, so rounding never hides a real update.
+    """
+    import torch
+
+    n, dim = features.shape
     squared = (features * features).sum(dim=1)
     min_d2 = torch.full((n,), float("inf"), dtype=features.dtype, device=features.device)
-    picks = [int(idx)]
-    with torch.no_grad():
-        for _ in range(k - 1):
-            center = features[idx]
+    owner = torch.zeros(n, dtype=torch.long, device=features.device)  # which pick each row is nearest to
+    centers = torch.empty((k, dim), dtype=features.dtype, device=features.device)
+    center_sq = torch.empty(k, dtype=features.dtype, device=features.device)
+    picks = [start]
+    idx = start
+    for j in range(k):
+        center = features[idx]
+        centers[j], center_sq[j] = center, squared[idx]
+        dense = j == 0
+        if not dense:  # squared distances from the new center to every earlier one
+            cc2 = torch.addmv(center_sq[:j], centers[:j], center, alpha=-2.0).add_(squared[idx]).clamp_(min=0)
+            may_move = cc2[owner] <= 4.0 * min_d2 * _MARGIN
+            dense = int(may_move.sum()) > n // 2  # then one pass over all rows beats gathering most of them
+        if dense:
             d2 = torch.addmv(squared, features, center, alpha=-2.0).add_(squared[idx]).clamp_(min=0)
+            owner = torch.where(d2 < min_d2, j, owner)
             torch.minimum(min_d2, d2, out=min_d2)
-            idx = torch.argmax(min_d2)
-            min_d2[idx] = 0.0
-            picks.append(int(idx))
+        else:
+            rows = torch.nonzero(may_move).squeeze(1)
+            d2 = torch.addmv(squared[rows], features[rows], center, alpha=-2.0).add_(squared[idx]).clamp_(min=0)
+            closer = d2 < min_d2[rows]
+            moved = rows[closer]
+            min_d2[moved] = d2[closer]
+            owner[moved] = j
+        if j == k - 1:
+            break
+        idx = int(torch.argmax(min_d2))
+        min_d2[idx] = 0.0
+        picks.append(idx)
     return picks
+
+
+_MARGIN = 1.001  # relative slack on the pruning bound (float32 rounding is ~1e-6)
 
 
 def sample(embedding: torch.Tensor, ratio: float) -> torch.Tensor:
