@@ -1,0 +1,78 @@
+"""Criteria profiles: parsing, the plan, verdict messages, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inspectnet.criteria import METRICS, CriteriaError, Criterion, load_profile, packaged
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "mvtec_ad"])
+def test_packaged_profiles_cover_every_planned_method_category_and_metric(dataset: str) -> None:
+    """Every minimum sits above chance (AUROC 0.5; AUPRO of a random map 0.15), so a random detector fails it."""
+    chance = {"image_auroc": 0.5, "pixel_auroc": 0.5, "aupro": 0.15}
+    profile = load_profile(packaged(dataset))
+    assert profile.plan.categories == ("bottle", "cable", "capsule", "leather")
+    for run in profile.plan.runs():
+        for metric in METRICS:
+            assert profile.criterion(run.method, run.category, metric).minimum > chance[metric]
+
+
+def test_the_card_plan_three_seeds_on_bottle_and_leather_and_the_cable_sweep() -> None:
+    ids = [r.test_id for r in load_profile(packaged("mvtec_ad")).plan.runs()]
+    assert "patchcore-bottle-seed2" in ids and "patchcore-leather-seed1" in ids
+    assert "patchcore-cable-seed0-coreset0.10" in ids and "patchcore-cable-seed0-coreset0.25" in ids
+    assert "patchcore-cable-seed1" not in ids and "padim-bottle-seed1" not in ids
+    assert len(ids) == 4 * 2 + 4 + 2
+
+
+def test_reference_and_tolerance_define_the_minimum() -> None:
+    profile = load_profile(packaged("mvtec_ad"))
+    cable = profile.criterion("patchcore", "cable", "image_auroc")
+    assert cable.minimum == pytest.approx(0.9910 - 0.02)
+    assert "reference 0.9910 - tolerance 0.0200" in cable.describe()
+
+
+def test_a_verdict_says_metric_value_threshold_margin_and_record() -> None:
+    verdict = Criterion("aupro", 0.9).check(0.85)
+    assert not verdict.passed
+    message = verdict.message("patchcore-cable-seed0", "reports/eval_harness/patchcore_cable.json")
+    assert message == (
+        "patchcore-cable-seed0: aupro = 0.8500 < minimum 0.9000 (margin -0.0500); "
+        "record: reports/eval_harness/patchcore_cable.json"
+    )
+
+
+BASE = 'schema = 1\n[plan]\ncategories = ["bottle"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            BASE + "[criteria.patchcore.bottle]\naupro = { min = 0.9, reference = 0.95, tolerance = 0.1 }\n",
+            "either min",
+        ),
+        (BASE + "[criteria.patchcore.bottle]\naupro = { min = 'high' }\n", "must be a number"),
+        (BASE + "[criteria.patchcore.bottle]\naupro = { reference = 0.9 }\n", "needs min, or reference and tolerance"),
+        (
+            BASE + "[criteria.patchcore.bottle]\naupro = { min = 0.9, slack = 1 }\n",
+            "unknown key criteria.patchcore.bottle.aupro.slack",
+        ),
+        (BASE + "[criteria.fastflow.bottle]\naupro = { min = 0.9 }\n", "unknown key criteria.fastflow"),
+        (BASE + "[criteria.patchcore.grid]\naupro = { min = 0.9 }\n", "unknown key criteria.patchcore.grid"),
+        (BASE + "extra = 1\n", "unknown key plan.extra"),
+        ('schema = 2\n[plan]\ncategories = ["bottle"]\n', "schema must be 1"),
+        ('schema = 1\n[plan]\ncategories = ["bottle"]\ncoreset = 0\n', "not in \\(0, 1\\]"),
+        ('schema = 1\nplan = "x"\n', "plan must be a table"),
+        ("schema = 1\n[plan\n", "not a readable TOML"),
+    ],
+)
+def test_bad_profiles_are_refused_naming_the_key(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(CriteriaError, match=match) as exc:
+        load_profile(path)
+    assert str(path) in str(exc.value)
