@@ -82,13 +82,36 @@ def _greedy(features: torch.Tensor, start: int, k: int) -> list[int]:
             owner[moved] = j
         if j == k - 1:
             break
-        idx = int(torch.argmax(min_d2))
+        idx = _argmax_as_anomalib(features, min_d2, centers[: j + 1])
         min_d2[idx] = 0.0
         picks.append(idx)
     return picks
 
 
 _MARGIN = 1.001  # relative slack on the pruning bound (float32 rounding is ~1e-6)
+_NEAR_TIE = 1e-3  # squared distances this close (relative) to the maximum are re-decided exactly
+
+
+def _argmax_as_anomalib(features: torch.Tensor, min_d2: torch.Tensor, centers: torch.Tensor) -> int:
+    """The row anomalib would pick next: the farthest from every center, by its own arithmetic.
+
+    The squared distances here carry the rounding of ``|x|^2 - 2 x.c + |c|^2``. When several rows are within
+    ``_NEAR_TIE`` of the maximum, their minimum distances are recomputed exactly as anomalib computes them
+    (``torch.linalg.norm(x - c)`` for every center) and the first maximal row wins, as in ``torch.max``.
+    """
+    import torch
+
+    top = min_d2.max()
+    near = torch.nonzero(min_d2 >= top * (1.0 - _NEAR_TIE)).squeeze(1)
+    if near.numel() == 1:
+        return int(near[0])
+    rows = features[near]
+    exact = torch.full((near.numel(),), float("inf"), dtype=features.dtype, device=features.device)
+    step = max(1, (1 << 22) // max(1, near.numel() * features.shape[1]))
+    for start in range(0, centers.shape[0], step):
+        block = torch.linalg.norm(rows[:, None, :] - centers[None, start : start + step, :], ord=2, dim=-1)
+        torch.minimum(exact, block.min(dim=1).values, out=exact)
+    return int(near[torch.max(exact, dim=0)[1]])
 
 
 def sample(embedding: torch.Tensor, ratio: float) -> torch.Tensor:
