@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, packaged
-from inspectnet.data.layout import DataError, check_category_name
+from inspectnet.data.layout import HOW_TO_POINT, DataError, check_category_name
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
 
 if TYPE_CHECKING:
@@ -132,10 +132,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "--dataset mvtec_ad needs --data-root DIR (a directory in MVTec AD layout); nothing is downloaded"
         )
+    if data_root is not None and not data_root.is_dir():
+        raise pytest.UsageError(f"--data-root {data_root}: no such directory; {HOW_TO_POINT}")
     criteria = config.getoption("--criteria") or packaged(dataset)
     try:
         profile = load_profile(criteria)
-        for category in [c for group in config.getoption("--category") or [] for c in group]:
+        for category in _categories(config) or ():
             for method in profile.plan.methods:
                 profile.criterion(method, category, "image_auroc")  # raises naming the profile and the key
     except CriteriaError as exc:
@@ -155,10 +157,8 @@ def _options_session(config: pytest.Config) -> Session:
         root = Path(config.rootpath) / "data" / "synthetic"
         ensure(root, seed=0)
     weights = config.getoption("--weights") or parse_weights("random:0" if dataset == "synthetic" else "imagenet")
-    categories = config.getoption("--category")
     seeds = config.getoption("--seeds")
-    profile = config.stash[PROFILE_KEY]
-    flat = tuple(c for group in categories for c in group) if categories else None
+    categories = _categories(config)
     options = SessionOptions(
         dataset=dataset,
         data_root=root,
@@ -166,8 +166,8 @@ def _options_session(config: pytest.Config) -> Session:
         device=config.stash.get(DEVICE_KEY, None) or _resolve_device(config.getoption("--device")),
         report_dir=Path(config.getoption("--report-dir")),
         store_dir=Path(config.getoption("--store-dir")),
-        profile=profile,
-        categories=flat,
+        profile=config.stash[PROFILE_KEY],
+        categories=tuple(categories) if categories else None,
         seeds=tuple(seeds) if seeds else None,
     )
     return Session(options)
@@ -179,13 +179,15 @@ def session_of(config: pytest.Config) -> Session:
     return config.stash[SESSION_KEY]
 
 
+def _categories(config: pytest.Config) -> list[str] | None:
+    """``--category`` flattened (it is repeatable and takes comma lists); None when not given."""
+    groups = config.getoption("--category")
+    return [c for group in groups for c in group] if groups else None
+
+
 def _plan_runs(config: pytest.Config) -> list[RunKey]:
     """The plan's runs without building the heavy session (collection stays fast)."""
-    categories = config.getoption("--category")
-    seeds = config.getoption("--seeds")
-    profile = config.stash[PROFILE_KEY]
-    flat = [c for group in categories for c in group] if categories else None
-    return profile.plan.runs(flat, seeds)
+    return config.stash[PROFILE_KEY].plan.runs(_categories(config), config.getoption("--seeds"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -191,7 +191,7 @@ class Session:
             weights=weights.as_record(),
             dataset=DatasetInfo(
                 name=self.options.dataset,
-                root=str(self.options.data_root),
+                root=_shown(self.options.data_root),
                 fingerprint=fp,
                 licence=DATASET_LICENCES[self.options.dataset],
                 note=DATASET_NOTES[self.options.dataset],
@@ -211,3 +211,11 @@ class Session:
     def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
         """Metrics of other predictions on the same test split (mutation tests)."""
         return score(predictions, evaluation.inputs.labels, evaluation.inputs.masks)
+
+
+def _shown(path: Path) -> str:
+    """A path as records show it: relative to the working directory when inside it (machine-neutral)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)

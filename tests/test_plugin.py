@@ -50,6 +50,7 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
         (["--criteria", "nope.toml"], "*--criteria nope.toml: no such file*"),
         (["--category", "grid"], "*no criterion for patchcore.grid.image_auroc*"),
         (["--device", "tpu"], "*--device*invalid choice*"),
+        (["--data-root", "/no/such/dataset"], "*--data-root /no/such/dataset: no such directory*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
