@@ -89,15 +89,16 @@ def _greedy(features: torch.Tensor, start: int, k: int) -> list[int]:
 
 
 _MARGIN = 1.001  # relative slack on the pruning bound (float32 rounding is ~1e-6)
-_NEAR_TIE = 1e-3  # squared distances this close (relative) to the maximum are re-decided exactly
+_NEAR_TIE = 1e-4  # squared distances this close (relative) are re-decided exactly; float32 error is ~1e-6
 
 
 def _argmax_as_anomalib(features: torch.Tensor, min_d2: torch.Tensor, centers: torch.Tensor) -> int:
     """The row anomalib would pick next: the farthest from every center, by its own arithmetic.
 
     The squared distances here carry the rounding of ``|x|^2 - 2 x.c + |c|^2``. When several rows are within
-    ``_NEAR_TIE`` of the maximum, their minimum distances are recomputed exactly as anomalib computes them
-    (``torch.linalg.norm(x - c)`` for every center) and the first maximal row wins, as in ``torch.max``.
+    ``_NEAR_TIE`` of the maximum, their minimum distances are recomputed as anomalib computes them,
+    ``torch.linalg.norm(x - c)``, over the centers that can be a row's nearest (those within ``_NEAR_TIE``
+    of its nearest by one GEMM), and the first maximal row wins, as in ``torch.max``.
     """
     import torch
 
@@ -106,11 +107,11 @@ def _argmax_as_anomalib(features: torch.Tensor, min_d2: torch.Tensor, centers: t
     if near.numel() == 1:
         return int(near[0])
     rows = features[near]
-    exact = torch.full((near.numel(),), float("inf"), dtype=features.dtype, device=features.device)
-    step = max(1, (1 << 22) // max(1, near.numel() * features.shape[1]))
-    for start in range(0, centers.shape[0], step):
-        block = torch.linalg.norm(rows[:, None, :] - centers[None, start : start + step, :], ord=2, dim=-1)
-        torch.minimum(exact, block.min(dim=1).values, out=exact)
+    approx = (rows * rows).sum(dim=1, keepdim=True) - 2.0 * rows @ centers.T + (centers * centers).sum(dim=1)
+    nearest = approx.min(dim=1, keepdim=True).values
+    exact = torch.empty(near.numel(), dtype=features.dtype, device=features.device)
+    for r, mask in enumerate(approx <= nearest * (1.0 + _NEAR_TIE) + 1e-6 * approx.abs().max()):
+        exact[r] = torch.linalg.norm(rows[r] - centers[mask], ord=2, dim=1).min()
     return int(near[torch.max(exact, dim=0)[1]])
 
 
