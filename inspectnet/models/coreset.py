@@ -44,17 +44,20 @@ def select(embedding: torch.Tensor, ratio: float) -> list[int]:
         return _greedy(features, int(start), k)
 
 
-def _greedy(features: torch.Tensor, start: int, k: int) -> list[int]:
-    """The greedy loop over projected features, skipping rows the new center provably cannot move.
+def _greedy(exact: torch.Tensor, start: int, k: int) -> list[int]:
+    """The greedy loop: distances in float64 via one matrix-vector product per pick, skipping rows the new
+    center provably cannot move; near-ties re-decided with anomalib's own float32 arithmetic on ``exact``.
 
     A row whose nearest center ``a`` is at distance ``m`` from it cannot get closer than ``m`` to a new
     center ``c`` when ``|c - a| >= 2 m`` (triangle inequality); only the other rows are recomputed.
-    The bound is applied with a relative margin, so rounding never hides a real update.
+    In float64 the rounding of ``|x|^2 - 2 x.c + |c|^2`` is ~1e-15 of the norms; the bound keeps a margin.
     """
     import torch
 
+    features = exact.double()
     n, dim = features.shape
     squared = (features * features).sum(dim=1)
+    slack = 1e-12 * float(squared.max())
     min_d2 = torch.full((n,), float("inf"), dtype=features.dtype, device=features.device)
     owner = torch.zeros(n, dtype=torch.long, device=features.device)  # which pick each row is nearest to
     centers = torch.empty((k, dim), dtype=features.dtype, device=features.device)
@@ -67,7 +70,7 @@ def _greedy(features: torch.Tensor, start: int, k: int) -> list[int]:
         dense = j == 0
         if not dense:  # squared distances from the new center to every earlier one
             cc2 = torch.addmv(center_sq[:j], centers[:j], center, alpha=-2.0).add_(squared[idx]).clamp_(min=0)
-            may_move = cc2[owner] <= 4.0 * min_d2 * _MARGIN
+            may_move = cc2[owner] <= 4.0 * min_d2 * _MARGIN + 5.0 * slack
             dense = int(may_move.sum()) > n // 2  # then one pass over all rows beats gathering most of them
         if dense:
             d2 = torch.addmv(squared, features, center, alpha=-2.0).add_(squared[idx]).clamp_(min=0)
@@ -82,23 +85,23 @@ def _greedy(features: torch.Tensor, start: int, k: int) -> list[int]:
             owner[moved] = j
         if j == k - 1:
             break
-        idx = _argmax_as_anomalib(features, min_d2, centers[: j + 1])
+        idx = _argmax_as_anomalib(exact, features, min_d2, picks)
         min_d2[idx] = 0.0
         picks.append(idx)
     return picks
 
 
-_MARGIN = 1.001  # relative slack on the pruning bound (float32 rounding is ~1e-6)
-_NEAR_TIE = 1e-4  # squared distances this close (relative) are re-decided exactly; float32 error is ~1e-6
+_MARGIN = 1.000001  # relative margin on the pruning bound
+_NEAR_TIE = 1e-5  # rows this close (relative) to the farthest are re-decided in anomalib's float32 arithmetic
 
 
-def _argmax_as_anomalib(features: torch.Tensor, min_d2: torch.Tensor, centers: torch.Tensor) -> int:
+def _argmax_as_anomalib(exact: torch.Tensor, features: torch.Tensor, min_d2: torch.Tensor, picks: list[int]) -> int:
     """The row anomalib would pick next: the farthest from every center, by its own arithmetic.
 
-    The squared distances here carry the rounding of ``|x|^2 - 2 x.c + |c|^2``. When several rows are within
-    ``_NEAR_TIE`` of the maximum, their minimum distances are recomputed as anomalib computes them,
-    ``torch.linalg.norm(x - c)``, over the centers that can be a row's nearest (those within ``_NEAR_TIE``
-    of its nearest by one GEMM), and the first maximal row wins, as in ``torch.max``.
+    anomalib takes ``torch.linalg.norm(x - c)`` in float32, whose rounding (~1e-7 relative) can reorder rows
+    that float64 separates by less than that. Rows within ``_NEAR_TIE`` of the maximum get their minimum
+    distance recomputed exactly so, over the centers that can be their nearest, and the first maximal row
+    wins, as in ``torch.max``.
     """
     import torch
 
@@ -106,13 +109,14 @@ def _argmax_as_anomalib(features: torch.Tensor, min_d2: torch.Tensor, centers: t
     near = torch.nonzero(min_d2 >= top * (1.0 - _NEAR_TIE)).squeeze(1)
     if near.numel() == 1:
         return int(near[0])
-    rows = features[near]
+    index = torch.tensor(picks, device=features.device)
+    rows, centers = features[near], features[index]
     approx = (rows * rows).sum(dim=1, keepdim=True) - 2.0 * rows @ centers.T + (centers * centers).sum(dim=1)
-    nearest = approx.min(dim=1, keepdim=True).values
-    exact = torch.empty(near.numel(), dtype=features.dtype, device=features.device)
-    for r, mask in enumerate(approx <= nearest * (1.0 + _NEAR_TIE) + 1e-6 * approx.abs().max()):
-        exact[r] = torch.linalg.norm(rows[r] - centers[mask], ord=2, dim=1).min()
-    return int(near[torch.max(exact, dim=0)[1]])
+    pairs = torch.nonzero(approx <= approx.min(dim=1, keepdim=True).values * (1.0 + _NEAR_TIE))
+    dist = torch.linalg.norm(exact[near[pairs[:, 0]]] - exact[index[pairs[:, 1]]], ord=2, dim=1)
+    best = torch.full((near.numel(),), float("inf"), dtype=exact.dtype, device=exact.device)
+    best = best.scatter_reduce(0, pairs[:, 0], dist, reduce="amin")
+    return int(near[torch.max(best, dim=0)[1]])
 
 
 def sample(embedding: torch.Tensor, ratio: float) -> torch.Tensor:
