@@ -62,6 +62,7 @@ def test_a_file_for_another_backbone_is_refused_naming_the_file(tmp_path: Path) 
     assert "missing" in str(exc.value)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_a_corrupt_file_is_refused_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "resnet18.pth"
     bad.write_bytes(b"\x80\x04garbage")
