@@ -226,6 +226,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def inspectnet(request: pytest.FixtureRequest) -> Session:
     """The acceptance session: dataset, weights, artifact store and memoised evaluations."""
     try:
-        return session_of(request.config)
+        session = session_of(request.config)
+        session.prepare()
+        return session
     except (DataError, WeightsError, CriteriaError) as exc:
         pytest.exit(f"inspectnet: error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)

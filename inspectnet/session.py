@@ -81,6 +81,15 @@ class Session:
         seeds = list(self.options.seeds) if self.options.seeds else None
         return self.options.profile.plan.runs(cats, seeds)
 
+    def prepare(self) -> None:
+        """Validate every planned category and resolve every backbone's weights up front, so a user's bad
+        dataset or missing weights is one clear error before any training, not a failure per test."""
+        runs = self.runs()
+        for name in sorted({r.category for r in runs}):
+            self.category(name)
+        for backbone in sorted({self.spec(r).backbone for r in runs}):
+            self.weights(backbone)
+
     def category(self, name: str) -> tuple[Category, str]:
         if name not in self._categories:
             cat = load_category(self.options.data_root, name)

@@ -65,3 +65,20 @@ def test_acceptance_runs_unchanged_on_a_dataset_in_mvtec_layout(synthetic_root: 
     assert record["counts"] == {"train": 10, "test_good": 4, "test_defective": 4}
     assert record["weights"]["kind"] == "random"
     assert (reports / "padim_leather.json").is_file() and (reports / "ablation_leather.json").is_file()
+
+
+def test_a_broken_dataset_stops_the_session_with_one_line(synthetic_root: Path, tmp_path: Path) -> None:
+    data = tmp_path / "mvtec"
+    _small_copy(synthetic_root, data)
+    missing = next((data / "leather" / "ground_truth").glob("*/*_mask.png"))
+    missing.unlink()
+    (tmp_path / "profile.toml").write_text(PROFILE)
+    test_file = str(ROOT / "tests" / "acceptance" / "test_accuracy.py")
+    cmd = [sys.executable, "-m", "pytest", test_file, "-q", "-p", "no:cacheprovider", "--dataset", "mvtec_ad"]
+    cmd += ["--data-root", str(data), "--weights", "random:0", "--criteria", str(tmp_path / "profile.toml")]
+    cmd += ["--store-dir", str(tmp_path / "store"), "--report-dir", str(tmp_path / "reports")]
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert run.returncode == 4, run.stdout[-2000:]
+    assert "defect image has no mask" in run.stdout + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert not (tmp_path / "reports").exists(), "nothing may be written before the data is valid"
