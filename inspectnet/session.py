@@ -142,16 +142,15 @@ class Session:
 
         return default_spec(run.method, run.category, run.seed, run.coreset or 0.01)  # type: ignore[arg-type]
 
-    def predict_with(self, evaluation: Evaluation, model: nn.Module) -> Predictions:
-        """Predictions of another (e.g. mutated) model on the evaluation's test split, features replayed."""
+    def feature_identity(self, spec: ModelSpec) -> str:
+        """The feature cache's key for a model's backbone on its category (dropped per category)."""
         from inspectnet.models.train import extractor_identity
 
-        spec = self.spec(self._run_of(evaluation))
-        identity = f"{spec.category}|{extractor_identity(spec, self.weights(spec.backbone), self.options.device)}"
-        return predict(model, evaluation.inputs.test, self.cache, identity)
+        return f"{spec.category}|{extractor_identity(spec, self.weights(spec.backbone), self.options.device)}"
 
-    def _run_of(self, evaluation: Evaluation) -> RunKey:
-        return next(r for r, e in self._evaluations.items() if e is evaluation)
+    def predict_with(self, run: RunKey, model: nn.Module) -> Predictions:
+        """Predictions of another (e.g. mutated) model on ``run``'s test split, features replayed."""
+        return predict(model, self.evaluate(run).inputs.test, self.cache, self.feature_identity(self.spec(run)))
 
     def evaluate(self, run: RunKey) -> Evaluation:
         """Train (or load from the store) and evaluate one model of the plan; memoised."""
@@ -161,13 +160,13 @@ class Session:
 
     def _evaluate(self, run: RunKey) -> Evaluation:
         from inspectnet.models.store import ArtifactStore, spec_key
-        from inspectnet.models.train import build, extractor_identity, fit, head_state
+        from inspectnet.models.train import build, fit, head_state
 
         spec = self.spec(run)
         cat, fp = self.category(run.category)
         inputs = self.inputs(run.category, spec.image_size)
         weights = self.weights(spec.backbone)
-        identity = f"{run.category}|{extractor_identity(spec, weights, self.options.device)}"
+        identity = self.feature_identity(spec)
         key_spec = self.model_key(spec, fp)
         timings: dict[str, float] = {}
 

@@ -26,9 +26,6 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def drop_prefix(self, prefix: str) -> None:
         """Forget every entry whose extractor identity starts with ``prefix`` (e.g. a finished category)."""
         for key in [k for k in self._items if k[0].startswith(prefix)]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -106,7 +106,6 @@ class FitTimings:
     feature_extraction_s: float = 0.0
     coreset_s: float = 0.0
     fit_s: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def _batches(x: torch.Tensor, size: int) -> Iterator[torch.Tensor]:

@@ -46,6 +46,6 @@ def test_single_vector_memory_bank_fails(inspectnet: Session, patchcore_base_run
     head = dict(evaluation.head)
     head["memory_bank"] = head["memory_bank"][:1].clone()
     model = inspectnet.build_model(inspectnet.spec(base_run), head)
-    mutant = inspectnet.rescore(evaluation, inspectnet.predict_with(evaluation, model)).as_dict()
+    mutant = inspectnet.rescore(evaluation, inspectnet.predict_with(base_run, model)).as_dict()
     verdicts = _verdicts(inspectnet, base_run, mutant)
     assert not all(verdicts.values()), f"criteria passed with a one-vector memory bank: {mutant}"
