@@ -13,10 +13,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, packaged
+from inspectnet.criteria.latency import LATENCY_RUNTIMES, PARITY_RUNTIMES
 from inspectnet.data.layout import HOW_TO_POINT, DataError, check_category_name
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from inspectnet.latency_run import LatencyRecorder
+    from inspectnet.parity_run import ParityChecker
     from inspectnet.session import Session
 
 MARKERS = {
@@ -27,6 +33,8 @@ MARKERS = {
     "slow": "long-running; deselect with -m 'not slow'",
 }
 SESSION_KEY = pytest.StashKey["Session"]()
+RECORDER_KEY = pytest.StashKey["LatencyRecorder"]()
+PARITY_KEY = pytest.StashKey["ParityChecker"]()
 DEVICE_KEY = pytest.StashKey[str]()
 PROFILE_KEY = pytest.StashKey[Profile]()
 
@@ -49,6 +57,19 @@ def _seed_list(text: str) -> list[int]:
     if not seeds or any(s < 0 for s in seeds):
         raise argparse.ArgumentTypeError(f"--seeds {text!r}: give non-negative integers, e.g. 0,1,2")
     return seeds
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= {minimum}")
+        return value
+
+    return parse
 
 
 def _weights(text: str) -> WeightsSpec:
@@ -87,6 +108,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="backbone weights: imagenet | random:N | FILE (default: random:0 for synthetic, imagenet for mvtec_ad)",
     )
     group.addoption("--device", choices=("cpu", "cuda", "auto"), default="auto", help="device (default: auto)")
+    group.addoption("--latency-warmup", type=_count(0), default=10, help="untimed calls before timing (default: 10)")
+    group.addoption("--latency-rounds", type=_count(10), default=50, help="timed calls per runtime (default: 50)")
+    group.addoption("--run-slow", action="store_true", help="also run tests marked slow (skipped by default)")
     group.addoption(
         "--criteria",
         type=Path,
@@ -154,7 +178,7 @@ def _options_session(config: pytest.Config) -> Session:
     dataset = config.getoption("--dataset")
     root = config.getoption("--data-root")
     if root is None:
-        root = Path(config.rootpath) / "data" / "synthetic"
+        root = Path(config.invocation_params.dir) / "data" / "synthetic"
         ensure(root, seed=0)
     weights = config.getoption("--weights") or parse_weights("random:0" if dataset == "synthetic" else "imagenet")
     seeds = config.getoption("--seeds")
@@ -207,11 +231,36 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(
                 name, [pytest.param(r, id=r.test_id, marks=pytest.mark.xdist_group(r.category)) for r in base.values()]
             )
+    if "latency_case" in metafunc.fixturenames:
+        metafunc.parametrize("latency_case", _device_params(metafunc.config, LATENCY_RUNTIMES, cpu_in_id=True))
+    if "parity_case" in metafunc.fixturenames:
+        metafunc.parametrize("parity_case", _device_params(metafunc.config, PARITY_RUNTIMES, cpu_in_id=False))
     if "ablation_category" in metafunc.fixturenames:
         cats = sorted({r.category for r in _plan_runs(metafunc.config)})
         metafunc.parametrize(
             "ablation_category", [pytest.param(c, id=c, marks=pytest.mark.xdist_group(c)) for c in cats]
         )
+
+
+def latency_devices(config: pytest.Config) -> list[str]:
+    """``--device cpu|cuda``: that one; ``auto``: cpu, and cuda where there is one (skipped otherwise)."""
+    requested = config.getoption("--device")
+    return ["cpu", "cuda"] if requested == "auto" else [requested]
+
+
+def _device_params(config: pytest.Config, runtimes: dict[str, tuple[str, ...]], cpu_in_id: bool) -> list[Any]:
+    """(category, device, runtime) cases; ids like ``bottle-cpu-openvino`` (``bottle-openvino`` when
+    ``cpu_in_id`` is False and the device is the CPU)."""
+    cats = sorted({r.category for r in _plan_runs(config)})
+    params = []
+    for category in cats:
+        for device in latency_devices(config):
+            marks = [pytest.mark.cuda] if device == "cuda" else []
+            marks.append(pytest.mark.xdist_group(category))
+            for runtime in runtimes[device]:
+                shown = f"{category}-{device}-{runtime}" if cpu_in_id or device != "cpu" else f"{category}-{runtime}"
+                params.append(pytest.param((category, device, runtime), id=shown, marks=marks))
+    return params
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -220,6 +269,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
         if not torch.cuda.is_available():
             pytest.skip("--device auto: no CUDA device on this machine")
+    if item.get_closest_marker("slow") is not None and not item.config.getoption("--run-slow"):
+        pytest.skip("slow: run with --run-slow")
+    if item.get_closest_marker("latency") is not None:
+        import os
+
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        if workers > 1:
+            pytest.fail(
+                f"latency tests measure alone: {workers} pytest-xdist workers share the cores; "
+                "run `pytest benchmarks` without -n",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="session")
@@ -231,3 +292,32 @@ def inspectnet(request: pytest.FixtureRequest) -> Session:
         return session
     except (DataError, WeightsError, CriteriaError) as exc:
         pytest.exit(f"inspectnet: error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def latency_recorder(inspectnet: Session, request: pytest.FixtureRequest) -> LatencyRecorder:
+    """Turns timed calls into latency records (one per category and device, an entry per runtime)."""
+    from inspectnet.latency_run import LatencyRecorder, Protocol
+
+    config = request.config
+    if RECORDER_KEY not in config.stash:
+        protocol = Protocol(config.getoption("--latency-warmup"), config.getoption("--latency-rounds"))
+        config.stash[RECORDER_KEY] = LatencyRecorder(inspectnet, protocol)
+    return config.stash[RECORDER_KEY]
+
+
+@pytest.fixture(scope="session")
+def parity_checker(inspectnet: Session, request: pytest.FixtureRequest) -> ParityChecker:
+    """Compares exported models with the torch model on the profile's N test images."""
+    from inspectnet.parity_run import ParityChecker
+
+    if PARITY_KEY not in request.config.stash:
+        request.config.stash[PARITY_KEY] = ParityChecker(inspectnet)
+    return request.config.stash[PARITY_KEY]
+
+
+@pytest.fixture
+def inspectnet_latency_wrap() -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Test-only hook: wraps each timed inference call (identity here). The suite's mutation test overrides
+    it in a conftest to plant a slowdown and prove the budget test fails."""
+    return lambda call: call

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectnet._io import atomic_write_json
+from inspectnet.hostinfo import cpu_model
 
 SCHEMA_VERSION = 1
 
@@ -66,26 +67,121 @@ class EvalRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: Path | str = "<record>") -> EvalRecord:
-        if not isinstance(data, dict) or data.get("kind") != "evaluation":
-            raise RecordError(f"{source}: not an evaluation record")
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise RecordError(
-                f"{source}: schema_version {data.get('schema_version')!r}, this InspectNet reads {SCHEMA_VERSION}"
-            )
-        names = {f.name for f in fields(cls)}
-        if set(data) != names:
-            diff = sorted(set(data) ^ names)
-            raise RecordError(f"{source}: fields do not match the evaluation schema ({', '.join(diff)})")
+        _check_fields(cls, data, "evaluation", source)
         try:
-            return cls(
-                **{
-                    **data,
-                    "dataset": DatasetInfo(**data["dataset"]),
-                    "counts": Counts(**data["counts"]),
-                }
-            )
+            return cls(**{**data, "dataset": DatasetInfo(**data["dataset"]), "counts": Counts(**data["counts"])})
         except TypeError as exc:
             raise RecordError(f"{source}: malformed evaluation record ({exc})") from None
+
+
+def _check_fields(cls: type, data: Any, kind: str, source: Path | str) -> None:
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise RecordError(f"{source}: not a{'n' if kind[0] in 'aeiou' else ''} {kind} record")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError(
+            f"{source}: schema_version {data.get('schema_version')!r}, this InspectNet reads {SCHEMA_VERSION}"
+        )
+    names = {f.name for f in fields(cls)}
+    if set(data) != names:
+        diff = sorted(set(data) ^ names)
+        raise RecordError(f"{source}: fields do not match the {kind} schema ({', '.join(diff)})")
+
+
+@dataclass(frozen=True)
+class RuntimeLatency:
+    """One runtime's latency on one (category, device)."""
+
+    runtime: str
+    stats: dict[str, float | int]  # n, warmup, min/median/p95/p99/mean/std in ms
+    samples_ms: list[float]  # the timed calls, in order
+    warmup_samples_ms: list[float]
+    warmup_tail: dict[str, Any]
+    compute_floor_ms: float
+    efficiency: float
+    budget: dict[str, Any]
+    budget_failures: list[str]
+    settings: dict[str, Any]  # threads, precision hint, providers, input transfer
+    artifact: dict[str, Any] | None  # the exported file's key, settings and sha256 (None for torch)
+    measured: str
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    """Latency of one model on one device: one entry per runtime, with the compute floor and the platform."""
+
+    kind: str
+    schema_version: int
+    run_name: str
+    method: str
+    category: str
+    device: str
+    model: dict[str, Any]
+    weights: dict[str, str]
+    dataset: DatasetInfo
+    checkpoint: dict[str, Any]
+    protocol: dict[str, Any]  # batch, image size, warm-up and timed calls, inputs, timer
+    flops: dict[str, Any]
+    gemm: dict[str, Any]
+    compute_floor_ms: float
+    platform: dict[str, Any]
+    stat_definitions: dict[str, str]
+    runtimes: dict[str, RuntimeLatency]
+    created: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: Path | str = "<record>") -> LatencyRecord:
+        _check_fields(cls, data, "latency", source)
+        try:
+            runtimes = {k: RuntimeLatency(**v) for k, v in data["runtimes"].items()}
+            return cls(**{**data, "dataset": DatasetInfo(**data["dataset"]), "runtimes": runtimes})
+        except (TypeError, AttributeError) as exc:
+            raise RecordError(f"{source}: malformed latency record ({exc})") from None
+
+
+@dataclass(frozen=True)
+class ParityRecord:
+    """One exported model on one runtime against the torch model, on N test images."""
+
+    kind: str
+    schema_version: int
+    run_name: str
+    method: str
+    category: str
+    runtime: str
+    device: str
+    reference: str
+    images: list[dict[str, Any]]  # path (relative to the dataset root), label
+    status: str  # parity_clean | parity_broken
+    tolerance: float
+    n_images: int
+    max_abs_error: dict[str, float]  # anomaly_map_raw, pred_score_raw, anomaly_map, pred_score
+    label_flips: int
+    mask_pixel_flips: int
+    mask_pixels: int
+    ambiguous_flips: dict[str, Any]  # flips within the reference's own float32 error of the threshold
+    where: list[str]  # where parity is broken: output, image, how far
+    runtime_settings: dict[str, Any]  # versions, precision hint, bf16 capability, providers
+    export: dict[str, Any]  # exporter, opset, precision, sha256 of the files
+    calibration: dict[str, float]
+    checkpoint: dict[str, Any]
+    weights: dict[str, str]
+    dataset: DatasetInfo
+    environment: dict[str, Any]
+    created: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], source: Path | str = "<record>") -> ParityRecord:
+        _check_fields(cls, data, "parity", source)
+        try:
+            return cls(**{**data, "dataset": DatasetInfo(**data["dataset"])})
+        except TypeError as exc:
+            raise RecordError(f"{source}: malformed parity record ({exc})") from None
 
 
 METRIC_DEFINITIONS = {
@@ -95,16 +191,27 @@ METRIC_DEFINITIONS = {
 }
 
 
-def write_record(path: Path, record: EvalRecord) -> None:
+def write_record(path: Path, record: EvalRecord | LatencyRecord | ParityRecord) -> None:
     atomic_write_json(path, record.to_json())
 
 
-def read_record(path: Path) -> EvalRecord:
+def _read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RecordError(f"{path}: not readable JSON ({exc})") from None
-    return EvalRecord.from_json(data, path)
+
+
+def read_record(path: Path) -> EvalRecord:
+    return EvalRecord.from_json(_read_json(path), path)
+
+
+def read_latency(path: Path) -> LatencyRecord:
+    return LatencyRecord.from_json(_read_json(path), path)
+
+
+def read_parity(path: Path) -> ParityRecord:
+    return ParityRecord.from_json(_read_json(path), path)
 
 
 def now() -> str:
@@ -126,16 +233,6 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def environment(device: str) -> dict[str, Any]:
     """The software and hardware a number was measured on."""
     import os
@@ -152,7 +249,7 @@ def environment(device: str) -> dict[str, Any]:
         "anomalib": anomalib.__version__,
         "timm": timm.__version__,
         "numpy": numpy.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,

@@ -31,6 +31,9 @@ from inspectnet.records import (
 if TYPE_CHECKING:
     from torch import nn
 
+    from inspectnet.deploy.export import Exported
+    from inspectnet.deploy.postprocess import Calibration
+    from inspectnet.deploy.runtimes import Runner
     from inspectnet.models.inputs import CategoryInputs
     from inspectnet.models.train import ModelSpec
 
@@ -66,6 +69,16 @@ class Evaluation:
     inputs: CategoryInputs
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """A trained model as deployed: anomalib's model + its PostProcessor, calibrated on the test split."""
+
+    run: RunKey
+    module: nn.Module  # on the session's device
+    calibration: Calibration
+    identity: dict[str, Any]  # what the exported graph is made of
+
+
 @dataclass
 class Session:
     options: SessionOptions
@@ -74,6 +87,8 @@ class Session:
     _inputs: dict[str, CategoryInputs] = field(default_factory=dict)
     _weights: dict[str, ResolvedWeights] = field(default_factory=dict)
     _evaluations: dict[RunKey, Evaluation] = field(default_factory=dict)
+    _deployments: dict[RunKey, Deployment] = field(default_factory=dict)
+    _exports: dict[RunKey, Exported] = field(default_factory=dict)
     _env: dict[str, Any] | None = None
 
     def runs(self) -> list[RunKey]:
@@ -215,6 +230,60 @@ class Session:
         path = self.options.report_dir / f"{spec.run_name}.json"
         write_record(path, record)
         return Evaluation(record, path, predictions, head, inputs)
+
+    def deployment(self, run: RunKey) -> Deployment:
+        """The deployed model of ``run`` (memoised): thresholds and normalisation from its evaluation."""
+        from inspectnet.deploy.postprocess import calibrate, deployed
+
+        if run not in self._deployments:
+            for other in [k for k in self._deployments if k.category != run.category]:
+                del self._deployments[other]  # one category's models at a time, as for inputs
+            evaluation = self.evaluate(run)
+            predictions, inputs = evaluation.predictions, evaluation.inputs
+            calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
+            module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
+            identity = {
+                "checkpoint_sha256": evaluation.record.checkpoint["sha256"],
+                "weights_sha256": evaluation.record.weights["sha256"],
+                "model": evaluation.record.model,
+                "calibration": calibration.as_record(),
+            }
+            self._deployments[run] = Deployment(run, module, calibration, identity)
+        return self._deployments[run]
+
+    def exported(self, run: RunKey) -> Exported:
+        """ONNX + OpenVINO IR of ``run``'s deployed model, from the store when intact (memoised)."""
+        from inspectnet.deploy.export import export
+
+        if run not in self._exports:
+            deployment = self.deployment(run)
+            module = deployment.module.to("cpu")  # export on the CPU; the graph is device-neutral
+            try:
+                self._exports[run] = export(
+                    module, self.spec(run).image_size, self.options.store_dir, deployment.identity
+                )
+            finally:
+                module.to(self.options.device)
+        return self._exports[run]
+
+    def runner(self, run: RunKey, runtime: str, device: str | None = None) -> Runner:
+        """``run``'s deployed model on ``runtime`` (torch | onnxruntime | openvino) on ``device`` (default:
+        the session's; OpenVINO runs on its CPU plugin)."""
+        import copy
+
+        from inspectnet.deploy import runtimes
+
+        size, device = self.spec(run).image_size, device or self.options.device
+        if runtime == "torch":
+            module = self.deployment(run).module
+            if device != self.options.device:
+                module = copy.deepcopy(module)
+            return runtimes.torch_runner(module, device, size)
+        if runtime == "onnxruntime":
+            return runtimes.onnxruntime_runner(self.exported(run).onnx, device, size)
+        if runtime == "openvino":
+            return runtimes.openvino_runner(self.exported(run).openvino, size)
+        raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(runtimes.RUNTIMES)})")
 
     def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
         """Metrics of other predictions on the same test split (mutation tests)."""

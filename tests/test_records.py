@@ -69,3 +69,37 @@ def test_seed_aggregate_is_mean_and_population_std() -> None:
     agg = Aggregate.of([0, 1, 2], [0.9, 1.0, 0.8])
     assert agg.mean == pytest.approx(0.9) and agg.n == 3
     assert agg.pstd == pytest.approx((((0.0) ** 2 + 0.1**2 + 0.1**2) / 3) ** 0.5)
+
+
+def _fill(cls: type, **given: object) -> object:
+    """An instance of a record class with every field given or a plain placeholder of its JSON kind."""
+    from dataclasses import fields
+
+    values: dict[str, object] = {}
+    for f in fields(cls):
+        if f.name in given:
+            values[f.name] = given[f.name]
+        elif f.name == "schema_version":
+            values[f.name] = SCHEMA_VERSION
+        elif f.name == "dataset":
+            values[f.name] = DatasetInfo("synthetic", "data/synthetic", "cd" * 32, "CC0-1.0", "not MVTec AD")
+        else:
+            text = str(f.type)
+            values[f.name] = {} if text.startswith("dict") else [] if text.startswith("list") else f.name
+    return cls(**values)
+
+
+def test_latency_and_parity_records_round_trip_and_refuse_each_other(tmp_path: Path) -> None:
+    from inspectnet.records import LatencyRecord, ParityRecord, RuntimeLatency, read_latency, read_parity
+
+    entry = _fill(RuntimeLatency, stats={"median_ms": 1.0}, samples_ms=[1.0, 2.0], artifact=None, efficiency=0.5)
+    latency = _fill(LatencyRecord, kind="latency", runtimes={"openvino": entry}, compute_floor_ms=1.0)
+    parity = _fill(ParityRecord, kind="parity", tolerance=1e-3, n_images=20, label_flips=0)
+    write_record(tmp_path / "l.json", latency)  # type: ignore[arg-type]
+    write_record(tmp_path / "p.json", parity)  # type: ignore[arg-type]
+    assert read_latency(tmp_path / "l.json") == latency
+    assert read_parity(tmp_path / "p.json") == parity
+    with pytest.raises(RecordError, match=r"p\.json: not a latency record"):
+        read_latency(tmp_path / "p.json")
+    with pytest.raises(RecordError, match=r"l\.json: not a parity record"):
+        read_parity(tmp_path / "l.json")

@@ -13,8 +13,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from inspectnet.criteria.latency import Budget, parse_budgets
+
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
 METHODS = ("patchcore", "padim")
+TOP_KEYS = ("schema", "dataset", "description", "plan", "criteria", "delta", "latency", "parity")
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml"}
 
 
@@ -84,6 +87,10 @@ class Plan:
     extra_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)
     coreset_sweep: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
+    def base_run(self, method: str, category: str) -> RunKey:
+        """The model a category's latency and parity are measured on: first seed, the plan's coreset."""
+        return RunKey(method, category, self.seeds[0], self.coreset if method == "patchcore" else None)
+
     def runs(self, categories: list[str] | None = None, seeds: list[int] | None = None) -> list[RunKey]:
         """Every model the plan trains, restricted to ``categories``; ``seeds`` replaces the plan's seeds."""
         keys: list[RunKey] = []
@@ -104,12 +111,31 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class ParityCriteria:
+    """Exported models against the torch model: max abs error within ``tolerance``, zero flips, on ``images``."""
+
+    tolerance: float = 1e-3
+    images: int = 20
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Path
     dataset: str
     plan: Plan
     criteria: dict[tuple[str, str], dict[str, Criterion]]
     deltas: dict[str, dict[str, Criterion]]
+    budgets: dict[tuple[str, str], Budget] = field(default_factory=dict)
+    parity: ParityCriteria = field(default_factory=ParityCriteria)
+
+    def budget(self, device: str, runtime: str) -> Budget:
+        try:
+            return self.budgets[(device, runtime)]
+        except KeyError:
+            raise CriteriaError(
+                f"{self.path}: no latency budget for {runtime} on {device}; add [latency.{device}] with "
+                "median_ms, p95_ms or min_efficiency"
+            ) from None
 
     def criterion(self, method: str, category: str, metric: str) -> Criterion:
         try:
@@ -173,10 +199,8 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CriteriaError(f"{path}: not a readable TOML profile ({exc})") from None
     for key in data:
-        if key not in ("schema", "dataset", "description", "plan", "criteria", "delta"):
-            raise CriteriaError(
-                f"{path}: unknown key {key} (known: schema, dataset, description, plan, criteria, delta)"
-            )
+        if key not in TOP_KEYS:
+            raise CriteriaError(f"{path}: unknown key {key} (known: {', '.join(TOP_KEYS)})")
     if data.get("schema") != 1:
         raise CriteriaError(f"{path}: schema must be 1, got {data.get('schema')!r}")
     plan = _plan(path, data)
@@ -189,7 +213,22 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
         category: _metric_tables(path, tables, f"delta.{category}")
         for category, tables in _table(path, data.get("delta"), tuple(sorted(known)), "delta").items()
     }
-    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas)
+    try:
+        budgets = parse_budgets(path, data.get("latency"))
+    except ValueError as exc:
+        raise CriteriaError(str(exc)) from None
+    parity = _parity(path, data.get("parity"))
+    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity)
+
+
+def _parity(path: Path, value: Any) -> ParityCriteria:
+    table = _table(path, value, ("tolerance", "images", "note"), "parity")
+    tolerance, images = table.get("tolerance", 1e-3), table.get("images", 20)
+    if not isinstance(tolerance, int | float) or isinstance(tolerance, bool) or tolerance < 0:
+        raise CriteriaError(f"{path}: parity.tolerance must be a number >= 0, got {tolerance!r}")
+    if not isinstance(images, int) or isinstance(images, bool) or images < 2:
+        raise CriteriaError(f"{path}: parity.images must be an integer >= 2, got {images!r}")
+    return ParityCriteria(float(tolerance), images)
 
 
 def _plan(path: Path, data: dict[str, Any]) -> Plan:

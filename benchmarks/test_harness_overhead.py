@@ -1,0 +1,43 @@
+"""The latency harness's own cost: a no-op timed through exactly the path a model call takes (pytest-benchmark
+pedantic mode, the Sampler, the synchronising Timer). Goal: under 1% of a 5 ms call (50 us) per sample.
+Writes ``<report-dir>/harness_overhead.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inspectnet._io import atomic_write_json
+from inspectnet.latency_run import Sampler
+from inspectnet.measure.latency import Timer, statistics
+from inspectnet.records import now
+
+pytestmark = pytest.mark.latency
+GOAL_S = 0.01 * 5e-3
+
+
+def test_harness_overhead(benchmark: Any, request: pytest.FixtureRequest) -> None:
+    sampler = Sampler(lambda x: None, [object()], Timer(), warmup=10)
+    benchmark.pedantic(sampler.target, setup=sampler.setup, rounds=1000, warmup_rounds=10, iterations=1)
+    if not sampler.timed_s:
+        pytest.skip("pytest-benchmark is disabled: nothing was timed")
+    stats = statistics([s * 1e3 for s in sampler.timed_s], warmup=len(sampler.warmup_s))  # "ms" fields are us
+    path = Path(request.config.getoption("--report-dir")) / "harness_overhead.json"
+    atomic_write_json(
+        path,
+        {
+            "kind": "harness_overhead",
+            "what": "a no-op call timed through pytest-benchmark pedantic + Sampler + Timer (perf_counter_ns)",
+            "stats_us": {
+                k.replace("_ms", "_us"): round(v * 1e3, 3) if isinstance(v, float) else v
+                for k, v in stats.as_record().items()
+            },
+            "goal_us": GOAL_S * 1e6,
+            "share_of_5ms_call": round(stats.median_ms / 5.0, 6),
+            "created": now(),
+        },
+    )
+    assert stats.median_ms < GOAL_S * 1e6, f"harness overhead median {stats.median_ms:.2f} us >= 50 us; {path}"

@@ -1,0 +1,59 @@
+"""Latency acceptance: per category x device x runtime, batch 1, warm-up then timed calls on real test images.
+
+`pytest benchmarks` (CPU: torch eager, onnxruntime, OpenVINO f32) or `pytest benchmarks --device cuda`.
+Each test times its runtime through pytest-benchmark's pedantic mode (so --benchmark-json and
+--benchmark-compare work), writes ``patchcore_<category>_latency_<device>.json`` with an entry per runtime,
+and checks the profile's budget: median / p95 in ms and/or a minimum efficiency (compute floor / median).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from inspectnet.latency_run import LatencyRecorder
+from inspectnet.session import Session
+
+pytestmark = pytest.mark.latency
+
+
+def test_latency(
+    inspectnet: Session,
+    latency_recorder: LatencyRecorder,
+    latency_case: tuple[str, str, str],
+    benchmark: Any,
+    inspectnet_latency_wrap: Callable[[Callable[[Any], Any]], Callable[[Any], Any]],
+) -> None:
+    from inspectnet.deploy.runtimes import RuntimeUnavailable
+
+    category, device, runtime = latency_case
+    run = inspectnet.options.profile.plan.base_run("patchcore", category)
+    budget = inspectnet.options.profile.budget(device, runtime)  # a missing budget fails before any timing
+    try:
+        runner = inspectnet.runner(run, runtime, device)
+    except RuntimeUnavailable as exc:
+        pytest.skip(str(exc))
+    protocol = latency_recorder.protocol
+    sampler = latency_recorder.sampler(run, runner, inspectnet_latency_wrap)
+    benchmark.extra_info.update(category=category, device=device, runtime=runtime)
+    benchmark.pedantic(
+        sampler.target, setup=sampler.setup, rounds=protocol.rounds, warmup_rounds=protocol.warmup, iterations=1
+    )
+    if len(sampler.timed_s) != protocol.rounds:
+        pytest.fail(
+            f"{len(sampler.timed_s)} of {protocol.rounds} calls were timed: pytest-benchmark is disabled "
+            "(--benchmark-disable, or under xdist); latency was not measured",
+            pytrace=False,
+        )
+    entry, path = latency_recorder.record(run, runner, sampler)
+    stats = entry.stats
+    summary = (
+        f"{category}-{device}-{runtime}: median {stats['median_ms']:.3f} ms, p95 {stats['p95_ms']:.3f} ms, "
+        f"min {stats['min_ms']:.3f}, std {stats['std_ms']:.3f} (n={stats['n']}, warm-up {stats['warmup']}); "
+        f"floor {entry.compute_floor_ms:.3f} ms, efficiency {entry.efficiency:.3f}"
+    )
+    assert not entry.budget_failures, (
+        f"{summary}; {'; '.join(entry.budget_failures)} -- {budget.describe()}; record: {path}"
+    )

@@ -1,0 +1,1 @@
+"""Deployment of a trained model: anomalib post-processing, ONNX / OpenVINO export, and runtimes."""

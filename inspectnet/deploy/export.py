@@ -1,0 +1,139 @@
+"""Export a deployed model to ONNX and OpenVINO IR, cached per checkpoint in the artifact store.
+
+Route: torch's TorchScript exporter (``dynamo=False``, opset 17) with a dynamic batch axis. anomalib 2.7's
+``Engine.export(ONNX)`` under torch 2.14 writes a graph with its batch fixed at 2; this one takes any batch.
+OpenVINO IR is converted from that ONNX file with ``compress_to_fp16=False`` (FP32 weights).
+
+Layout: ``<store>/exports/<key>/{model.onnx, model.xml, model.bin, export.json}``; the key hashes the
+checkpoint sha256, the weights sha256, the calibration and the export settings, so an export from an
+older checkpoint is never found for a newer one. A directory is staged and renamed whole; on reuse every
+file is checked against the sha256 that ``export.json`` holds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspectnet._io import atomic_directory, atomic_write_json
+from inspectnet.deploy.postprocess import OUTPUTS
+from inspectnet.models.store import ArtifactStore, spec_key
+from inspectnet.models.weights import file_sha256
+
+OPSET = 17
+INPUT_NAME = "image"
+FILES = ("model.onnx", "model.xml", "model.bin")
+
+
+class ExportError(RuntimeError):
+    """A missing, corrupt or unfitting exported model; one line naming the file (and the shapes)."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    key: str
+    directory: Path
+    settings: dict[str, Any]
+    files: dict[str, str]  # file name -> sha256
+    export_s: float | None  # None when reused from the store
+
+    @property
+    def onnx(self) -> Path:
+        return self.directory / "model.onnx"
+
+    @property
+    def openvino(self) -> Path:
+        return self.directory / "model.xml"
+
+    def as_record(self) -> dict[str, Any]:
+        return {"key": self.key, "settings": self.settings, "sha256": self.files}
+
+
+def settings(image_size: int) -> dict[str, Any]:
+    import onnx
+    import openvino
+    import torch
+
+    return {
+        "onnx_exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+        "opset": OPSET,
+        "precision": "fp32",
+        "input": {"name": INPUT_NAME, "shape": ["batch", 3, image_size, image_size], "dtype": "float32"},
+        "dynamic_axes": {"batch": "every input and output's first axis"},
+        "outputs": list(OUTPUTS),
+        "openvino_conversion": "openvino.convert_model(model.onnx), save_model(compress_to_fp16=False)",
+        "torch": torch.__version__.split("+")[0],
+        "onnx": onnx.__version__,
+        "openvino": openvino.get_version(),
+    }
+
+
+def export(module: Any, image_size: int, store_dir: Path, identity: dict[str, Any]) -> Exported:
+    """ONNX + OpenVINO IR of ``module`` (a ``Deployed``), from the store when an intact export exists.
+
+    ``identity`` must name what the graph is made of (checkpoint and weights sha256, calibration).
+    """
+    config = settings(image_size)
+    key = spec_key({"identity": identity, "settings": config})
+    store = ArtifactStore(store_dir)
+    directory = store_dir / "exports" / key
+    with store.lock(f"export-{key}"):
+        if (directory / "export.json").is_file():
+            return _verified(directory, key)
+        started = time.perf_counter()
+        with atomic_directory(directory) as staging:
+            _write_onnx(module, image_size, staging / "model.onnx")
+            _write_openvino(staging / "model.onnx", staging / "model.xml")
+            files = {name: file_sha256(staging / name) for name in FILES}
+            atomic_write_json(staging / "export.json", {"identity": identity, "settings": config, "sha256": files})
+        return Exported(key, directory, config, files, round(time.perf_counter() - started, 3))
+
+
+def _write_onnx(module: Any, image_size: int, path: Path) -> None:
+    import warnings
+
+    import torch
+
+    example = torch.zeros(1, 3, image_size, image_size, device=next(module.parameters()).device)
+    axes = {name: {0: "batch"} for name in (INPUT_NAME, *OUTPUTS)}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript tracer's notes on anomalib's python-side branches
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUTS),
+            dynamic_axes=axes,
+        )
+
+
+def _write_openvino(onnx_path: Path, xml_path: Path) -> None:
+    import openvino as ov
+
+    ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=False)
+
+
+def _verified(directory: Path, key: str) -> Exported:
+    meta_path = directory / "export.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        files: dict[str, str] = meta["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{meta_path}: unreadable export record ({exc}); delete {directory} to re-export") from None
+    for name in FILES:
+        path = directory / name
+        if not path.is_file():
+            raise ExportError(f"{path}: missing from the cached export; delete {directory} to re-export")
+        actual = file_sha256(path)
+        if actual != files.get(name):
+            raise ExportError(
+                f"{path}: sha256 {actual[:16]}... does not match its export record; the file was modified or "
+                f"truncated; delete {directory} to re-export"
+            )
+    return Exported(key, directory, meta["settings"], files, None)

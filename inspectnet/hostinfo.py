@@ -1,0 +1,99 @@
+"""The platform block of a latency record: the hardware, the software and the thread settings."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OV_CPU_THREADS_NUM")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _physical_cores() -> int | None:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    pairs, physical = set(), None
+    for line in text.splitlines():
+        if line.startswith("physical id"):
+            physical = line.split(":", 1)[1].strip()
+        elif line.startswith("core id"):
+            pairs.add((physical, line.split(":", 1)[1].strip()))
+    return len(pairs) or None
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        first = Path("/proc/driver/nvidia/version").read_text().splitlines()[0]
+        return first.split("Kernel Module")[-1].split()[0] if "Kernel Module" in first else first.strip()
+    except (OSError, IndexError):
+        pass
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+
+
+def gpu_block(device: str) -> dict[str, Any] | None:
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    props = torch.cuda.get_device_properties(torch.device(device))
+    return {
+        "name": props.name,
+        "memory_mib": props.total_memory // (1 << 20),
+        "compute_capability": f"{props.major}.{props.minor}",
+        "driver": _nvidia_driver(),
+        "cuda_runtime": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),  # type: ignore[no-untyped-call]
+    }
+
+
+def platform_block(device: str) -> dict[str, Any]:
+    """Everything the card's latency section names, measured now."""
+    import anomalib
+    import numpy
+    import onnxruntime
+    import openvino
+    import torch
+
+    return {
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": _physical_cores(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "gpu": gpu_block(device),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "anomalib": anomalib.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "openvino": openvino.get_version(),
+        "numpy": numpy.__version__,
+        "threads": {
+            "torch_intra_op": torch.get_num_threads(),
+            "torch_inter_op": torch.get_num_interop_threads(),
+            **{name: os.environ.get(name) for name in THREAD_VARIABLES},
+        },
+    }

@@ -1,0 +1,147 @@
+"""Parity of an exported model against the torch model: pure functions over both models' outputs.
+
+Errors are max absolute differences of the raw and the normalised map and score (a normalised score is
+clamped to [0, 1], which can hide a large raw difference, so both are checked); flips are disagreements of
+the thresholded label and mask. Parity is clean iff every error is within the tolerance and nothing flips.
+
+One exception, measured rather than assumed: a pixel (or score) whose reference value lies within the
+reference's *own* float32 error of the threshold (the torch model against itself in float64, on the same
+images) has no determined side; a flip there is counted as ``ambiguous`` and reported, but does not break
+parity. Every other flip does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ERROR_OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
+NORMALISED_THRESHOLD = 0.5  # anomalib's PostProcessor: 1 - sensitivity (0.5)
+WORST_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Where:
+    """One place parity is broken: which output, which image, how far (or how many pixels flipped)."""
+
+    output: str
+    image: str
+    value: float
+
+    def describe(self) -> str:
+        if self.output == "pred_mask":
+            return f"pred_mask: {int(self.value)} pixels flipped on {self.image}"
+        if self.output == "pred_label":
+            return f"pred_label flipped on {self.image}"
+        return f"{self.output}: abs error {self.value:.3e} on {self.image}"
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    tolerance: float
+    n_images: int
+    max_abs_error: dict[str, float]
+    label_flips: int
+    mask_pixel_flips: int
+    mask_pixels: int
+    where: tuple[Where, ...]  # the worst offenders; empty when clean
+    ambiguous_label_flips: int = 0
+    ambiguous_mask_pixel_flips: int = 0
+    ambiguity_band: tuple[float, float] = (0.0, 0.0)  # (score, map): the reference's own float32 error
+
+    @property
+    def clean(self) -> bool:
+        within = all(e <= self.tolerance for e in self.max_abs_error.values())
+        return within and self.label_flips == 0 and self.mask_pixel_flips == 0
+
+    @property
+    def status(self) -> str:
+        return "parity_clean" if self.clean else "parity_broken"
+
+    def summary(self) -> str:
+        errors = ", ".join(f"{k} {v:.3e}" for k, v in self.max_abs_error.items())
+        return (
+            f"{self.status}: max abs error {errors} (tolerance {self.tolerance:.0e}); label flips "
+            f"{self.label_flips}/{self.n_images}; mask pixel flips {self.mask_pixel_flips}/{self.mask_pixels} "
+            f"(+ {self.ambiguous_label_flips} label and {self.ambiguous_mask_pixel_flips} pixel flips within the "
+            f"reference's own float32 error of the threshold, band {self.ambiguity_band[0]:.1e} / "
+            f"{self.ambiguity_band[1]:.1e})"
+        )
+
+    def as_record(self) -> dict[str, object]:
+        data = asdict(self)
+        data["where"] = [w.describe() for w in self.where]
+        return data | {"status": self.status}
+
+
+def _per_image_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return diff.reshape(diff.shape[0], -1).max(axis=1)
+
+
+def ambiguity_band(reference: Mapping[str, np.ndarray], exact: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    """The reference's own error on the normalised (score, map): float32 against float64, same images."""
+    return (
+        float(_per_image_error(reference["pred_score"].reshape(-1, 1), exact["pred_score"].reshape(-1, 1)).max()),
+        float(_per_image_error(reference["anomaly_map"], exact["anomaly_map"]).max()),
+    )
+
+
+def compare(
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    images: Sequence[str],
+    tolerance: float,
+    band: tuple[float, float] = (0.0, 0.0),
+) -> ParityResult:
+    """Outputs of N images (stacked on axis 0, in ``images`` order) from the reference and the candidate;
+    ``band`` is ``ambiguity_band`` of the reference (zero: every flip counts)."""
+    n = len(images)
+    for name in (*ERROR_OUTPUTS, "pred_label", "pred_mask"):
+        if reference[name].shape != candidate[name].shape or reference[name].shape[0] != n:
+            raise ValueError(
+                f"{name}: shapes {reference[name].shape} and {candidate[name].shape} do not match {n} images"
+            )
+    per_image = {name: _per_image_error(reference[name], candidate[name]) for name in ERROR_OUTPUTS}
+    label_flip = reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)
+    label_open = np.abs(reference["pred_score"].reshape(n).astype(np.float64) - NORMALISED_THRESHOLD) <= band[0]
+    labels = label_flip & ~label_open
+    mask_flip = (reference["pred_mask"] != candidate["pred_mask"]).reshape(n, -1)
+    mask_open = np.abs(reference["anomaly_map"].reshape(n, -1).astype(np.float64) - NORMALISED_THRESHOLD) <= band[1]
+    masks = (mask_flip & ~mask_open).sum(axis=1)
+    where: list[Where] = []
+    for name, errors in per_image.items():
+        over = [i for i in np.argsort(-errors, kind="stable") if errors[i] > tolerance]
+        where.extend(Where(name, images[i], float(errors[i])) for i in over[:WORST_SHOWN])
+    where.extend(Where("pred_label", images[i], 1.0) for i in np.flatnonzero(labels)[:WORST_SHOWN])
+    worst_masks = [i for i in np.argsort(-masks, kind="stable") if masks[i] > 0]
+    where.extend(Where("pred_mask", images[i], float(masks[i])) for i in worst_masks[:WORST_SHOWN])
+    return ParityResult(
+        tolerance=tolerance,
+        n_images=n,
+        max_abs_error={name: float(errors.max()) for name, errors in per_image.items()},
+        label_flips=int(labels.sum()),
+        mask_pixel_flips=int(masks.sum()),
+        mask_pixels=int(reference["pred_mask"][0].size * n),
+        where=tuple(where),
+        ambiguous_label_flips=int((label_flip & label_open).sum()),
+        ambiguous_mask_pixel_flips=int((mask_flip & mask_open).sum()),
+        ambiguity_band=band,
+    )
+
+
+def choose_images(labels: np.ndarray, n: int) -> list[int]:
+    """``n`` test images, deterministic: half normal and half anomalous (as available), evenly spaced in order."""
+    normal, anomalous = np.flatnonzero(~labels), np.flatnonzero(labels)
+    k_normal = min(len(normal), n // 2)
+    k_anomalous = min(len(anomalous), n - k_normal)
+    k_normal = min(len(normal), n - k_anomalous)
+
+    def spread(indices: np.ndarray, k: int) -> list[int]:
+        if k == 0:
+            return []
+        return [int(indices[j]) for j in np.linspace(0, len(indices) - 1, k).round().astype(int)]
+
+    return sorted(spread(normal, k_normal) + spread(anomalous, k_anomalous))
