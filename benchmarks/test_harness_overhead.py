@@ -13,7 +13,7 @@ import pytest
 from inspectnet._io import atomic_write_json
 from inspectnet.latency_run import Sampler
 from inspectnet.measure.latency import Timer, statistics
-from inspectnet.records import now
+from inspectnet.records import SCHEMA_VERSION, now
 
 pytestmark = pytest.mark.latency
 GOAL_S = 0.01 * 5e-3
@@ -31,6 +31,7 @@ def test_harness_overhead(benchmark: Any, request: pytest.FixtureRequest) -> Non
         path,
         {
             "kind": "harness_overhead",
+            "schema_version": SCHEMA_VERSION,
             "what": "a no-op call timed through pytest-benchmark pedantic + Sampler + Timer (perf_counter_ns)",
             "stats_ns": {k.replace("_ms", "_ns"): v for k, v in stats.as_record().items()},
             "goal_ns": GOAL_S * 1e9,

@@ -6,7 +6,6 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from inspectnet._io import atomic_write_json
 from inspectnet.measure.evaluate import METRICS
 from inspectnet.records import SCHEMA_VERSION, now
 from inspectnet.session import Session
@@ -43,7 +42,7 @@ def ablation_row(session: Session, category: str) -> AblationRow:
     records: dict[str, list[str]] = {}
     for method in ("patchcore", "padim"):
         mine = [r for r in runs if r.method == method]
-        evaluations = [session.evaluate(r) for r in mine]
+        evaluations = [session.publish(r) for r in mine]
         records[method] = [e.record_path.name for e in evaluations]
         per_method[method] = {
             m: Aggregate.of([r.seed for r in mine], [e.record.metrics[m] for e in evaluations]) for m in METRICS
@@ -53,9 +52,9 @@ def ablation_row(session: Session, category: str) -> AblationRow:
 
 
 def write_ablation(session: Session, row: AblationRow) -> Path:
-    path = session.options.report_dir / f"ablation_{row.category}.json"
-    atomic_write_json(
-        path,
+    """Emit ``ablation_<category>.json`` (written by the reporting plugin); returns its path."""
+    return session.emit(
+        f"ablation_{row.category}.json",
         {
             "kind": "ablation",
             "schema_version": SCHEMA_VERSION,
@@ -64,4 +63,3 @@ def write_ablation(session: Session, row: AblationRow) -> Path:
             **asdict(row),
         },
     )
-    return path

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inspectnet.data.layout import DataError
+from inspectnet.records import RecordError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -54,6 +55,28 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    from inspectnet.report.build import render_card
+
+    path = render_card(args.reports)
+    print(f"{path}: rendered (with PROVENANCE.md, CHECKSUMS.sha256 and figures in {args.reports})")
+    return EXIT_OK
+
+
+def _cmd_report_merge(args: argparse.Namespace) -> int:
+    from inspectnet.report.build import merge
+
+    if args.out.resolve() in {s.resolve() for s in args.sources}:
+        print(f"inspectnet: error: --out {args.out} is also a source; merge into a new directory", file=sys.stderr)
+        return EXIT_USAGE
+    count = merge(args.out, args.sources)
+    print(
+        f"{args.out}: {count} records and figures from {len(args.sources)} report sets; "
+        f"render it with: inspectnet card --reports {args.out}"
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspectnet", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -70,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--category", action="append", help="check only this category (repeatable)")
     check.add_argument("--report", type=Path, help="also write the summary as JSON to this file")
     check.set_defaults(func=_cmd_data_check)
+
+    card = commands.add_parser("card", help="render MODEL_CARD.md, PROVENANCE.md, CHECKSUMS.sha256 and figures")
+    card.add_argument("--reports", type=Path, default=Path("reports"), help="reports root (default: reports)")
+    card.set_defaults(func=_cmd_card)
+
+    report = commands.add_parser("report", help="work with report sets")
+    report_cmds = report.add_subparsers(dest="report_command", required=True, metavar="SUBCOMMAND")
+    merge = report_cmds.add_parser("merge", help="merge report sets (machines, CI shards) into one")
+    merge.add_argument("--out", type=Path, required=True, help="the merged reports root (created or replaced)")
+    merge.add_argument("sources", type=Path, nargs="+", help="reports roots, each holding eval_harness/")
+    merge.set_defaults(func=_cmd_report_merge)
     return parser
 
 
@@ -77,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
-    except DataError as exc:
+    except (DataError, RecordError) as exc:
         print(f"inspectnet: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inspectnet.measure.latency import STAT_DEFINITIONS, Floor, Timer, statistics, warmup_tail
-from inspectnet.records import SCHEMA_VERSION, LatencyRecord, RuntimeLatency, now, write_record
+from inspectnet.records import SCHEMA_VERSION, LatencyRecord, RuntimeLatency, now
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
@@ -116,8 +116,8 @@ class LatencyRecorder:
         )
         entries = self._entries.setdefault((run, device), {})
         entries[runner.runtime] = entry
-        path = self.session.options.report_dir / f"{self.session.spec(run).run_name}_latency_{device}.json"
-        write_record(path, self._latency_record(run, device, entries))
+        record = self._latency_record(run, device, entries)
+        path = self.session.emit(f"{self.session.spec(run).run_name}_latency_{device}.json", record.to_json())
         return entry, path
 
     def _latency_record(self, run: RunKey, device: str, entries: dict[str, RuntimeLatency]) -> LatencyRecord:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inspectnet.measure.parity import ParityResult, ambiguity_band, choose_images, compare
-from inspectnet.records import SCHEMA_VERSION, ParityRecord, now, write_record
+from inspectnet.records import SCHEMA_VERSION, ParityRecord, now
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
@@ -115,9 +115,7 @@ class ParityChecker:
             environment=session.environment(),
             created=now(),
         )
-        path = session.options.report_dir / record_name(runner.runtime, runner.device, evaluation.record.run_name)
-        write_record(path, record)
-        return path
+        return session.emit(record_name(runner.runtime, runner.device, evaluation.record.run_name), record.to_json())
 
 
 def _relative(path: Path, root: Path) -> str:

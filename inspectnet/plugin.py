@@ -148,6 +148,7 @@ def _resolve_device(requested: str) -> str:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    config.pluginmanager.register(Reporter(config), "inspectnet-reporter")
     if config.getoption("--help", default=False) or config.getoption("--version", default=False):
         return
     dataset = config.getoption("--dataset")
@@ -261,6 +262,47 @@ def _device_params(config: pytest.Config, runtimes: dict[str, tuple[str, ...]], 
                 shown = f"{category}-{device}-{runtime}" if cpu_in_id or device != "cpu" else f"{category}-{runtime}"
                 params.append(pytest.param((category, device, runtime), id=shown, marks=marks))
     return params
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Records emitted during this test phase ride on its report (to the xdist controller, when there is one)."""
+    from inspectnet.report.emit import USER_PROPERTY
+
+    report = yield
+    session = item.config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        drained = session.sink.drain()
+        if drained:
+            report.user_properties.append((USER_PROPERTY, drained))
+    return report
+
+
+class Reporter:
+    """Registered at configure: collects the records that test reports carry and, in the process that owns
+    the session (the xdist controller, or the one process), writes them when the session ends."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from inspectnet.report.emit import Collected
+
+        self.config = config
+        self.collected = Collected()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from inspectnet.report.emit import USER_PROPERTY
+
+        for key, value in report.user_properties:
+            if key == USER_PROPERTY and isinstance(value, dict):
+                self.collected.add(value)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput") or not self.collected.items:
+            return
+        root = Path(self.config.getoption("--report-dir")).parent
+        written = self.collected.write(root)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"inspectnet: wrote {len(written)} records and figures under {root}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from inspectnet._io import atomic_write_json
 from inspectnet.hostinfo import cpu_model
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: evaluation records carry ROC / PRO curves; latency and parity records
 
 
 class RecordError(ValueError):
@@ -57,6 +57,7 @@ class EvalRecord:
     counts: Counts
     metrics: dict[str, float]  # image_auroc, pixel_auroc, aupro (raw scores; exact)
     metric_definitions: dict[str, str]
+    curves: dict[str, dict[str, list[float]]]  # roc (image level) and pro (pixel level, to the FPR limit)
     checkpoint: dict[str, Any]  # key, file, sha256, size_bytes
     timings_s: dict[str, float]
     environment: dict[str, Any]

@@ -25,8 +25,9 @@ from inspectnet.records import (
     EvalRecord,
     environment,
     now,
-    write_record,
 )
+from inspectnet.report import FIGURES_DIR
+from inspectnet.report.emit import RecordSink
 
 if TYPE_CHECKING:
     from torch import nn
@@ -83,6 +84,7 @@ class Deployment:
 class Session:
     options: SessionOptions
     cache: FeatureCache = field(default_factory=FeatureCache)
+    sink: RecordSink = field(default_factory=RecordSink)
     _categories: dict[str, tuple[Category, str]] = field(default_factory=dict)
     _inputs: dict[str, CategoryInputs] = field(default_factory=dict)
     _weights: dict[str, ResolvedWeights] = field(default_factory=dict)
@@ -222,14 +224,35 @@ class Session:
             counts=Counts(summary.train_good, summary.test_good, summary.test_defect_total),
             metrics=metrics.as_dict(),
             metric_definitions=METRIC_DEFINITIONS,
+            curves=metrics.curves,
             checkpoint=checkpoint.as_record() | {"trained_this_session": created},
             timings_s={k: round(v, 3) for k, v in timings.items()},
             environment=self.environment(),
             created=now(),
         )
-        path = self.options.report_dir / f"{spec.run_name}.json"
-        write_record(path, record)
-        return Evaluation(record, path, predictions, head, inputs)
+        return Evaluation(record, self.options.report_dir / f"{spec.run_name}.json", predictions, head, inputs)
+
+    def emit(self, file: str, data: dict[str, Any]) -> Path:
+        """Hand a JSON record to the reporting plugin; it is written to ``report_dir/file`` at session end."""
+        report_dir = self.options.report_dir
+        self.sink.emit_json(f"{report_dir.name}/{file}", data)
+        return report_dir / file
+
+    def emit_figure(self, file: str, data: bytes) -> Path:
+        """A PNG made in the session (from predictions); written to ``<report_dir>/../figures/file``."""
+        self.sink.emit_bytes(f"{FIGURES_DIR}/{file}", data)
+        return self.options.report_dir.parent / FIGURES_DIR / file
+
+    def publish(self, run: RunKey) -> Evaluation:
+        """Evaluate ``run`` and emit its record (the accuracy tests publish; latency and parity only use it);
+        for a category's base PatchCore model, also the figure of its best and worst test cases."""
+        from inspectnet.report.cases import cases_png
+
+        evaluation = self.evaluate(run)
+        self.emit(evaluation.record_path.name, evaluation.record.to_json())
+        if run == self.options.profile.plan.base_run("patchcore", run.category):
+            self.emit_figure(f"cases_{run.category}.png", cases_png(evaluation, self.options.data_root))
+        return evaluation
 
     def deployment(self, run: RunKey) -> Deployment:
         """The deployed model of ``run`` (memoised): thresholds and normalisation from its evaluation."""

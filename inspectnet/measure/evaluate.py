@@ -5,12 +5,12 @@ anomalib's own test metrics are computed on normalised, clamped scores; they are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inspectnet.measure.metrics import auroc, pixel_metrics
+from inspectnet.measure.metrics import auroc, pixel_metrics, roc_curve
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +32,7 @@ class AccuracyMetrics:
     image_auroc: float
     pixel_auroc: float
     aupro: float
+    curves: dict[str, dict[str, list[float]]] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, float]:
         return {m: float(getattr(self, m)) for m in METRICS}
@@ -66,6 +67,15 @@ def predict(
 
 
 def score(predictions: Predictions, labels: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -> AccuracyMetrics:
-    """Image AUROC on the scores; pixel AUROC and AUPRO@``fpr_limit`` on the maps."""
+    """Image AUROC on the scores; pixel AUROC and AUPRO@``fpr_limit`` on the maps; the ROC and PRO curves
+    (at most 101 points each) for figures."""
+    from inspectnet.report.figures import downsample_curve
+
     pixel = pixel_metrics(predictions.maps, masks, fpr_limit)
-    return AccuracyMetrics(auroc(predictions.scores, labels), pixel.pixel_auroc, pixel.aupro)
+    fpr, tpr = roc_curve(predictions.scores, labels)
+    roc = downsample_curve(fpr.tolist(), tpr.tolist())
+    curves = {"roc": {"fpr": roc[0], "tpr": roc[1]}}
+    if pixel.pro_fpr is not None and pixel.pro is not None:
+        pro = downsample_curve(pixel.pro_fpr.tolist(), pixel.pro.tolist())
+        curves["pro"] = {"fpr": pro[0], "pro": pro[1]}
+    return AccuracyMetrics(auroc(predictions.scores, labels), pixel.pixel_auroc, pixel.aupro, curves)

@@ -48,10 +48,23 @@ def _mann_whitney(pos: np.ndarray, neg_sorted: np.ndarray) -> float:
     return float(u / (pos.size * neg_sorted.size))
 
 
+def roc_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exact ROC curve (FPR, TPR), one point per distinct score, from (0, 0) to (1, 1)."""
+    s, y = _check_scores_labels(scores, labels)
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    ends = np.r_[np.flatnonzero(np.diff(s_sorted)), s.size - 1]  # last index of each tie group
+    tps = np.cumsum(y_sorted)[ends]
+    fps = ends + 1 - tps
+    return np.r_[0.0, fps / (~y).sum()], np.r_[0.0, tps / y.sum()]
+
+
 @dataclass(frozen=True)
 class PixelMetrics:
     pixel_auroc: float
     aupro: float
+    pro_fpr: np.ndarray | None = None  # the PRO curve up to the FPR limit, for figures
+    pro: np.ndarray | None = None
 
 
 def region_labels(masks: np.ndarray) -> tuple[np.ndarray, int]:
@@ -89,10 +102,14 @@ def pixel_metrics(maps: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -
     sizes = np.bincount(labels.reshape(-1)[fg], minlength=n_regions + 1)
     weights = 1.0 / (n_regions * sizes[labels.reshape(-1)[fg]])
     neg_sorted = np.sort(neg)  # the one sort both areas share
-    return PixelMetrics(_mann_whitney(pos, neg_sorted), _pro_area(pos, weights, neg_sorted, fpr_limit))
+    area, fpr, pro = _pro_area(pos, weights, neg_sorted, fpr_limit)
+    return PixelMetrics(_mann_whitney(pos, neg_sorted), area, fpr, pro)
 
 
-def _pro_area(pos: np.ndarray, weights: np.ndarray, neg_sorted: np.ndarray, fpr_limit: float) -> float:
+def _pro_area(
+    pos: np.ndarray, weights: np.ndarray, neg_sorted: np.ndarray, fpr_limit: float
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The normalised PRO area up to ``fpr_limit`` and the curve's corner points (FPR, PRO) up to it."""
     n_neg = neg_sorted.size
     k_lim = int(np.ceil(fpr_limit * n_neg))  # only the top k_lim normal pixels reach FPR <= limit
     cutoff = neg_sorted[n_neg - k_lim]
@@ -111,9 +128,12 @@ def _pro_area(pos: np.ndarray, weights: np.ndarray, neg_sorted: np.ndarray, fpr_
     f_start = np.concatenate([[0.0], np.cumsum(width)[:-1]])
     full = f_start + width <= fpr_limit
     area = float(np.sum(width[full] * (pro_above[full] + 0.5 * pro_equal[full])))
+    fpr_points, pro_points = np.r_[0.0, (f_start + width)[full]], np.r_[0.0, (pro_above + pro_equal)[full]]
     partial = np.flatnonzero(~full)
     if partial.size:
         i = partial[0]
         w = fpr_limit - f_start[i]
         area += w * (pro_above[i] + 0.5 * pro_equal[i] * w / width[i])
-    return float(area / fpr_limit)
+        fpr_points = np.r_[fpr_points, fpr_limit]
+        pro_points = np.r_[pro_points, pro_above[i] + pro_equal[i] * w / width[i]]
+    return float(area / fpr_limit), fpr_points, pro_points

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.accuracy
 
 
 def _check(inspectnet: Session, run: RunKey, metric: str) -> None:
-    evaluation = inspectnet.evaluate(run)
+    evaluation = inspectnet.publish(run)
     criterion = inspectnet.options.profile.criterion(run.method, run.category, metric)
     verdict = criterion.check(evaluation.record.metrics[metric])
     assert verdict.passed, verdict.message(run.test_id, evaluation.record_path)

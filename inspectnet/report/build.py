@@ -1,0 +1,91 @@
+"""Render a reports root: figures from the records, MODEL_CARD.md, PROVENANCE.md, CHECKSUMS.sha256; and merge
+report sets from several machines or shards into one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from inspectnet._io import atomic_directory, atomic_write_text
+from inspectnet.records import RecordError
+from inspectnet.report import FIGURES_DIR, RECORDS_DIR
+from inspectnet.report.card import base, card_path, categories, render
+from inspectnet.report.load import ReportSet, load_reports
+
+CHECKSUMS = "CHECKSUMS.sha256"
+
+
+def render_figures(reports: ReportSet) -> list[Path]:
+    """The figures the records alone determine: ROC / PRO curves per category, latency per device."""
+    from inspectnet.report.figures import curves_figure, latency_figure
+
+    written = []
+    for category in categories(reports):
+        curves = {}
+        for method, label in (("patchcore", "PatchCore"), ("padim", "PaDiM")):
+            source = base(reports, method, category)
+            if source is not None and source.data["curves"]:
+                curves[label] = source.data["curves"]
+        if curves:
+            path = reports.root / FIGURES_DIR / f"curves_{category}.png"
+            curves_figure(category, curves, path)
+            written.append(path)
+    for device in sorted({s.data["device"] for s in reports.of("latency")}):
+        samples = {
+            s.data["category"]: {r: e["samples_ms"] for r, e in sorted(s.data["runtimes"].items())}
+            for s in sorted(reports.of("latency"), key=lambda s: s.data["category"])
+            if s.data["device"] == device
+        }
+        path = reports.root / FIGURES_DIR / f"latency_{device}.png"
+        latency_figure(device, samples, path)
+        written.append(path)
+    return written
+
+
+def checksums(root: Path) -> str:
+    """``sha256sum -c`` lines for every file under ``root`` except READMEs and the checksum file itself."""
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative == CHECKSUMS or path.name.upper().startswith("README") or "/." in f"/{relative}":
+            continue
+        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {relative}")
+    return "\n".join(lines) + "\n"
+
+
+def render_card(root: Path) -> Path:
+    """Figures, card, provenance and checksums of the reports root ``root``; returns the card's path."""
+    reports = load_reports(root)
+    render_figures(reports)
+    card, citations = render(reports)
+    atomic_write_text(card_path(root), card)
+    atomic_write_text(root / "PROVENANCE.md", citations.markdown())
+    atomic_write_text(root / CHECKSUMS, checksums(root))
+    return card_path(root)
+
+
+def merge(out: Path, sources: list[Path]) -> int:
+    """Copy the records and figures of several reports roots into ``out`` (created or replaced whole).
+
+    A name present in two sources with different bytes is a conflict: refused naming both files, nothing
+    written. Every record is validated first. Returns the number of files merged.
+    """
+    chosen: dict[str, Path] = {}
+    for source in sources:
+        load_reports(source)  # every record valid, or a RecordError naming it
+        for sub in (RECORDS_DIR, FIGURES_DIR):
+            for path in sorted((source / sub).glob("*")) if (source / sub).is_dir() else []:
+                name = f"{sub}/{path.name}"
+                if name in chosen and chosen[name].read_bytes() != path.read_bytes():
+                    raise RecordError(
+                        f"{path} conflicts with {chosen[name]}: the same record with different content; "
+                        "keep one of them (remove the other) and merge again"
+                    )
+                chosen.setdefault(name, path)
+    with atomic_directory(out) as staging:
+        for name, path in chosen.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, staging / name)
+    return len(chosen)
