@@ -352,7 +352,7 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
                 run,
                 f"`{cite.num(s, 'checkpoint.sha256', 's', f'{run} checkpoint sha256')}`",
                 cite.num(s, "checkpoint.size_bytes", ",d", f"{run} checkpoint bytes"),
-                f"`{cite.num(s, 'weights.sha256', 's', f'{run} backbone weights sha256')[:16]}…`",
+                f"`{cite.num(s, 'weights.sha256', 's', f'{run} backbone weights sha256')}`",
             ]
         )
     return [
@@ -362,7 +362,7 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
         "when its sha256 matches; the backbone is the weights file named by its sha256. Checkpoints and exports "
         "are not committed: `make run` rebuilds them.",
         "",
-        *_table(["run", "checkpoint sha256", "bytes", "backbone weights"], rows),
+        *_table(["run", "checkpoint sha256", "bytes", "backbone weights sha256"], rows),
         "",
     ]
 

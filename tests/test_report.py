@@ -1,0 +1,174 @@
+"""Reporting: load and refuse, render the card from records alone (deterministic, every number traceable),
+checksums, merge, and records travelling from xdist workers to the controller."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inspectnet.cli import main
+from inspectnet.records import RecordError
+from inspectnet.report.build import merge, render_card
+from inspectnet.report.load import Source, load_reports
+
+FIXTURE = Path(__file__).parent / "fixtures" / "reports"
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    root = tmp_path / "reports"
+    shutil.copytree(FIXTURE, root)
+    return root
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_card_is_rendered_from_records_alone_and_byte_identical(reports: Path) -> None:
+    assert main(["card", "--reports", str(reports)]) == 0
+    first = _tree(reports)
+    card = first["MODEL_CARD.md"].decode()
+    assert card.startswith("---\nlicense: apache-2.0\n") and "model-index:" in card
+    for section in (
+        "## Ablation",
+        "## Seeds",
+        "## Coreset sensitivity",
+        "## Latency",
+        "## Accuracy / cost",
+        "## ONNX / OpenVINO parity",
+        "## Licence",
+        "## Checkpoints",
+        "## Backbone and hyperparameters",
+        "## Figures",
+        "## Caveats",
+        "## Reproduction",
+    ):
+        assert section in card
+    assert "not MVTec AD numbers" in card and "figures/latency_cpu.png" in card
+    assert {"figures/curves_bottle.png", "figures/latency_cpu.png", "PROVENANCE.md", "CHECKSUMS.sha256"} <= set(first)
+    assert main(["card", "--reports", str(reports)]) == 0
+    assert _tree(reports) == first  # figures included
+
+
+def test_every_cited_number_is_the_records_value(reports: Path) -> None:
+    render_card(reports)
+    rows = [r for r in (reports / "PROVENANCE.md").read_text().splitlines() if r.startswith("| ") and "`" in r]
+    assert len(rows) > 80
+    card = (reports / "MODEL_CARD.md").read_text()
+    for row in rows:
+        _, _, _, text, file, field, _ = (c.strip() for c in row.split("|"))
+        value = Source(file, json.loads((reports / file.strip("`")).read_text())).get(field.strip("`"))
+        assert text in card
+        if isinstance(value, float):
+            assert float(text.replace(",", "")) == pytest.approx(value, rel=1e-3, abs=1e-3), row
+        else:
+            assert text.replace(",", "") == str(value), row
+
+
+def test_checksums_verify_with_sha256sum(reports: Path) -> None:
+    render_card(reports)
+    lines = (reports / "CHECKSUMS.sha256").read_text().splitlines()
+    names = [line.split("  ", 1)[1] for line in lines]
+    assert "MODEL_CARD.md" in names and "README.md" not in names and "CHECKSUMS.sha256" not in names
+    for line in lines:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((reports / name).read_bytes()).hexdigest() == digest
+    if shutil.which("sha256sum"):
+        subprocess.run(["sha256sum", "-c", "--quiet", "CHECKSUMS.sha256"], cwd=reports, check=True)
+
+
+def test_missing_pieces_say_not_measured(reports: Path) -> None:
+    for pattern in ("*latency*", "*parity*"):
+        for path in (reports / "eval_harness").glob(pattern):
+            path.unlink()
+    render_card(reports)
+    card = (reports / "MODEL_CARD.md").read_text()
+    assert "not measured on cpu." in card and "## ONNX / OpenVINO parity\n\nnot measured" in card
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not readable JSON"),
+        ('{"kind": "mystery", "schema_version": 2}', "unknown record kind 'mystery'"),
+        ('{"kind": "latency", "schema_version": 99}', "schema_version 99"),
+        ('{"kind": "ablation", "schema_version": 2}', "malformed ablation record"),
+    ],
+)
+def test_a_bad_record_is_named_and_refused(
+    reports: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (reports / "eval_harness" / "broken.json").write_text(content)
+    with pytest.raises(RecordError, match=message):
+        load_reports(reports)
+    assert main(["card", "--reports", str(reports)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "broken.json" in err and message.split("'")[0] in err
+    assert not (reports / "MODEL_CARD.md").exists()
+
+
+def test_merge_unions_shards_and_refuses_conflicts(reports: Path, tmp_path: Path) -> None:
+    cpu, gpu = tmp_path / "cpu", tmp_path / "gpu"
+    shutil.copytree(reports, cpu)
+    (gpu / "eval_harness").mkdir(parents=True)
+    shutil.move(cpu / "eval_harness" / "patchcore_bottle_latency_cpu.json", gpu / "eval_harness")
+    shutil.copy(cpu / "eval_harness" / "patchcore_bottle.json", gpu / "eval_harness")  # identical duplicate: fine
+    out = tmp_path / "merged"
+    assert main(["report", "merge", "--out", str(out), str(cpu), str(gpu)]) == 0
+    assert {k: v for k, v in _tree(out).items() if k != "README.md"} == {
+        k: v for k, v in _tree(reports).items() if k != "README.md"
+    }
+    data = json.loads((gpu / "eval_harness" / "patchcore_bottle.json").read_text())
+    data["metrics"]["image_auroc"] = 0.5
+    (gpu / "eval_harness" / "patchcore_bottle.json").write_text(json.dumps(data))
+    again = tmp_path / "again"
+    with pytest.raises(RecordError, match=r"patchcore_bottle\.json conflicts with"):
+        merge(again, [cpu, gpu])
+    assert not again.exists()
+
+
+TRANSPORT = """
+import pytest
+from inspectnet.plugin import SESSION_KEY
+from inspectnet.report.emit import RecordSink
+
+class Fake:
+    def __init__(self):
+        self.sink = RecordSink()
+
+@pytest.fixture
+def fake(request):
+    return request.config.stash.setdefault(SESSION_KEY, Fake())
+
+@pytest.mark.parametrize("i", range(6))
+def test_emits(fake, i):
+    fake.sink.emit_json(f"eval_harness/r{i}.json", {"kind": "x", "i": i})
+    fake.sink.emit_bytes(f"figures/f{i}.png", bytes([i, 255 - i]))
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_records_travel_to_the_one_writer(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.makepyfile(test_transport=TRANSPORT)
+    reports = pytester.path / "out" / "eval_harness"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--report-dir", str(reports), *workers)
+    result.assert_outcomes(passed=6)
+    tree = _tree(pytester.path / "out")
+    assert sorted(tree) == sorted(
+        [f"eval_harness/r{i}.json" for i in range(6)] + [f"figures/f{i}.png" for i in range(6)]
+    )
+    assert json.loads(tree["eval_harness/r3.json"]) == {"kind": "x", "i": 3}
+    assert tree["figures/f2.png"] == bytes([2, 253])
+
+
+def test_the_cli_is_installed() -> None:
+    out = subprocess.run([sys.executable, "-m", "inspectnet.cli", "card", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--reports" in out.stdout
