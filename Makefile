@@ -23,6 +23,7 @@ run: $(STAMP)
 	$(BIN)/inspectnet data check $(DATA) --report $(REPORTS)/eval_harness/dataset_synthetic.json
 	$(BIN)/pytest tests/acceptance parity -m "accuracy or parity" --report-dir $(REPORTS)/eval_harness
 	$(BIN)/pytest benchmarks --device cpu --report-dir $(REPORTS)/eval_harness
+	$(BIN)/inspectnet card --reports $(REPORTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check inspectnet tests benchmarks parity
@@ -30,11 +31,13 @@ lint: $(STAMP)
 	$(BIN)/mypy inspectnet
 
 # The whole suite: unit and plugin tests, then the accuracy and parity criteria on the embedded dataset
-# (pytest.ini's testpaths: tests, parity). Latency (benchmarks/) is measured by `make run`, not here:
+# (pytest.ini's testpaths: tests, parity), into a fresh directory, gated against the committed reports/
+# (an accuracy drop or a parity break fails). Latency (benchmarks/) is measured by `make run`, not here:
 # timings taken while a test suite shares the cores are not numbers to keep.
 # Its records go to a scratch directory so that a test run never rewrites the committed reports/.
 test: lint
-	$(BIN)/pytest --report-dir .inspectnet/test-reports
+	rm -rf .inspectnet/test-run
+	$(BIN)/pytest --report-dir .inspectnet/test-run/eval_harness --baseline $(REPORTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

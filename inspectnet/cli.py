@@ -77,6 +77,24 @@ def _cmd_report_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_gate(args: argparse.Namespace) -> int:
+    from inspectnet._io import atomic_write_json
+    from inspectnet.criteria import CriteriaError, load_profile, packaged
+    from inspectnet.gate import compare
+
+    try:
+        profile = load_profile(args.criteria or packaged("synthetic"))
+    except CriteriaError as exc:
+        print(f"inspectnet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    result = compare(args.baseline, args.current, profile.gate)
+    print(result.table())
+    if args.json is not None:
+        atomic_write_json(args.json, result.as_json())
+        print(f"verdict: {args.json}")
+    return result.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspectnet", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -104,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--out", type=Path, required=True, help="the merged reports root (created or replaced)")
     merge.add_argument("sources", type=Path, nargs="+", help="reports roots, each holding eval_harness/")
     merge.set_defaults(func=_cmd_report_merge)
+
+    gate = commands.add_parser("gate", help="compare current records with a baseline; exit 1 on a regression")
+    gate.add_argument("--baseline", type=Path, required=True, help="baseline reports root (or records directory)")
+    gate.add_argument("--current", type=Path, required=True, help="current reports root (or records directory)")
+    gate.add_argument("--json", type=Path, help="also write the verdict as JSON to this file")
+    gate.add_argument("--criteria", type=Path, help="profile whose [gate] table sets the thresholds")
+    gate.set_defaults(func=_cmd_gate)
     return parser
 
 

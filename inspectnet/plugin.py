@@ -124,6 +124,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where JSON records are written (default: reports/eval_harness)",
     )
     group.addoption(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="gate this run's records against a baseline reports root at session end (exit 1 on a regression)",
+    )
+    group.addoption(
         "--store-dir",
         type=Path,
         default=Path(".inspectnet/store"),
@@ -159,6 +165,11 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     if data_root is not None and not data_root.is_dir():
         raise pytest.UsageError(f"--data-root {data_root}: no such directory; {HOW_TO_POINT}")
+    baseline = config.getoption("--baseline")
+    if baseline is not None and not baseline.is_dir():
+        raise pytest.UsageError(
+            f"--baseline {baseline}: no such directory; give a reports root (it holds eval_harness/)"
+        )
     criteria = config.getoption("--criteria") or packaged(dataset)
     try:
         profile = load_profile(criteria)
@@ -296,13 +307,34 @@ class Reporter:
                 self.collected.add(value)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or not self.collected.items:
+        if hasattr(self.config, "workerinput"):
             return
-        root = Path(self.config.getoption("--report-dir")).parent
-        written = self.collected.write(root)
+        report_dir = Path(self.config.getoption("--report-dir"))
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.collected.items:
+            written = self.collected.write(report_dir.parent)
+            if reporter is not None:
+                reporter.write_line(f"inspectnet: wrote {len(written)} records and figures under {report_dir.parent}")
+        baseline = self.config.getoption("--baseline")
+        if baseline is not None:
+            session.exitstatus = self._gate(baseline, report_dir, session.exitstatus, reporter)
+
+    def _gate(self, baseline: Path, current: Path, status: int | pytest.ExitCode, reporter: Any) -> int:
+        from inspectnet.gate import compare
+        from inspectnet.records import RecordError
+
+        try:
+            result = compare(baseline, current, self.config.stash[PROFILE_KEY].gate)
+        except RecordError as exc:
+            if reporter is not None:
+                reporter.write_line(f"inspectnet: gate: error: {exc}", red=True)
+            return int(pytest.ExitCode.USAGE_ERROR)
         if reporter is not None:
-            reporter.write_line(f"inspectnet: wrote {len(written)} records and figures under {root}")
+            reporter.write_sep("=", "inspectnet gate", red=bool(result.regressed), green=not result.regressed)
+            reporter.write_line(result.table())
+        if result.regressed and status == pytest.ExitCode.OK:
+            return int(pytest.ExitCode.TESTS_FAILED)
+        return int(status)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -17,7 +17,7 @@ from inspectnet.criteria.latency import Budget, parse_budgets
 
 METRICS = ("image_auroc", "pixel_auroc", "aupro")
 METHODS = ("patchcore", "padim")
-TOP_KEYS = ("schema", "dataset", "description", "plan", "criteria", "delta", "latency", "parity")
+TOP_KEYS = ("schema", "dataset", "description", "plan", "criteria", "delta", "latency", "parity", "gate")
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml"}
 
 
@@ -119,6 +119,17 @@ class ParityCriteria:
 
 
 @dataclass(frozen=True)
+class GateCriteria:
+    """What the regression gate calls a regression (see inspectnet.gate)."""
+
+    accuracy_tolerance: dict[str, float] = field(
+        default_factory=lambda: {"image_auroc": 0.01, "pixel_auroc": 0.005, "aupro": 0.01}
+    )
+    alpha: float = 0.01
+    min_effect: float = 0.05
+
+
+@dataclass(frozen=True)
 class Profile:
     path: Path
     dataset: str
@@ -127,6 +138,7 @@ class Profile:
     deltas: dict[str, dict[str, Criterion]]
     budgets: dict[tuple[str, str], Budget] = field(default_factory=dict)
     parity: ParityCriteria = field(default_factory=ParityCriteria)
+    gate: GateCriteria = field(default_factory=GateCriteria)
 
     def budget(self, device: str, runtime: str) -> Budget:
         try:
@@ -218,7 +230,25 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
     except ValueError as exc:
         raise CriteriaError(str(exc)) from None
     parity = _parity(path, data.get("parity"))
-    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity)
+    gate = _gate(path, data.get("gate"))
+    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity, gate)
+
+
+def _gate(path: Path, value: Any) -> GateCriteria:
+    table = _table(path, value, ("accuracy_tolerance", "alpha", "min_effect", "note"), "gate")
+    defaults = GateCriteria()
+    tolerance = dict(defaults.accuracy_tolerance)
+    for metric, v in _table(path, table.get("accuracy_tolerance"), METRICS, "gate.accuracy_tolerance").items():
+        tolerance[metric] = _positive(path, f"gate.accuracy_tolerance.{metric}", v)
+    alpha = _positive(path, "gate.alpha", table.get("alpha", defaults.alpha))
+    effect = _positive(path, "gate.min_effect", table.get("min_effect", defaults.min_effect))
+    return GateCriteria(tolerance, alpha, effect)
+
+
+def _positive(path: Path, where: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise CriteriaError(f"{path}: {where} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _parity(path: Path, value: Any) -> ParityCriteria:

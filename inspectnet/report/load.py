@@ -26,6 +26,7 @@ LOOSE = {
     "metric_speed": ("inspectnet_s", "reference_s", "speedup"),
     "coreset_speed": ("rows",),
     "harness_overhead": ("stats_ns",),
+    "gate_quality": ("false_alarms", "detections_of_10pct_slowdown", "runs"),
 }
 
 
@@ -59,8 +60,9 @@ class ReportSet:
         return None
 
 
-def load_reports(root: Path) -> ReportSet:
-    directory = root / RECORDS_DIR
+def load_reports(root: Path, records: Path | None = None) -> ReportSet:
+    """The records of the reports root ``root`` (from ``root/eval_harness``, or from ``records`` if given)."""
+    directory = records if records is not None else root / RECORDS_DIR
     if not directory.is_dir():
         raise RecordError(f"{directory}: no such directory; give --reports the reports root (it holds {RECORDS_DIR}/)")
     reports = ReportSet(root)
