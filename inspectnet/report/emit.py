@@ -9,6 +9,7 @@ Names are paths relative to the reports root (``eval_harness/patchcore_cable.jso
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ class RecordSink:
     pending: dict[str, Any] = field(default_factory=dict)
 
     def emit_json(self, name: str, data: dict[str, Any]) -> None:
-        self.pending[name] = {"json": data}
+        """Kept as plain JSON types (a str subclass such as ``torch.__version__`` would not cross to the xdist
+        controller; what is carried is exactly what will be written)."""
+        self.pending[name] = {"json": json.loads(json.dumps(data, default=str))}
 
     def emit_bytes(self, name: str, data: bytes) -> None:
         self.pending[name] = {"base64": base64.b64encode(data).decode("ascii")}
