@@ -173,3 +173,13 @@ def test_records_travel_to_the_one_writer(pytester: pytest.Pytester, workers: li
 def test_the_cli_is_installed() -> None:
     out = subprocess.run([sys.executable, "-m", "inspectnet.cli", "card", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--reports" in out.stdout
+
+
+def test_the_committed_card_is_what_its_records_render(tmp_path: Path) -> None:
+    """`inspectnet card` over the committed reports/ reproduces MODEL_CARD.md, PROVENANCE.md, CHECKSUMS.sha256
+    and the record-made figures byte for byte."""
+    committed = Path(__file__).parents[1] / "reports"
+    copy = tmp_path / "reports"
+    shutil.copytree(committed, copy)
+    render_card(copy)
+    assert _tree(copy) == _tree(committed)
