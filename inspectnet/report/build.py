@@ -11,8 +11,9 @@ from pathlib import Path
 from inspectnet._io import atomic_directory, atomic_write_text
 from inspectnet.records import RecordError
 from inspectnet.report import FIGURES_DIR, RECORDS_DIR
-from inspectnet.report.card import base, card_path, categories, render
+from inspectnet.report.card import card_path, render
 from inspectnet.report.load import ReportSet, load_reports
+from inspectnet.report.tables import base, categories
 
 CHECKSUMS = "CHECKSUMS.sha256"
 

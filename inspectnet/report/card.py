@@ -9,34 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inspectnet.report import FIGURES_DIR
+from inspectnet.report.card_runtime import latency, parity, tradeoff
 from inspectnet.report.cite import NOT_MEASURED, Citations
-from inspectnet.report.load import ReportSet, Source
-
-METRICS = (("image_auroc", "image AUROC"), ("pixel_auroc", "pixel AUROC"), ("aupro", "AUPRO@0.3"))
-RUNTIME_NAMES = {"torch": "torch eager", "onnxruntime": "onnxruntime", "openvino": "OpenVINO f32"}
-
-
-def categories(reports: ReportSet) -> list[str]:
-    return sorted({s.data["category"] for s in reports.of("evaluation") if s.data["method"] == "patchcore"})
-
-
-def base(reports: ReportSet, method: str, category: str) -> Source | None:
-    return reports.one("evaluation", run_name=f"{method}_{category}")
-
-
-def dataset_of(reports: ReportSet) -> dict[str, str]:
-    for source in reports.of("evaluation"):
-        return dict(source.data["dataset"])
-    return {}
-
-
-def weights_kind(reports: ReportSet) -> str:
-    kinds = sorted({s.data["weights"].get("kind", "?") for s in reports.of("evaluation")})
-    return ", ".join(kinds) if kinds else NOT_MEASURED
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+from inspectnet.report.load import ReportSet
+from inspectnet.report.tables import METRICS, base, categories, dataset_of, table, weights_kind
 
 
 def front_matter(reports: ReportSet, cite: Citations) -> list[str]:
@@ -96,7 +72,7 @@ def headline(reports: ReportSet, cite: Citations) -> list[str]:
             ]
         )
     header = ["category", "PatchCore image AUROC", "pixel AUROC", "AUPRO@0.3", "PaDiM image AUROC"]
-    return [*lines, *_table(header, rows), ""]
+    return [*lines, *table(header, rows), ""]
 
 
 def ablation(reports: ReportSet, cite: Citations) -> list[str]:
@@ -116,7 +92,7 @@ def ablation(reports: ReportSet, cite: Citations) -> list[str]:
         rows.append(row)
     header = ["category", *(f"{m} {label}" for m in ("PatchCore", "PaDiM") for _, label in METRICS)]
     header += [f"Δ {label}" for _, label in METRICS]
-    lines += _table(header, rows)
+    lines += table(header, rows)
     return [*lines, "", "Mean ± population standard deviation over seeds, with n; Δ = PatchCore mean - PaDiM.", ""]
 
 
@@ -144,7 +120,7 @@ def seeds(reports: ReportSet, cite: Citations) -> list[str]:
         else "Every seed, seed 0 included, pins python, numpy and torch: each row is reproducible draw for draw."
     )
     header = ["category", "seed", "seed state", "image AUROC", "AUPRO", "record"]
-    return ["## Seeds", "", note, "", *_table(header, rows), ""]
+    return ["## Seeds", "", note, "", *table(header, rows), ""]
 
 
 def coreset(reports: ReportSet, cite: Citations) -> list[str]:
@@ -166,151 +142,7 @@ def coreset(reports: ReportSet, cite: Citations) -> list[str]:
     if not rows:
         return ["## Coreset sensitivity", "", NOT_MEASURED, ""]
     header = ["category", "coreset ratio", *(label for _, label in METRICS), "checkpoint bytes"]
-    return ["## Coreset sensitivity", "", *_table(header, rows), ""]
-
-
-def latency(reports: ReportSet, cite: Citations) -> list[str]:
-    cite.section = "latency"
-    lines = ["## Latency", ""]
-    records = reports.of("latency")
-    for device in ("cpu", "cuda"):
-        mine = sorted((s for s in records if s.data["device"] == device), key=lambda s: s.data["category"])
-        lines += [f"### {device.upper()}", ""]
-        if not mine:
-            lines += [f"{NOT_MEASURED} on {device}.", ""]
-            continue
-        first = mine[0]
-        platform = first.data["platform"]
-        gpu = platform.get("gpu") or {}
-        hardware = f"{platform['cpu']}, {platform['logical_cores']} logical cores" + (
-            f"; {gpu.get('name')}, driver {gpu.get('driver')}, {gpu.get('memory_mib')} MiB" if gpu else ""
-        )
-        lines += [
-            f"{hardware}. {platform['os']}, Python {platform['python']}, torch {platform['torch']}, anomalib "
-            f"{platform['anomalib']}, onnxruntime {platform['onnxruntime']}, OpenVINO {platform['openvino']}.",
-            f"Batch 1, {cite.num(first, 'protocol.image_size', 'd', 'image size')} px, "
-            f"{cite.num(first, 'protocol.warmup_calls', 'd', 'warm-up calls')} warm-up and "
-            f"{cite.num(first, 'protocol.timed_calls', 'd', 'timed calls')} timed calls; milliseconds. Compute floor "
-            f"{cite.num(first, 'compute_floor_ms', '.1f', f'{device} compute floor ms')} ms = "
-            f"{cite.num(first, 'flops.total', ',d', 'FLOPs per image')} FLOPs / "
-            f"{cite.num(first, 'gemm.gflops_per_s', '.1f', f'{device} GEMM GFLOP/s')} GFLOP/s (float32 GEMM).",
-            "",
-        ]
-        rows = []
-        for source in mine:
-            for runtime in sorted(source.data["runtimes"]):
-                base_path = f"runtimes.{runtime}"
-                label = f"{source.data['category']} {device} {runtime}"
-                stats = [
-                    cite.num(source, f"{base_path}.stats.{k}", ".3f", f"{label} {k}")
-                    for k in ("min_ms", "median_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms")
-                ]
-                tail = source.get(f"{base_path}.warmup_tail.detected")
-                rows.append(
-                    [
-                        source.data["category"],
-                        RUNTIME_NAMES.get(runtime, runtime),
-                        *stats,
-                        cite.num(source, f"{base_path}.stats.warmup", "d", f"{label} warm-up"),
-                        cite.num(source, f"{base_path}.efficiency", ".3f", f"{label} efficiency"),
-                        "yes" if tail else "no",
-                    ]
-                )
-        header = ["category", "runtime", "min", "median", "p95", "p99", "mean", "std", "warm-up", "efficiency", "tail"]
-        lines += [*_table(header, rows), ""]
-        figure = f"{FIGURES_DIR}/latency_{device}.png"
-        if (reports.root / figure).is_file():
-            lines += [f"![latency on {device}]({figure})", ""]
-    return lines
-
-
-def parity(reports: ReportSet, cite: Citations) -> list[str]:
-    cite.section = "parity"
-    records = sorted(reports.of("parity"), key=lambda s: (s.data["category"], s.data["runtime"], s.data["device"]))
-    if not records:
-        return ["## ONNX / OpenVINO parity", "", NOT_MEASURED, ""]
-    first = records[0]
-    lines = [
-        "## ONNX / OpenVINO parity",
-        "",
-        f"Exported models against the torch model on N = {cite.num(first, 'n_images', 'd', 'parity images')} test "
-        "images per category (half normal, half anomalous); clean = max abs error ≤ "
-        f"{cite.num(first, 'tolerance', '.0e', 'parity tolerance')} on the raw and normalised map and score, zero "
-        "label flips, zero mask-pixel flips (flips within the torch model's own float32 error of the threshold are "
-        "counted apart as ambiguous). OpenVINO runs with INFERENCE_PRECISION_HINT=f32.",
-        "",
-    ]
-    rows = []
-    for s in records:
-        label = f"{s.data['category']} {s.data['runtime']} {s.data['device']}"
-        errors = [
-            cite.num(s, f"max_abs_error.{k}", ".3e", f"{label} {k}")
-            for k in ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
-        ]
-        rows.append(
-            [
-                s.data["category"],
-                f"{s.data['runtime']} ({s.data['device']})",
-                *errors,
-                f"{cite.num(s, 'label_flips', 'd', f'{label} label flips')}/{s.data['n_images']}",
-                f"{cite.num(s, 'mask_pixel_flips', 'd', f'{label} mask flips')} of {s.data['mask_pixels']:,}",
-                cite.num(s, "ambiguous_flips.mask_pixels", "d", f"{label} ambiguous pixel flips"),
-                s.data["status"],
-                f"`{s.name}`",
-            ]
-        )
-    header = ["category", "runtime", "map raw", "score raw", "map norm.", "score norm.", "label flips", "mask flips"]
-    lines += _table([*header, "ambiguous", "status", "record"], rows)
-    settings = first.data["runtime_settings"]
-    if first.data["runtime"] == "openvino":
-        lines += ["", f"Host could run bf16: {settings.get('host_can_run_bf16')}."]
-    return [*lines, ""]
-
-
-def tradeoff(reports: ReportSet, cite: Citations) -> list[str]:
-    cite.section = "trade-off"
-    rows = []
-    for category in categories(reports):
-        pc, pd = base(reports, "patchcore", category), base(reports, "padim", category)
-        fastest = _fastest_clean(reports, category, "cpu")
-        row = [
-            category,
-            cite.num(pc, "metrics.image_auroc", ".4f", f"PatchCore {category} image AUROC"),
-            cite.num(pd, "metrics.image_auroc", ".4f", f"PaDiM {category} image AUROC"),
-        ]
-        if fastest is None:
-            row += [NOT_MEASURED, NOT_MEASURED, NOT_MEASURED]
-        else:
-            source, runtime = fastest
-            row += [
-                RUNTIME_NAMES.get(runtime, runtime),
-                cite.num(source, f"runtimes.{runtime}.stats.median_ms", ".1f", f"{category} fastest clean median"),
-                cite.num(source, f"runtimes.{runtime}.efficiency", ".2f", f"{category} fastest clean efficiency"),
-            ]
-        rows.append(row)
-    header = ["category", "PatchCore image AUROC", "PaDiM image AUROC", "fastest parity-clean CPU runtime"]
-    return [
-        "## Accuracy / cost",
-        "",
-        "PatchCore's latency on the CPU with the fastest runtime whose parity is clean (torch eager is the "
-        "reference and always counts as clean); PaDiM's latency is not measured.",
-        "",
-        *_table([*header, "median ms", "efficiency"], rows),
-        "",
-    ]
-
-
-def _fastest_clean(reports: ReportSet, category: str, device: str) -> tuple[Source, str] | None:
-    source = reports.one("latency", category=category, device=device)
-    if source is None:
-        return None
-    clean = {"torch"} | {
-        p.data["runtime"]
-        for p in reports.of("parity")
-        if p.data["category"] == category and p.data["device"] == device and p.data["status"] == "parity_clean"
-    }
-    timed = [(source.data["runtimes"][r]["stats"]["median_ms"], r) for r in source.data["runtimes"] if r in clean]
-    return (source, min(timed)[1]) if timed else None
+    return ["## Coreset sensitivity", "", *table(header, rows), ""]
 
 
 def figures(reports: ReportSet) -> list[str]:
@@ -362,7 +194,7 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
         "when its sha256 matches; the backbone is the weights file named by its sha256. Checkpoints and exports "
         "are not committed: `make run` rebuilds them.",
         "",
-        *_table(["run", "checkpoint sha256", "bytes", "backbone weights sha256"], rows),
+        *table(["run", "checkpoint sha256", "bytes", "backbone weights sha256"], rows),
         "",
     ]
 
@@ -386,7 +218,7 @@ def hyperparameters(reports: ReportSet) -> list[str]:
             ]
         )
     header = ["method", "backbone", "layers", "image size", "coreset", "neighbours", "PaDiM features"]
-    return ["## Backbone and hyperparameters", "", *_table(header, rows), ""]
+    return ["## Backbone and hyperparameters", "", *table(header, rows), ""]
 
 
 def caveats(reports: ReportSet) -> list[str]:
