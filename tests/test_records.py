@@ -27,6 +27,7 @@ def _record() -> EvalRecord:
         counts=Counts(60, 16, 32),
         metrics={"image_auroc": 0.9, "pixel_auroc": 0.95, "aupro": 0.8},
         metric_definitions={},
+        curves={"roc": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0]}},
         checkpoint={"sha256": "ef" * 32, "size_bytes": 10},
         timings_s={"fit": 1.0},
         environment={"python": "3.11"},
