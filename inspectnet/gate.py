@@ -25,8 +25,6 @@ from inspectnet.records import RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, Source, load_reports
 
-GateSettings = GateCriteria  # the profile's [gate] table: accuracy tolerances, alpha, minimum latency effect
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -42,7 +40,7 @@ class Finding:
 @dataclass
 class GateResult:
     findings: list[Finding]
-    settings: GateSettings
+    settings: GateCriteria
 
     @property
     def regressed(self) -> list[Finding]:
@@ -88,8 +86,8 @@ def records_dir(directory: Path) -> Path:
     raise RecordError(f"{directory}: no records here (expected {directory}/{RECORDS_DIR}/*.json or {directory}/*.json)")
 
 
-def compare(baseline: Path, current: Path, settings: GateSettings | None = None) -> GateResult:
-    settings = settings or GateSettings()
+def compare(baseline: Path, current: Path, settings: GateCriteria | None = None) -> GateResult:
+    settings = settings or GateCriteria()
     base = load_reports(baseline, records_dir(baseline))
     cur = load_reports(current, records_dir(current))
     findings = _accuracy(base, cur, settings) + _parity(base, cur) + _latency(base, cur, settings)
@@ -100,7 +98,7 @@ def _index(reports: ReportSet, kind: str, *keys: str) -> dict[tuple[Any, ...], S
     return {tuple(s.data[k] for k in keys): s for s in reports.of(kind)}
 
 
-def _accuracy(base: ReportSet, cur: ReportSet, settings: GateSettings) -> list[Finding]:
+def _accuracy(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Finding]:
     findings = []
     current = _index(cur, "evaluation", "run_name")
     for key, b in sorted(_index(base, "evaluation", "run_name").items()):
@@ -169,7 +167,7 @@ class LatencyDecision:
 def decide_latency(
     base_ms: np.ndarray,
     cur_ms: np.ndarray,
-    settings: GateSettings,
+    settings: GateCriteria,
     base_floor: float = 1.0,
     cur_floor: float = 1.0,
     normalised: bool = False,
@@ -191,7 +189,7 @@ def decide_latency(
     return LatencyDecision(ratio, min(slower, faster), normalised, verdict)
 
 
-def _latency(base: ReportSet, cur: ReportSet, settings: GateSettings) -> list[Finding]:
+def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Finding]:
     findings = []
     current = _index(cur, "latency", "category", "device")
     for key, b in sorted(_index(base, "latency", "category", "device").items()):

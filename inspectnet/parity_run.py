@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspectnet.data.layout import shown_path
 from inspectnet.measure.parity import ParityResult, ambiguity_band, choose_images, compare
 from inspectnet.records import SCHEMA_VERSION, ParityRecord, now
 
@@ -41,7 +42,7 @@ class ParityChecker:
         inputs = self.session.evaluate(run).inputs
         chosen = choose_images(inputs.labels, self.session.options.profile.parity.images)
         root = self.session.options.data_root
-        names = [_relative(inputs.test_paths[i], root) for i in chosen]
+        names = [shown_path(inputs.test_paths[i], root) for i in chosen]
         return chosen, names
 
     def reference(self, run: RunKey, device: str) -> dict[str, np.ndarray]:
@@ -116,10 +117,3 @@ class ParityChecker:
             created=now(),
         )
         return session.emit(record_name(runner.runtime, runner.device, evaluation.record.run_name), record.to_json())
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from inspectnet.criteria import Profile, RunKey
 from inspectnet.data.check import fingerprint
-from inspectnet.data.layout import Category, load_category
+from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
@@ -216,7 +216,7 @@ class Session:
             weights=weights.as_record(),
             dataset=DatasetInfo(
                 name=self.options.dataset,
-                root=_shown(self.options.data_root),
+                root=shown_path(self.options.data_root, Path.cwd()),
                 fingerprint=fp,
                 licence=DATASET_LICENCES[self.options.dataset],
                 note=DATASET_NOTES[self.options.dataset],
@@ -311,11 +311,3 @@ class Session:
     def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
         """Metrics of other predictions on the same test split (mutation tests)."""
         return score(predictions, evaluation.inputs.labels, evaluation.inputs.masks)
-
-
-def _shown(path: Path) -> str:
-    """A path as records show it: relative to the working directory when inside it (machine-neutral)."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)

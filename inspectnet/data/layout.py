@@ -81,6 +81,14 @@ class CategorySummary:
         return sum(self.test_defect.values())
 
 
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` as records and figures show it: relative to ``root`` when inside it, else as given."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def check_category_name(category: str) -> str:
     """Return ``category`` if it is a plain folder name, else raise (``../x``, ``a/b``, ``''``)."""
     if not _PLAIN_NAME.fullmatch(category) or ".." in category:

@@ -17,16 +17,13 @@ import numpy as np
 
 from inspectnet.deploy.export import INPUT_NAME, ExportError
 from inspectnet.deploy.postprocess import OUTPUTS
+from inspectnet.measure.latency import no_sync
 
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 
 
 class RuntimeUnavailable(RuntimeError):
     """This runtime cannot run on this machine (e.g. onnxruntime without its CUDA provider)."""
-
-
-def _noop() -> None:
-    return None
 
 
 @dataclass
@@ -38,7 +35,7 @@ class Runner:
     place: Callable[[np.ndarray], Any]
     call: Callable[[Any], Any]
     fetch: Callable[[Any], Sequence[np.ndarray]]
-    sync: Callable[[], None] = field(default=_noop)
+    sync: Callable[[], None] = field(default=no_sync)
 
     def outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """The model's outputs for ``image`` (B x 3 x S x S float32), by name."""
@@ -76,7 +73,7 @@ def torch_runner(module: Any, device: str, image_size: int, dtype: type[np.float
         place=lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=dtype)).to(device),
         call=call,
         fetch=lambda out: [t.detach().cpu().numpy() for t in out],
-        sync=torch.cuda.synchronize if device.startswith("cuda") else _noop,
+        sync=torch.cuda.synchronize if device.startswith("cuda") else no_sync,
     )
 
 

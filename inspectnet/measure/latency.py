@@ -27,7 +27,8 @@ STAT_DEFINITIONS = {
 TAIL_THRESHOLD = 1.25
 
 
-def _noop() -> None:
+def no_sync() -> None:
+    """The CPU's sync: its work is done when the call returns."""
     return None
 
 
@@ -36,7 +37,7 @@ class Timer:
     """Times one call: ``sync`` before starting (drain queued work) and before stopping (finish this call)."""
 
     clock_ns: Callable[[], int] = time.perf_counter_ns
-    sync: Callable[[], None] = _noop
+    sync: Callable[[], None] = no_sync
 
     def time(self, call: Callable[[Any], Any], arg: Any) -> float:
         """Seconds ``call(arg)`` took, device work included."""

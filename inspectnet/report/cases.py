@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspectnet.data.layout import shown_path
 from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
 
 STRIDE = 2  # shown at half resolution: the figure stays small enough to commit
@@ -42,10 +43,7 @@ def cases(evaluation: Evaluation, data_root: Path) -> list[Case]:
     predictions, inputs = evaluation.predictions, evaluation.inputs
     out = []
     for title, i in pick(predictions.scores, inputs.labels):
-        try:
-            shown = inputs.test_paths[i].resolve().relative_to(data_root.resolve()).as_posix()
-        except ValueError:
-            shown = inputs.test_paths[i].name
+        shown = shown_path(inputs.test_paths[i], data_root)
         out.append(
             Case(
                 f"{title}: {shown}, score {predictions.scores[i]:.4f}",
