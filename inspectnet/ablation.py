@@ -33,6 +33,7 @@ class AblationRow:
     padim: dict[str, Aggregate]
     deltas: dict[str, float]  # PatchCore mean - PaDiM mean
     records: dict[str, list[str]]
+    scoring: dict[str, str]  # method -> the scoring its records name (records.EvalRecord.scoring)
 
 
 def ablation_row(session: Session, category: str) -> AblationRow:
@@ -40,15 +41,18 @@ def ablation_row(session: Session, category: str) -> AblationRow:
     runs = [r for r in session.runs() if r.category == category and r.coreset in (None, plan.coreset)]
     per_method: dict[str, dict[str, Aggregate]] = {}
     records: dict[str, list[str]] = {}
+    scoring: dict[str, str] = {}
     for method in ("patchcore", "padim"):
         mine = [r for r in runs if r.method == method]
         evaluations = [session.publish(r) for r in mine]
         records[method] = [e.record_path.name for e in evaluations]
+        if evaluations:
+            scoring[method] = evaluations[0].record.scoring["name"]
         per_method[method] = {
             m: Aggregate.of([r.seed for r in mine], [e.record.metrics[m] for e in evaluations]) for m in METRICS
         }
     deltas = {m: per_method["patchcore"][m].mean - per_method["padim"][m].mean for m in METRICS}
-    return AblationRow(category, per_method["patchcore"], per_method["padim"], deltas, records)
+    return AblationRow(category, per_method["patchcore"], per_method["padim"], deltas, records, scoring)
 
 
 def write_ablation(session: Session, row: AblationRow) -> Path:

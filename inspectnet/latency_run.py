@@ -134,6 +134,7 @@ class LatencyRecorder:
             category=spec.category,
             device=device,
             model=evaluation.record.model,
+            scoring=evaluation.record.scoring,
             weights=evaluation.record.weights,
             dataset=evaluation.record.dataset,
             checkpoint=evaluation.record.checkpoint,

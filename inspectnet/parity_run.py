@@ -4,19 +4,20 @@ record per (category, runtime). Plain Python; the parity tests and the mutation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inspectnet.data.layout import shown_path
-from inspectnet.measure.parity import ParityResult, ambiguity_band, choose_images, compare
+from inspectnet.measure.parity import ParityResult, TiedScores, ambiguity_band, choose_images, compare
 from inspectnet.records import SCHEMA_VERSION, ParityRecord, now
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
     from inspectnet.deploy.runtimes import Runner
+    from inspectnet.models.features import FeatureCache
     from inspectnet.session import Session
 
 
@@ -32,11 +33,108 @@ def run_outputs(runner: Runner, images: np.ndarray) -> dict[str, np.ndarray]:
     return {name: np.concatenate([o[name] for o in outs]) for name in outs[0]}
 
 
+@dataclass(frozen=True)
+class Exact:
+    """The deployed model in float64 on the chosen images, and what it says about the float32 reference."""
+
+    outputs: dict[str, np.ndarray]
+    band: tuple[float, float]  # the reference's own error on the normalised (score, map)
+    distance_band: float  # twice the reference's largest patch-score error: candidates this close are tied
+    ties: dict[int, TiedScores]  # images (by position) whose score sits on a jump
+
+
+def _normaliser(module: Any) -> Any:
+    """Raw scores -> normalised, through the deployed PostProcessor's own function and calibration."""
+    import torch
+
+    post = module.post
+
+    def normalise(raw: tuple[float, ...]) -> tuple[float, ...]:
+        bounds = (post.image_min, post.image_max, post.image_threshold)
+        values = post._normalize(torch.tensor(raw, dtype=torch.float64), *(b.double().cpu() for b in bounds))
+        return tuple(float(v) for v in values)
+
+    return normalise
+
+
+def tied_scores(
+    module32: Any, module64: Any, images: np.ndarray, features64: list[Any]
+) -> tuple[float, dict[int, TiedScores]]:
+    """Which images' scores sit on a jump of PatchCore's score (``measure.ties``), for a deployed PatchCore;
+    the tie band is twice the largest patch-score error of the float32 model against float64."""
+    import torch
+
+    from inspectnet.measure.ties import legitimate_scores
+    from inspectnet.models.stable import embed, embedding_of
+
+    model32, model64 = module32.model, module64.model
+    emb32 = embed(model32, torch.from_numpy(images).to(model32.memory_bank.device))
+    emb64 = torch.cat([embedding_of(model64, f) for f in features64])
+    with torch.no_grad():
+        flat32 = emb32.reshape(-1, emb32.shape[-1])
+        s32 = model32.nearest_neighbors(flat32, 1)[0].cpu().double()
+        s64 = model64.nearest_neighbors(emb64.reshape(-1, emb64.shape[-1]), 1)[0]
+    band = 2.0 * float((s32 - s64).abs().max())
+    bank, k, normalise = model64.memory_bank.numpy(), model64.num_neighbors, _normaliser(module64)
+    ties: dict[int, TiedScores] = {}
+    for i in range(emb64.shape[0]):
+        found = legitimate_scores(emb64[i].numpy(), bank, k, band)
+        if found.margin is not None and len(found.scores) > 1:
+            ties[i] = TiedScores(found.scores, normalise(found.scores), found.margin)
+    return band, ties
+
+
+def exact_of(
+    module32: Any, images: np.ndarray, reference_cpu: dict[str, np.ndarray], cache: FeatureCache, identity: str
+) -> Exact:
+    """The deployed model in float64 on the CPU, same images: the reference's own float32 error near the
+    thresholds, and (PatchCore) the images whose score sits on a jump of the score. Backbone features come
+    from ``cache`` under ``identity`` when the same image was seen in float64 before."""
+    import copy
+
+    import torch
+
+    from inspectnet.deploy.runtimes import torch_runner
+    from inspectnet.models.features import replaying
+
+    module64: Any = copy.deepcopy(module32).to("cpu").double()
+    images64 = images.astype(np.float64)
+    with replaying(module64.model, cache, identity):
+        outputs = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64), images64)
+        features64 = [
+            module64.model.feature_extractor(torch.from_numpy(images64[i : i + 1])) for i in range(len(images))
+        ]
+    band = ambiguity_band(reference_cpu, outputs)
+    if not hasattr(module64.model, "num_neighbors"):  # PaDiM: no discrete choice in its score
+        return Exact(outputs, band, 0.0, {})
+    distance_band, ties = tied_scores(module32, module64, images, features64)
+    return Exact(outputs, band, distance_band, ties)
+
+
+def check_against(
+    reference: dict[str, np.ndarray],
+    exact: Exact,
+    runner: Runner,
+    images: np.ndarray,
+    names: list[str],
+    tolerance: float,
+) -> ParityResult:
+    """``runner`` on ``images`` against the torch ``reference``, with the reference's own error and ties from
+    ``exact``; each side's error against float64 in ``reference_fp32_error``."""
+    candidate = run_outputs(runner, images)
+    result = compare(reference, candidate, names, tolerance, exact.band, exact.ties)
+    against_fp64 = {
+        side: compare(exact.outputs, outputs, names, tolerance, ties=exact.ties).max_abs_error
+        for side, outputs in (("reference", reference), ("candidate", candidate))
+    }
+    return replace(result, reference_fp32_error=against_fp64)
+
+
 @dataclass
 class ParityChecker:
     session: Session
     _reference: dict[tuple[RunKey, str], dict[str, np.ndarray]] = field(default_factory=dict)
-    _band: dict[RunKey, tuple[float, float]] = field(default_factory=dict)
+    _exact: dict[RunKey, Exact] = field(default_factory=dict)
 
     def images(self, run: RunKey) -> tuple[list[int], list[str]]:
         inputs = self.session.evaluate(run).inputs
@@ -55,27 +153,23 @@ class ParityChecker:
             self._reference[key] = run_outputs(self.session.runner(run, "torch", device), images)
         return self._reference[key]
 
-    def band(self, run: RunKey) -> tuple[float, float]:
-        """The torch model's own float32 error (against itself in float64 on the CPU) near the thresholds."""
-        import copy
-
-        from inspectnet.deploy.runtimes import torch_runner
-
-        if run not in self._band:
-            self._band = {k: v for k, v in self._band.items() if k.category == run.category}
+    def exact(self, run: RunKey) -> Exact:
+        """``exact_of`` the run's deployed model on its parity images (memoised); the float64 backbone
+        features are kept in the session's feature cache, so every model of a category shares them."""
+        if run not in self._exact:
+            self._exact = {k: v for k, v in self._exact.items() if k.category == run.category}
             chosen, _ = self.images(run)
-            images = self.session.evaluate(run).inputs.test.numpy()[chosen].astype(np.float64)
-            exact_module = copy.deepcopy(self.session.deployment(run).module).to("cpu").double()
-            runner = torch_runner(exact_module, "cpu", self.session.spec(run).image_size, np.float64)
-            self._band[run] = ambiguity_band(self.reference(run, "cpu"), run_outputs(runner, images))
-        return self._band[run]
+            images = self.session.evaluate(run).inputs.test.numpy()[chosen]
+            identity = f"{self.session.feature_identity(self.session.spec(run))}|float64"
+            module = self.session.deployment(run).module
+            self._exact[run] = exact_of(module, images, self.reference(run, "cpu"), self.session.cache, identity)
+        return self._exact[run]
 
     def check(self, run: RunKey, runner: Runner) -> ParityResult:
         chosen, names = self.images(run)
         images = self.session.evaluate(run).inputs.test.numpy()[chosen]
         tolerance = self.session.options.profile.parity.tolerance
-        reference = self.reference(run, runner.device)
-        return compare(reference, run_outputs(runner, images), names, tolerance, self.band(run))
+        return check_against(self.reference(run, runner.device), self.exact(run), runner, images, names, tolerance)
 
     def record(self, run: RunKey, runner: Runner, result: ParityResult) -> Path:
         session = self.session
@@ -104,11 +198,19 @@ class ParityChecker:
                 "mask_pixels": result.ambiguous_mask_pixel_flips,
                 "band": {"pred_score": result.ambiguity_band[0], "anomaly_map": result.ambiguity_band[1]},
                 "definition": "flips where the reference lies within its own float32 error (against float64 on "
-                "the same images) of the normalised threshold 0.5; reported, not counted against parity",
+                "the same images) of the normalised threshold 0.5, or where a tied choice of the score gives the "
+                "candidate's label; reported, not counted against parity",
+            },
+            ambiguous_scores=[{**entry, "band": self.exact(run).distance_band} for entry in result.ambiguous_scores],
+            reference_fp32_error={
+                **result.reference_fp32_error,
+                "definition": "max abs error of each side against the same deployed model in float64 on the CPU, "
+                "same images (on a tied image, to the nearest legitimate score)",
             },
             where=[w.describe() for w in result.where],
             runtime_settings=runner.settings,
             export=session.exported(run).as_record(),
+            scoring=evaluation.record.scoring,
             calibration=session.deployment(run).calibration.as_record(),
             checkpoint=evaluation.record.checkpoint,
             weights=evaluation.record.weights,

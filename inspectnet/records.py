@@ -16,7 +16,7 @@ from typing import Any
 from inspectnet._io import atomic_write_json
 from inspectnet.hostinfo import cpu_model
 
-SCHEMA_VERSION = 2  # 2: evaluation records carry ROC / PRO curves; latency and parity records
+SCHEMA_VERSION = 3  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors
 
 
 class RecordError(ValueError):
@@ -52,6 +52,7 @@ class EvalRecord:
     seed_pinned: bool
     coreset: float | None
     model: dict[str, Any]  # the ModelSpec
+    scoring: dict[str, Any]  # how scores are computed, where that departs from anomalib, and its effect
     weights: dict[str, str]  # spec, kind, backbone, sha256
     dataset: DatasetInfo
     counts: Counts
@@ -117,6 +118,7 @@ class LatencyRecord:
     category: str
     device: str
     model: dict[str, Any]
+    scoring: dict[str, Any]
     weights: dict[str, str]
     dataset: DatasetInfo
     checkpoint: dict[str, Any]
@@ -163,9 +165,12 @@ class ParityRecord:
     mask_pixel_flips: int
     mask_pixels: int
     ambiguous_flips: dict[str, Any]  # flips within the reference's own float32 error of the threshold
+    ambiguous_scores: list[dict[str, Any]]  # images whose score sits on a jump: legitimate answers, margin
+    reference_fp32_error: dict[str, Any]  # each side's error against the same model in float64, per output
     where: list[str]  # where parity is broken: output, image, how far
     runtime_settings: dict[str, Any]  # versions, precision hint, bf16 capability, providers
     export: dict[str, Any]  # exporter, opset, precision, sha256 of the files
+    scoring: dict[str, Any]
     calibration: dict[str, float]
     checkpoint: dict[str, Any]
     weights: dict[str, str]

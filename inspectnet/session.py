@@ -147,10 +147,10 @@ class Session:
             "device": self.options.device,
         }
 
-    def build_model(self, spec: ModelSpec, head: dict[str, Any]) -> nn.Module:
+    def build_model(self, spec: ModelSpec, head: dict[str, Any], stable: bool = True) -> nn.Module:
         from inspectnet.models.train import build, load_head
 
-        model = build(spec, self.weights(spec.backbone))
+        model = build(spec, self.weights(spec.backbone), stable)
         load_head(model, head)
         return model.to(self.options.device)
 
@@ -177,7 +177,7 @@ class Session:
 
     def _evaluate(self, run: RunKey) -> Evaluation:
         from inspectnet.models.store import ArtifactStore, spec_key
-        from inspectnet.models.train import build, fit, head_state
+        from inspectnet.models.train import build, fit, head_state, scoring
 
         spec = self.spec(run)
         cat, fp = self.category(run.category)
@@ -202,6 +202,12 @@ class Session:
         predictions = predict(model, inputs.test, self.cache, identity)
         timings["evaluation"] = time.perf_counter() - started
         metrics = score(predictions, inputs.labels, inputs.masks)
+        method_scoring = scoring(spec)
+        if method_scoring["departs_from_anomalib"]:  # measure what the departure changes, on this model
+            plain = predict(self.build_model(spec, head, stable=False), inputs.test, self.cache, identity)
+            anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
+            method_scoring["effect_on_metrics"] = {m: v - anomalib_metrics[m] for m, v in metrics.as_dict().items()}
+            method_scoring["effect_definition"] = "each metric minus the same model's with anomalib's own distances"
         summary = cat.summary()
         record = EvalRecord(
             kind="evaluation",
@@ -213,6 +219,7 @@ class Session:
             seed_pinned=True,
             coreset=spec.coreset,
             model=spec.as_record(),
+            scoring=method_scoring,
             weights=weights.as_record(),
             dataset=DatasetInfo(
                 name=self.options.dataset,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from sklearn.metrics import roc_auc_score
 
 from inspectnet.data import DataError, load_category, read_image, read_mask, synthetic
 from inspectnet.data.scenes import RENDERERS
-from inspectnet.data.synthetic import CATEGORIES, ensure, generate, render_sample, verify
+from inspectnet.data.synthetic import CATEGORIES, MANIFEST, ensure, generate, render_sample, shipped_manifest, verify
+from tests.test_exactmath import dispatch_features, restricted_env
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -26,13 +28,47 @@ def _digests(root: Path) -> dict[str, str]:
     }
 
 
+def _synth(out: Path, env: dict[str, str] | None = None) -> None:
+    exe = Path(sys.executable).with_name("inspectnet")
+    cmd = [str(exe), "data", "synth", "--out", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 0, run.stderr
+
+
+def _differing(root: Path, expected: dict[str, str]) -> list[str]:
+    got = _digests(root)
+    got.pop(MANIFEST)
+    return sorted(rel for rel in got.keys() | expected.keys() if got.get(rel) != expected.get(rel))
+
+
 def test_cli_synth_twice_gives_byte_identical_files(synthetic_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "B"
-    exe = Path(sys.executable).with_name("inspectnet")
-    run = subprocess.run([str(exe), "data", "synth", "--out", str(out)], capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stderr
+    _synth(out)
     assert _digests(out) == _digests(synthetic_root)
     assert verify(out, seed=0)
+
+
+def test_seed0_is_the_shipped_dataset(synthetic_root: Path) -> None:
+    assert _differing(synthetic_root, shipped_manifest()) == []
+
+
+def test_seed0_is_the_same_bytes_with_numpy_at_its_baseline_simd_level(tmp_path: Path) -> None:
+    """numpy's dispatched transcendentals differ in the last bit between SIMD levels; the set must not."""
+    disabled = dispatch_features()
+    if not disabled:
+        pytest.skip("numpy runs only its baseline code on this CPU: there is no other dispatch level to compare")
+    out = tmp_path / "baseline"
+    _synth(out, restricted_env(disabled))
+    assert _differing(out, shipped_manifest()) == [], f"NPY_DISABLE_CPU_FEATURES={' '.join(disabled)!r}"
+
+
+def test_seed0_that_differs_from_the_shipped_list_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # with one category, leather is drawn from other seed sequences than in the full set: not the shipped files
+    monkeypatch.setattr(synthetic, "CATEGORIES", ("leather",))
+    with pytest.raises(DataError, match=re.escape("seed 0 rendered leather/ground_truth/color/000_mask.png")):
+        generate(tmp_path / "set", seed=0)
+    assert os.listdir(tmp_path) == []
+    generate(tmp_path / "other", seed=1)  # only seed 0 has a shipped list
 
 
 def test_other_seed_gives_other_images() -> None:
@@ -108,14 +144,14 @@ def test_ensure_is_a_no_op_on_an_intact_set(synthetic_root: Path) -> None:
 
 
 def test_ensure_regenerates_a_tampered_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "CATEGORIES", ("leather",))
+    monkeypatch.setattr(synthetic, "CATEGORIES", ("leather",))  # not seed 0's shipped set: use another seed
     root = tmp_path / "set"
-    generate(root, seed=0)
+    generate(root, seed=1)
     victim = root / "leather" / "train" / "good" / "000.png"
     original = victim.read_bytes()
     victim.write_bytes(original[:-10])
-    assert not verify(root, seed=0)
-    assert ensure(root, seed=0) == "generated"
+    assert not verify(root, seed=1)
+    assert ensure(root, seed=1) == "generated"
     assert victim.read_bytes() == original
 
 

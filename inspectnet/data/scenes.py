@@ -5,18 +5,22 @@ built from a real photograph).
 A renderer draws one clean image (float32, [0, 1]) from a pose generator and, optionally, one defect
 drawn from a second generator. The caller renders the same pose with and without the defect; the
 mask is exactly the set of pixels whose clean 8-bit value the defect changed.
+
+Pixel values come from IEEE-exact arithmetic only (see :mod:`inspectnet.data._exactmath`): no numpy or
+libm transcendental function, whose last bit depends on the CPU, feeds an image.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
 import numpy as np
 from PIL import Image as PILImage
-from scipy import ndimage
 
+from inspectnet.data import _exactmath as em
 from inspectnet.data._draw import (
     Image,
     blend,
@@ -24,6 +28,7 @@ from inspectnet.data._draw import (
     coverage,
     fill,
     frame,
+    gaussian_blur,
     grid,
     polyline_distance,
     random_polyline,
@@ -54,18 +59,18 @@ def bottle(pose: np.random.Generator, defect: str | None, drng: np.random.Genera
     light = pose.uniform(-0.4, 0.4)
     glass = _rgb(0.36, 0.29, 0.13) * np.float32(pose.uniform(0.92, 1.08))
     yy, xx = grid(SIZE)
-    r = np.hypot(xx - cx, yy - cy).astype(np.float32)
-    phi = np.arctan2(yy - cy, xx - cx) - light
+    r = em.hypot(xx - cx, yy - cy).astype(np.float32)
+    phi = em.arctan2(yy - cy, xx - cx).astype(np.float32) - light
     background = np.clip(0.07 + 0.04 * (1 - r / 180), 0.03, 0.12)[..., None] * _rgb(1, 1, 1.05)
     img = background.astype(np.float32)
     body = glass * (0.55 + 0.45 * np.clip(r / radius, 0, 1))[..., None]
     img = blend(img, body, coverage(r - radius))
-    rim = _rgb(0.78, 0.7, 0.52) * (0.8 + 0.2 * np.cos(phi))[..., None]
+    rim = _rgb(0.78, 0.7, 0.52) * (0.8 + 0.2 * em.cos(phi).astype(np.float32))[..., None]
     img = blend(img, rim, coverage(np.abs(r - 0.68 * radius) - 0.07 * radius))
     opening = _rgb(0.05, 0.045, 0.04) * (0.7 + 0.6 * r / radius)[..., None]
     img = blend(img, opening, coverage(r - 0.61 * radius))
-    hx, hy = cx + 0.38 * radius * np.cos(0.8 + light), cy + 0.38 * radius * np.sin(0.8 + light)
-    glint = 0.35 * np.exp(-(((xx - hx) ** 2 + (yy - hy) ** 2) / 60.0))
+    hx, hy = cx + 0.38 * radius * em.cos(0.8 + light), cy + 0.38 * radius * em.sin(0.8 + light)
+    glint = 0.35 * em.exp(-(((xx - hx) ** 2 + (yy - hy) ** 2) / 60.0))
     img = img + glint[..., None].astype(np.float32)
     if defect is None:
         return img
@@ -74,18 +79,18 @@ def bottle(pose: np.random.Generator, defect: str | None, drng: np.random.Genera
         size = d.uniform(16, 28) if defect == "broken_large" else d.uniform(4, 8)
         ang = d.uniform(0, 2 * np.pi)
         at = radius - d.uniform(0, size * 0.5)
-        blob = blob_distance(SIZE, cx + at * np.cos(ang), cy + at * np.sin(ang), size, d)
+        blob = blob_distance(SIZE, cx + at * em.cos(ang), cy + at * em.sin(ang), size, d)
         region = coverage(blob) * coverage(0.55 * radius - r) * coverage(r - radius)
         return blend(img, background * 1.4 + 0.03, region)
     if defect == "contamination":
         at = d.uniform(0.76, 0.94) * radius if d.random() < 0.6 else d.uniform(0.1, 0.5) * radius
         ang = d.uniform(0, 2 * np.pi)
-        blob = blob_distance(SIZE, cx + at * np.cos(ang), cy + at * np.sin(ang), d.uniform(3, 11), d, 0.4)
+        blob = blob_distance(SIZE, cx + at * em.cos(ang), cy + at * em.sin(ang), d.uniform(3, 11), d, 0.4)
         color = _rgb(0.22, 0.16, 0.1) if d.random() < 0.5 else _rgb(0.62, 0.6, 0.5)
         return blend(img, color, coverage(blob) * np.float32(d.uniform(0.5, 0.9)))
     if defect == "crack":
         at, ang = d.uniform(0.72, 0.95) * radius, d.uniform(0, 2 * np.pi)
-        line = random_polyline(d, (cx + at * np.cos(ang), cy + at * np.sin(ang)), d.uniform(12, 36))
+        line = random_polyline(d, (cx + at * em.cos(ang), cy + at * em.sin(ang)), d.uniform(12, 36))
         crack = coverage(polyline_distance(SIZE, line) - d.uniform(0.5, 1.2)) * coverage(r - radius)
         return blend(img, _rgb(0.85, 0.82, 0.75), crack * np.float32(d.uniform(0.5, 0.9)))
     raise ValueError(f"unknown bottle defect {defect!r}")
@@ -135,12 +140,17 @@ def capsule(pose: np.random.Generator, defect: str | None, drng: np.random.Gener
     if defect == "squeeze" and d is not None:
         u0, sigma, depth = d.uniform(-60, 60), d.uniform(8, 22), d.uniform(5, 14)
         side = np.sign(v) == (1 if d.random() < 0.5 else -1)
-        width = width - np.where(side, depth * np.exp(-(((u - u0) / sigma) ** 2)), 0).astype(np.float32)
-    body_dist = np.hypot(np.maximum(np.abs(u) - (half_len - half_w), 0), v) - half_w
-    shape_dist = np.hypot(np.maximum(np.abs(u) - (half_len - half_w), 0), v) - width
+        bulge = depth * em.exp(-(((u - u0) / sigma) ** 2)).astype(np.float32)
+        width = width - np.where(side, bulge, 0).astype(np.float32)
+    axis_dist = em.hypot(np.maximum(np.abs(u) - (half_len - half_w), 0), v).astype(np.float32)
+    body_dist = axis_dist - half_w
+    shape_dist = axis_dist - width
     shade = np.sqrt(np.clip(1 - (v / half_w) ** 2, 0, 1))
     color = np.where((u < 0)[..., None], _rgb(0.13, 0.12, 0.13), _rgb(0.9, 0.52, 0.13))
-    color = color * (0.5 + 0.5 * shade)[..., None] + 0.28 * np.exp(-(((v + 0.45 * half_w) / 4) ** 2))[..., None]
+    color = (
+        color * (0.5 + 0.5 * shade)[..., None]
+        + 0.28 * em.exp(-(((v + 0.45 * half_w) / 4) ** 2)).astype(np.float32)[..., None]
+    )
     seam = coverage(np.abs(u) - 0.8)
     color = blend(color.astype(np.float32), (0.05, 0.05, 0.05), seam * 0.6)
     drop: set[tuple[int, str]] = set()
@@ -180,10 +190,10 @@ def cable(pose: np.random.Generator, defect: str | None, drng: np.random.Generat
     angle = pose.uniform(-0.12, 0.12)
     sheath_r = 112 + pose.uniform(-2, 2)
     yy, xx = grid(SIZE)
-    r = np.hypot(xx - cx, yy - cy).astype(np.float32)
+    r = em.hypot(xx - cx, yy - cy).astype(np.float32)
     img = fill(SIZE, (0.07, 0.07, 0.08))
     img = blend(img, (0.58, 0.58, 0.6), coverage(r - sheath_r))
-    filler = _rgb(0.74, 0.71, 0.64) * (0.92 + 0.08 * np.cos(r / 3.0))[..., None]
+    filler = _rgb(0.74, 0.71, 0.64) * (0.92 + 0.08 * em.cos(r / 3.0).astype(np.float32))[..., None]
     img = blend(img, filler, coverage(r - (sheath_r - 11)))
     colors = list(_WIRE_COLORS)
     d = _require(drng) if defect is not None else None
@@ -192,8 +202,8 @@ def cable(pose: np.random.Generator, defect: str | None, drng: np.random.Generat
         colors[target] = _WIRE_COLORS[(target + int(d.integers(1, 3))) % 3]
     for k in range(3):
         phi = angle - np.pi / 2 + 2 * np.pi * k / 3
-        wx, wy = cx + 52 * float(np.cos(phi)), cy + 52 * float(np.sin(phi))
-        dr = np.hypot(xx - wx, yy - wy).astype(np.float32)
+        wx, wy = cx + 52 * float(em.cos(phi)), cy + 52 * float(em.sin(phi))
+        dr = em.hypot(xx - wx, yy - wy).astype(np.float32)
         if defect == "missing_wire" and k == target:
             img = blend(img, filler * 0.82, coverage(dr - 34))
             continue
@@ -204,10 +214,11 @@ def cable(pose: np.random.Generator, defect: str | None, drng: np.random.Generat
         strands = np.zeros_like(dr)
         for s in range(6):
             sx, sy = (
-                wx + 11 * float(np.cos(phi + s * np.pi / 3)),
-                wy + 11 * float(np.sin(phi + s * np.pi / 3)),
+                wx + 11 * float(em.cos(phi + s * np.pi / 3)),
+                wy + 11 * float(em.sin(phi + s * np.pi / 3)),
             )
-            strands = np.maximum(strands, coverage(np.abs(np.hypot(xx - sx, yy - sy) - 6) - 0.5))
+            ring = em.hypot(xx - sx, yy - sy).astype(np.float32)
+            strands = np.maximum(strands, coverage(np.abs(ring - 6) - 0.5))
         img = blend(img, (0.35, 0.2, 0.1), strands * 0.6)
         if d is not None and k == target and defect in ("poke_insulation", "cut_inner_insulation"):
             img = _insulation_damage(img, d, defect, wx, wy, dr, filler)
@@ -221,10 +232,10 @@ def _insulation_damage(
     a = d.uniform(0, 2 * np.pi)
     if defect == "poke_insulation":
         at = d.uniform(23, 30)
-        hole = blob_distance(SIZE, wx + at * np.cos(a), wy + at * np.sin(a), d.uniform(2, 4.5), d, 0.2)
+        hole = blob_distance(SIZE, wx + at * em.cos(a), wy + at * em.sin(a), d.uniform(2, 4.5), d, 0.2)
         return blend(img, (0.08, 0.07, 0.07), coverage(hole))
     width, depth = d.uniform(0.12, 0.45), d.uniform(5, 12)
-    rel = np.angle(np.exp(1j * (np.arctan2(yy - wy, xx - wx) - a))).astype(np.float32)
+    rel = em.wrap_angle(em.arctan2(yy - wy, xx - wx) - a).astype(np.float32)  # angle from a, in [-pi, pi]
     wedge = coverage((np.abs(rel) - width / 2) * dr) * coverage(dr - 34) * coverage((34 - depth) - dr)
     return blend(img, filler * 0.6, wedge)
 
@@ -235,11 +246,17 @@ LEATHER_DEFECTS = ("color", "cut", "glue", "poke")
 
 @cache
 def _grain() -> np.ndarray:
-    """Leather-like grain from scikit-image's gravel photograph (CC0), zero mean and unit std."""
+    """Leather-like grain from scikit-image's gravel photograph (CC0), zero mean and unit std.
+
+    Smoothed and standardised in float64; mean and variance are exactly rounded sums (``math.fsum``),
+    so they do not depend on the order numpy's reductions happen to add in.
+    """
     with resources.as_file(resources.files("skimage") / "data" / "gravel.png") as path:
-        photo = np.asarray(PILImage.open(path).convert("L"), dtype=np.float32) / 255.0
-    grain = ndimage.gaussian_filter(photo, 1.2, mode="wrap")
-    grain = (grain - grain.mean()) / grain.std()
+        photo = np.asarray(PILImage.open(path).convert("L"), dtype=np.float64) / 255.0
+    smooth = gaussian_blur(photo, (1.2, 1.2), mode="wrap")
+    centred = smooth - math.fsum(smooth.ravel().tolist()) / smooth.size
+    std = math.sqrt(math.fsum((centred * centred).ravel().tolist()) / smooth.size)
+    grain = (centred / std).astype(np.float32)
     grain.setflags(write=False)
     return grain
 
@@ -267,7 +284,7 @@ def leather(pose: np.random.Generator, defect: str | None, drng: np.random.Gener
         line = polyline_distance(SIZE, random_polyline(d, (x, y), d.uniform(18, 70)))
         return blend(img, img * 0.25, coverage(line - d.uniform(0.8, 1.8)) * np.float32(d.uniform(0.7, 0.95)))
     if defect == "glue":
-        smooth = ndimage.gaussian_filter(img, (4, 4, 0)) * 1.12 + 0.03
+        smooth = gaussian_blur(img, (4, 4, 0), mode="reflect") * 1.12 + 0.03
         dist = blob_distance(SIZE, x, y, d.uniform(6, 20), d, 0.35)
         return blend(img, smooth.astype(np.float32), coverage(dist) * np.float32(d.uniform(0.7, 0.95)))
     if defect == "poke":

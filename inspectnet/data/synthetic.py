@@ -2,8 +2,15 @@
 written in MVTec AD layout so the whole suite runs with no dataset and no network.
 
 Every image is drawn from its own seed sequence ``(seed, category, split, defect, index)``, so the same
-seed gives byte-identical files whatever order they are written in. ``manifest.json`` in the dataset root
-lists the sha256 of every file; it is what makes a generated set recognisable and verifiable.
+seed gives byte-identical files whatever order they are written in. Pixel values are computed from
+IEEE-exact arithmetic only (:mod:`inspectnet.data._exactmath`), never from numpy's SIMD-dispatched or
+libm's transcendental functions, so the files are also the same on every CPU and numpy dispatch level.
+``manifest.json`` in the dataset root lists the sha256 of every file; it is what makes a generated set
+recognisable and verifiable. Seed 0's list ships with the package (``seed0_manifest.json``) and
+:func:`generate` refuses to write a seed-0 set that differs from it.
+
+After a change to the generator (bump ``GENERATOR_VERSION``), rewrite the shipped list with
+``python -m inspectnet.data.synthetic``.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ import io
 import json
 import multiprocessing
 import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +35,13 @@ from inspectnet.data._draw import finish, quantise
 from inspectnet.data.layout import DataError
 from inspectnet.data.scenes import RENDERERS, SIZE
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 CATEGORIES = ("bottle", "cable", "capsule", "leather")
 N_TRAIN = 60
 N_TEST_GOOD = 16
 N_PER_DEFECT = 8
 MANIFEST = "manifest.json"
+SHIPPED_MANIFEST = "seed0_manifest.json"  # in this package: seed 0's sha256 list
 _SPLITS = {"train": 0, "test": 1}
 
 
@@ -118,7 +128,12 @@ the pixels whose clean value the defect changed (before lighting and sensor nois
 Licence: the generator is InspectNet's code (Apache-2.0); the generated images and masks are released
 under CC0 1.0, as is the gravel photograph they partly derive from.
 
-`manifest.json` lists the sha256 of every file; the same seed gives byte-identical files.
+`manifest.json` lists the sha256 of every file. The same seed gives byte-identical files on every
+CPU and numpy SIMD dispatch level (with the pinned numpy and Pillow): pixel values are computed only
+from IEEE-exact arithmetic (+, -, *, /, sqrt, rounding), never from SIMD-dispatched or libm
+transcendental functions, whose last bit depends on the machine. Seed 0's sha256 list ships with the
+package (`inspectnet/data/{SHIPPED_MANIFEST}`), and generating seed 0 fails loudly on a machine that
+would write anything else.
 """
 
 
@@ -148,8 +163,49 @@ def _render_all(seed: int) -> Iterator[list[SynthFile]]:
         yield from pool.map(_category_list, CATEGORIES, [seed] * len(CATEGORIES))
 
 
+def shipped_manifest() -> dict[str, str]:
+    """Seed 0's ``files`` (relative path -> sha256) as shipped with the package for this generator version."""
+    text = resources.files("inspectnet.data").joinpath(SHIPPED_MANIFEST).read_text()
+    data = json.loads(text)
+    if data.get("generator_version") != GENERATOR_VERSION or data.get("seed") != 0:
+        raise DataError(
+            f"inspectnet/data/{SHIPPED_MANIFEST} is for generator v{data.get('generator_version')}, "
+            f"seed {data.get('seed')}, not v{GENERATOR_VERSION}, seed 0; "
+            "rewrite it with `python -m inspectnet.data.synthetic`"
+        )
+    files = data.get("files")
+    if not isinstance(files, dict):
+        raise DataError(f"inspectnet/data/{SHIPPED_MANIFEST}: no files list")
+    return {str(k): str(v) for k, v in files.items()}
+
+
+def check_shipped(digests: dict[str, str]) -> None:
+    """Raise :class:`DataError` naming the first rendered file whose sha256 is not seed 0's shipped one.
+
+    ``digests`` are the files of a seed-0 set (all categories or some); ``README.md`` is text, not
+    rendered, and depends on which categories were written, so it is left to the tests.
+    """
+    shipped = shipped_manifest()
+    for rel, digest in sorted(digests.items()):
+        if rel != "README.md" and shipped.get(rel) != digest:
+            raise DataError(
+                f"seed 0 rendered {rel} with sha256 {digest[:12]}..., not the shipped "
+                f"{(shipped.get(rel) or 'nothing')[:12]}...: this machine makes a different dataset from the "
+                f"one InspectNet's baseline was measured on (inspectnet/data/{SHIPPED_MANIFEST}); "
+                "is numpy or Pillow another version than the pinned one?"
+            )
+
+
 def generate(out: Path, seed: int = 0) -> dict[str, object]:
-    """Write the dataset to ``out`` atomically (staged beside it, renamed into place); return its manifest."""
+    """Write the dataset to ``out`` atomically (staged beside it, renamed into place); return its manifest.
+
+    For seed 0 the files must match the shipped sha256 list; otherwise :class:`DataError` and nothing
+    is written.
+    """
+    return _generate(out, seed, check=seed == 0)
+
+
+def _generate(out: Path, seed: int, check: bool) -> dict[str, object]:
     digests: dict[str, str] = {}
     with atomic_directory(out) as staging:
         for files in _render_all(seed):
@@ -161,6 +217,8 @@ def generate(out: Path, seed: int = 0) -> dict[str, object]:
         card = dataset_card(seed).encode()
         (staging / "README.md").write_bytes(card)
         digests["README.md"] = hashlib.sha256(card).hexdigest()
+        if check:
+            check_shipped(digests)
         manifest = _manifest(seed, digests)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
@@ -206,3 +264,17 @@ def ensure(out: Path, seed: int = 0) -> str:
             return "up to date"
     generate(out, seed)
     return "generated"
+
+
+def _write_shipped_manifest() -> Path:
+    """Generate seed 0 (unchecked) and write its sha256 list into the package; return the file written."""
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = _generate(Path(tmp) / "data", 0, check=False)
+    shipped = {"generator_version": GENERATOR_VERSION, "seed": 0, "files": manifest["files"]}
+    path = Path(__file__).with_name(SHIPPED_MANIFEST)
+    path.write_text(json.dumps(shipped, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    print(f"wrote {_write_shipped_manifest()}")

@@ -8,12 +8,18 @@ One exception, measured rather than assumed: a pixel (or score) whose reference 
 reference's *own* float32 error of the threshold (the torch model against itself in float64, on the same
 images) has no determined side; a flip there is counted as ``ambiguous`` and reported, but does not break
 parity. Every other flip does.
+
+The second exception, also measured: PatchCore's image score jumps where one of its discrete choices (top
+patch, nearest entry, support set) is a near-tie within the reference's own float32 error
+(``inspectnet.measure.ties``). Every score a tied choice gives is a legitimate answer; on such an image the
+score's error is the distance to the nearest legitimate answer, and the image is listed under
+``ambiguous_scores`` with its margin. Everywhere else the error is candidate against reference, unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -39,6 +45,15 @@ class Where:
 
 
 @dataclass(frozen=True)
+class TiedScores:
+    """The legitimate scores (the reference's own among them) of an image whose score sits on a jump."""
+
+    raw: tuple[float, ...]
+    normalised: tuple[float, ...]  # the same, through the deployed normalisation
+    margin: float  # the smallest gap between two tied candidates' distances
+
+
+@dataclass(frozen=True)
 class ParityResult:
     tolerance: float
     n_images: int
@@ -50,6 +65,8 @@ class ParityResult:
     ambiguous_label_flips: int = 0
     ambiguous_mask_pixel_flips: int = 0
     ambiguity_band: tuple[float, float] = (0.0, 0.0)  # (score, map): the reference's own float32 error
+    ambiguous_scores: tuple[dict[str, object], ...] = ()  # images on a jump of the score: legitimate answers
+    reference_fp32_error: dict[str, dict[str, float]] = field(default_factory=dict)  # side -> output -> error
 
     @property
     def clean(self) -> bool:
@@ -89,24 +106,67 @@ def ambiguity_band(reference: Mapping[str, np.ndarray], exact: Mapping[str, np.n
     )
 
 
+def _nearest_answer(
+    per_image: dict[str, np.ndarray], candidate: Mapping[str, np.ndarray], ties: Mapping[int, TiedScores]
+) -> None:
+    """On a tied image, a score's error is its distance to the nearest legitimate answer (in place)."""
+    for i, tied in ties.items():
+        for name, answers in (("pred_score_raw", tied.raw), ("pred_score", tied.normalised)):
+            value = float(np.asarray(candidate[name]).reshape(-1)[i])
+            per_image[name][i] = min(per_image[name][i], min(abs(value - a) for a in answers))
+
+
+def _tied_records(
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    images: Sequence[str],
+    ties: Mapping[int, TiedScores],
+    per_image: dict[str, np.ndarray],
+) -> tuple[dict[str, object], ...]:
+    def raw(outputs: Mapping[str, np.ndarray], i: int) -> float:
+        return float(np.asarray(outputs["pred_score_raw"]).reshape(-1)[i])
+
+    return tuple(
+        {
+            "image": images[i],
+            "margin": tied.margin,
+            "legitimate_raw": list(tied.raw),
+            "reference_raw": raw(reference, i),
+            "candidate_raw": raw(candidate, i),
+            "difference_raw": abs(raw(candidate, i) - raw(reference, i)),
+            "error_raw": float(per_image["pred_score_raw"][i]),
+            "error_normalised": float(per_image["pred_score"][i]),
+        }
+        for i, tied in sorted(ties.items())
+    )
+
+
 def compare(
     reference: Mapping[str, np.ndarray],
     candidate: Mapping[str, np.ndarray],
     images: Sequence[str],
     tolerance: float,
     band: tuple[float, float] = (0.0, 0.0),
+    ties: Mapping[int, TiedScores] | None = None,
 ) -> ParityResult:
     """Outputs of N images (stacked on axis 0, in ``images`` order) from the reference and the candidate;
-    ``band`` is ``ambiguity_band`` of the reference (zero: every flip counts)."""
+    ``band`` is ``ambiguity_band`` of the reference (zero: every flip counts); ``ties`` the images (by
+    position) whose score sits on a jump, with their legitimate answers (none: every score is determined)."""
     n = len(images)
+    ties = ties or {}
     for name in (*ERROR_OUTPUTS, "pred_label", "pred_mask"):
         if reference[name].shape != candidate[name].shape or reference[name].shape[0] != n:
             raise ValueError(
                 f"{name}: shapes {reference[name].shape} and {candidate[name].shape} do not match {n} images"
             )
     per_image = {name: _per_image_error(reference[name], candidate[name]) for name in ERROR_OUTPUTS}
+    _nearest_answer(per_image, candidate, ties)
     label_flip = reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)
     label_open = np.abs(reference["pred_score"].reshape(n).astype(np.float64) - NORMALISED_THRESHOLD) <= band[0]
+    for i, tied in ties.items():  # a label some legitimate answer also gives is not a flip
+        label_open[i] |= bool(candidate["pred_label"].reshape(n)[i]) in {
+            a > NORMALISED_THRESHOLD for a in tied.normalised
+        }
     labels = label_flip & ~label_open
     mask_flip = (reference["pred_mask"] != candidate["pred_mask"]).reshape(n, -1)
     mask_open = np.abs(reference["anomaly_map"].reshape(n, -1).astype(np.float64) - NORMALISED_THRESHOLD) <= band[1]
@@ -129,6 +189,7 @@ def compare(
         ambiguous_label_flips=int((label_flip & label_open).sum()),
         ambiguous_mask_pixel_flips=int((mask_flip & mask_open).sum()),
         ambiguity_band=band,
+        ambiguous_scores=_tied_records(reference, candidate, images, ties, per_image),
     )
 
 

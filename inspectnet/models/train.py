@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -75,15 +75,29 @@ def pin_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build(spec: ModelSpec, weights: ResolvedWeights) -> nn.Module:
-    """An untrained anomalib model with ``weights`` in its backbone; PaDiM's feature subset drawn from the seed."""
+def scoring(spec: ModelSpec) -> dict[str, Any]:
+    """How ``spec``'s scores are computed: anomalib's arithmetic, or where InspectNet departs from it."""
+    if spec.method == "patchcore":
+        from inspectnet.models.stable import SCORING
+
+        return dict(SCORING)
+    return {"name": "anomalib", "departs_from_anomalib": False, "description": "anomalib 2.7's PadimModel as is"}
+
+
+def build(spec: ModelSpec, weights: ResolvedWeights, stable: bool = True) -> nn.Module:
+    """An untrained anomalib model with ``weights`` in its backbone; PaDiM's feature subset drawn from the seed.
+
+    PatchCore is ``StablePatchcoreModel`` (direct distances); ``stable=False`` gives anomalib's own class, to
+    measure what the departure changes."""
     from anomalib.models.image.padim.torch_model import PadimModel
     from anomalib.models.image.patchcore.torch_model import PatchcoreModel
+
+    from inspectnet.models.stable import StablePatchcoreModel
 
     pin_seed(spec.seed)
     model: nn.Module
     if spec.method == "patchcore":
-        model = PatchcoreModel(
+        model = (StablePatchcoreModel if stable else PatchcoreModel)(
             layers=list(spec.layers),
             backbone=spec.backbone,
             pre_trained=False,
@@ -120,8 +134,12 @@ def fit(
     cache: FeatureCache,
     identity: str,
     batch_size: int = 8,
+    perturb: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> FitTimings:
-    """Fit ``model`` on ``train`` (N x 3 x S x S); backbone features come from ``cache`` when present."""
+    """Fit ``model`` on ``train`` (N x 3 x S x S); backbone features come from ``cache`` when present.
+
+    ``perturb`` (PatchCore) changes the training embeddings before the memory bank is built: what another
+    machine's rounding would do, for the parity margin benchmark."""
     import torch
 
     anomalib_model: Any = model  # its embedding_store / memory_bank / fit are not typed as nn.Module
@@ -139,6 +157,8 @@ def fit(
         assert spec.coreset is not None
         # anomalib's subsample_embedding, with its sampler replaced by the exact fast one (same picks)
         embeddings = torch.vstack(anomalib_model.embedding_store)
+        if perturb is not None:
+            embeddings = perturb(embeddings)
         anomalib_model.embedding_store.clear()
         anomalib_model.memory_bank = coreset.sample(embeddings, spec.coreset)
         timings.coreset_s = time.perf_counter() - started

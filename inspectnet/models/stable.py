@@ -1,0 +1,100 @@
+"""PatchCore with well-conditioned distances: the one place InspectNet's arithmetic departs from anomalib's.
+
+anomalib computes every patch-to-memory distance as ``sqrt(|x|^2 - 2 x.m + |m|^2)``. That expansion is what
+makes the nearest-neighbour search one matrix product, but in float32 it cancels: over the embedded test
+images the patch scores sit up to 1e-4 from float64, which is a tenth of the parity tolerance spent before
+any runtime is compared. Here the expansion still *selects* (a few nearest candidates per query, so a
+near-tie in the selection cannot pick a far entry), and the distances that become scores are recomputed
+directly as ``|x - m|`` (error ~1e-6). The same three choices as anomalib's (the nearest entry of every
+patch, the top patch, the support set of the re-weighting) are made on those direct distances, in torch,
+ONNX and OpenVINO alike, since the exported graph is traced from this module.
+
+The model is anomalib's ``PatchcoreModel`` (same buffers, same checkpoint, same training); only
+``nearest_neighbors`` and ``compute_anomaly_score`` are replaced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from anomalib.models.image.patchcore.torch_model import DEFAULT_CHUNK_SIZE, PatchcoreModel
+from torch.nn import functional as F
+
+SLACK = 3  # extra candidates the expansion keeps per query before the direct distances decide
+SCORING = {
+    "name": "stable-distances-v1",
+    "departs_from_anomalib": True,
+    "description": (
+        "anomalib 2.7's PatchCore, except that distances are recomputed directly as |x - m| after the "
+        f"expansion |x|^2 - 2x.m + |m|^2 has selected the {SLACK} + k nearest candidates; nearest entry, top "
+        "patch and support set are decided on the direct distances"
+    ),
+}
+
+
+def direct_distances(x: torch.Tensor, bank: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``|x_i - bank[index[i, j]]|`` for x (N x D) and index (N x K): N x K, no cancellation."""
+    return (x.unsqueeze(1) - bank[index]).pow(2).sum(-1).sqrt()
+
+
+def nearest(x: torch.Tensor, bank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest entries of ``bank`` to each row of ``x``, ascending: (distances, indices), N x k.
+
+    The expansion (anomalib's ``euclidean_dist``) keeps ``k + SLACK`` candidates, direct distances rank them.
+    """
+    keep = min(k + SLACK, bank.shape[0])
+    _, candidates = PatchcoreModel.euclidean_dist(x, bank).topk(keep, dim=1, largest=False)
+    distances, order = direct_distances(x, bank, candidates).topk(k, dim=1, largest=False)
+    return distances, candidates.gather(1, order)
+
+
+class StablePatchcoreModel(PatchcoreModel):  # type: ignore[misc]
+    """anomalib's PatchcoreModel with direct (well-conditioned) distances; see the module docstring."""
+
+    def nearest_neighbors(self, embedding: torch.Tensor, n_neighbors: int) -> tuple[torch.Tensor, torch.Tensor]:
+        bank = self.memory_bank
+        n = embedding.shape[0]
+        if n <= DEFAULT_CHUNK_SIZE:  # one chunk; also the traced (exported) path
+            distances, locations = nearest(embedding, bank, n_neighbors)
+        else:
+            parts = [
+                nearest(embedding[i : i + DEFAULT_CHUNK_SIZE], bank, n_neighbors)
+                for i in range(0, n, DEFAULT_CHUNK_SIZE)
+            ]
+            distances = torch.cat([p[0] for p in parts])
+            locations = torch.cat([p[1] for p in parts])
+        if n_neighbors == 1:
+            return distances.squeeze(1), locations.squeeze(1)
+        return distances, locations
+
+    def compute_anomaly_score(
+        self, patch_scores: torch.Tensor, locations: torch.Tensor, embedding: torch.Tensor
+    ) -> torch.Tensor:
+        """anomalib's re-weighting (PatchCore paper, eq. 7) with the support distances computed directly."""
+        if self.num_neighbors == 1:
+            return patch_scores.amax(1)
+        batch_size, num_patches = patch_scores.shape
+        rows = torch.arange(batch_size, device=patch_scores.device)
+        max_patches = torch.argmax(patch_scores, dim=1)
+        max_features = embedding.reshape(batch_size, num_patches, -1)[rows, max_patches]
+        score = patch_scores[rows, max_patches]
+        nn_sample = self.memory_bank[locations[rows, max_patches], :]
+        _, support = self.nearest_neighbors(nn_sample, n_neighbors=min(self.num_neighbors, self.memory_bank.shape[0]))
+        distances = direct_distances(max_features, self.memory_bank, support)
+        weights = (1 - F.softmax(distances, 1))[..., 0]
+        return weights * score
+
+
+def embed(model: Any, images: torch.Tensor) -> torch.Tensor:
+    """The patch embeddings of ``images`` exactly as the model's forward makes them: B x P x D."""
+    with torch.no_grad():
+        return embedding_of(model, model.feature_extractor(images.type(model.memory_bank.dtype)))
+
+
+def embedding_of(model: Any, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The forward's embedding (B x P x D) from the backbone's ``features`` (e.g. captured by a hook)."""
+    with torch.no_grad():
+        pooled = {layer: model.feature_pooler(f) for layer, f in features.items()}
+        embedding = model.generate_embedding(pooled)
+        return model.reshape_embedding(embedding).reshape(embedding.shape[0], -1, embedding.shape[1])

@@ -1,0 +1,141 @@
+"""The parity margin: how far under the tolerance parity stays when what differs between machines changes.
+
+Perturbations, each something another CPU or another run does differently:
+
+- torch's intra-op threads, 1 and 2, for the torch reference (another blocking of the same matrix products);
+- the training embeddings with 1e-6 relative noise before the memory bank is built (another CPU's backbone
+  rounding, amplified), noise seeds 0-2, each model trained with the same seed (another coreset start).
+
+Each category's base model and its perturbed models are deployed, exported and checked exactly as the parity
+suite checks them (ties by their rule). The result is the largest normalised and raw error per category and
+runtime, and every verdict. Plain Python; ``benchmarks/test_parity_margin.py`` wires it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from inspectnet.deploy.postprocess import calibrate, deployed
+from inspectnet.parity_run import ParityChecker, check_against, exact_of, run_outputs
+
+if TYPE_CHECKING:
+    import torch
+
+    from inspectnet.criteria import RunKey
+    from inspectnet.session import Session
+
+NOISE = 1e-6
+NOISE_SEEDS = (0, 1, 2)
+THREADS = (1, 2)
+RUNTIMES = ("onnxruntime", "openvino")
+NORMALISED = ("anomaly_map", "pred_score")
+RAW = ("anomaly_map_raw", "pred_score_raw")
+
+
+def noisy(seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Multiply every feature by (1 + 1e-6 N(0, 1)), drawn from ``seed``."""
+    import torch
+
+    def perturb(x: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+        return x * (1 + NOISE * noise.to(x.device))
+
+    return perturb
+
+
+def _variants(session: Session, run: RunKey) -> Iterator[tuple[str, Any, Any]]:
+    """(name, deployed module, export) for the base model and each noise seed's model."""
+    from inspectnet.deploy.export import export
+    from inspectnet.measure.evaluate import predict
+    from inspectnet.models.train import build, fit
+
+    yield "base", session.deployment(run).module, session.exported(run)
+    inputs = session.evaluate(run).inputs
+    for seed in NOISE_SEEDS:
+        spec = dataclasses.replace(session.spec(run), seed=seed)
+        identity = session.feature_identity(spec)
+        model = build(spec, session.weights(spec.backbone)).to(session.options.device)
+        fit(model, spec, inputs.train, session.cache, identity, perturb=noisy(seed))
+        predictions = predict(model, inputs.test, session.cache, identity)
+        calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
+        module = deployed(model, calibration)
+        anomalib_model: Any = model
+        bank = anomalib_model.memory_bank.detach().cpu().numpy().tobytes()
+        key: dict[str, Any] = {
+            "parity_margin": f"seed {seed}, noise {NOISE}",
+            "memory_bank": hashlib.sha256(bank).hexdigest(),
+        }
+        key |= {"weights_sha256": session.weights(spec.backbone).sha256, "calibration": calibration.as_record()}
+        yield f"seed{seed}+noise", module, export(module.to("cpu"), spec.image_size, session.options.store_dir, key)
+        module.to(session.options.device)
+
+
+def measure(session: Session, run: RunKey) -> dict[str, Any]:
+    """Every variant x thread count x runtime of ``run``'s category: errors, verdicts, ties."""
+    import torch
+
+    from inspectnet.deploy import runtimes
+
+    checker = ParityChecker(session)
+    chosen, names = checker.images(run)
+    images = session.evaluate(run).inputs.test.numpy()[chosen]
+    size, tolerance = session.spec(run).image_size, session.options.profile.parity.tolerance
+    identity64 = f"{session.feature_identity(session.spec(run))}|float64"
+    threads_before = torch.get_num_threads()
+    rows: list[dict[str, Any]] = []
+    try:
+        for variant, module, exported in _variants(session, run):
+            runners = {
+                "onnxruntime": runtimes.onnxruntime_runner(exported.onnx, "cpu", size),
+                "openvino": runtimes.openvino_runner(exported.openvino, size),
+            }
+            for threads in THREADS:
+                torch.set_num_threads(threads)
+                reference = run_outputs(runtimes.torch_runner(module.to("cpu"), "cpu", size), images)
+                exact = exact_of(module, images, reference, session.cache, identity64)
+                for runtime, runner in runners.items():
+                    result = check_against(reference, exact, runner, images, names, tolerance)
+                    rows.append(
+                        {
+                            "variant": variant,
+                            "torch_threads": threads,
+                            "runtime": runtime,
+                            "status": result.status,
+                            "max_abs_error": result.max_abs_error,
+                            "reference_fp32_error": result.reference_fp32_error,
+                            "tie_band": exact.distance_band,
+                            "ambiguous_scores": list(result.ambiguous_scores),
+                            "label_flips": result.label_flips,
+                            "mask_pixel_flips": result.mask_pixel_flips,
+                        }
+                    )
+            module.to(session.options.device)
+    finally:
+        torch.set_num_threads(threads_before)
+    return {"category": run.category, "rows": rows, "summary": summarise(rows, tolerance)}
+
+
+def summarise(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+    """Per runtime: the largest normalised and raw error over every variant and thread count, the verdicts."""
+    out: dict[str, Any] = {}
+    for runtime in sorted({r["runtime"] for r in rows}):
+        mine = [r for r in rows if r["runtime"] == runtime]
+        normalised = max(r["max_abs_error"][k] for r in mine for k in NORMALISED)
+        out[runtime] = {
+            "runs": len(mine),
+            "max_normalised_error": normalised,
+            "max_raw_error": max(r["max_abs_error"][k] for r in mine for k in RAW),
+            "margin_x": tolerance / normalised if normalised > 0 else float("inf"),
+            "verdicts": sorted({r["status"] for r in mine}),
+            "ambiguous_images": sorted({a["image"] for r in mine for a in r["ambiguous_scores"]}),
+        }
+    return out
+
+
+def worst(categories: list[dict[str, Any]]) -> float:
+    return float(np.max([s["max_normalised_error"] for c in categories for s in c["summary"].values()]))
