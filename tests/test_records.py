@@ -22,6 +22,7 @@ def _record() -> EvalRecord:
         seed_pinned=True,
         coreset=0.01,
         model={"backbone": "wide_resnet50_2"},
+        scoring={"name": "stable-distances-v1", "departs_from_anomalib": True},
         weights={"spec": "random:0", "kind": "random", "backbone": "wide_resnet50_2", "sha256": "ab" * 32},
         dataset=DatasetInfo("synthetic", "data/synthetic", "cd" * 32, "CC0-1.0", "not MVTec AD"),
         counts=Counts(60, 16, 32),

@@ -98,9 +98,9 @@ def test_missing_pieces_say_not_measured(reports: Path) -> None:
     ("content", "message"),
     [
         ("{not json", "not readable JSON"),
-        ('{"kind": "mystery", "schema_version": 2}', "unknown record kind 'mystery'"),
+        ('{"kind": "mystery", "schema_version": 3}', "unknown record kind 'mystery'"),
         ('{"kind": "latency", "schema_version": 99}', "schema_version 99"),
-        ('{"kind": "ablation", "schema_version": 2}', "malformed ablation record"),
+        ('{"kind": "ablation", "schema_version": 3}', "malformed ablation record"),
     ],
 )
 def test_a_bad_record_is_named_and_refused(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_runtime import latency, parity, tradeoff
@@ -221,6 +222,10 @@ def hyperparameters(reports: ReportSet) -> list[str]:
     return ["## Backbone and hyperparameters", "", *table(header, rows), ""]
 
 
+def _departs(data: dict[str, Any]) -> bool:
+    return bool(data.get("scoring", {}).get("departs_from_anomalib"))
+
+
 def caveats(reports: ReportSet) -> list[str]:
     items = []
     dataset = dataset_of(reports)
@@ -232,6 +237,19 @@ def caveats(reports: ReportSet) -> list[str]:
         single = [k for k, v in source.data["patchcore"].items() if v["n"] == 1]
         if single:
             items.append(f"{source.data['category']}: PatchCore is a single-seed row (n = 1, no spread).")
+    departing = sorted({s.data["scoring"]["name"] for s in reports.of("evaluation") if _departs(s.data)})
+    if departing:
+        effects = [
+            abs(v)
+            for s in reports.of("evaluation")
+            if _departs(s.data)
+            for v in s.data["scoring"].get("effect_on_metrics", {}).values()
+        ]
+        largest = f"; the largest effect on a metric is {max(effects):.1e}" if effects else ""
+        items.append(
+            f"PatchCore scores use scoring `{', '.join(departing)}`: distances recomputed directly as |x - m| after "
+            f"anomalib's matrix-product expansion selects the candidates (the records' `scoring` field){largest}."
+        )
     if any(not s.data["seed_pinned"] for s in reports.of("evaluation")):
         items.append("Some seeds were not pinned.")
     devices = {s.data["device"] for s in reports.of("latency")}

@@ -78,7 +78,9 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
         "images per category (half normal, half anomalous); clean = max abs error ≤ "
         f"{cite.num(first, 'tolerance', '.0e', 'parity tolerance')} on the raw and normalised map and score, zero "
         "label flips, zero mask-pixel flips (flips within the torch model's own float32 error of the threshold are "
-        "counted apart as ambiguous). OpenVINO runs with INFERENCE_PRECISION_HINT=f32.",
+        "counted apart as ambiguous; on an image where one of PatchCore's discrete choices is a near-tie within that "
+        "error, the score's error is the distance to the nearest score a tied choice gives, and the image is listed "
+        "in the record's `ambiguous_scores`). OpenVINO runs with INFERENCE_PRECISION_HINT=f32.",
         "",
     ]
     rows = []
