@@ -107,6 +107,17 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
     settings = first.data["runtime_settings"]
     if first.data["runtime"] == "openvino":
         lines += ["", f"Host could run bf16: {settings.get('host_can_run_bf16')}."]
+    for margin in reports.of("parity_margin"):
+        perturbed = margin.data["perturbations"]
+        lines += [
+            "",
+            "Margin (the same checks with the reference's torch threads "
+            f"{' and '.join(map(str, perturbed['torch_threads']))}, and models trained on features with "
+            f"{perturbed['feature_noise_relative']:.0e} relative noise, seeds "
+            f"{', '.join(map(str, perturbed['noise_and_model_seeds']))}): the largest normalised error is "
+            f"{cite.num(margin, 'worst_normalised_error', '.2e', 'parity margin worst normalised error')} "
+            f"against the tolerance {margin.data['tolerance']:.0e} (`{margin.name}`).",
+        ]
     return [*lines, ""]
 
 
