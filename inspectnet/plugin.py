@@ -31,6 +31,8 @@ MARKERS = {
     "parity": "ONNX / OpenVINO export parity acceptance criteria",
     "cuda": "needs a CUDA device; skipped with a reason under --device auto when there is none",
     "slow": "long-running; deselect with -m 'not slow'",
+    # pytest-xdist registers this itself; registered here too so that --strict-markers holds without xdist
+    "xdist_group": "xdist_group(name): under pytest-xdist's --dist loadgroup, items of one group share a worker",
 }
 SESSION_KEY = pytest.StashKey["Session"]()
 RECORDER_KEY = pytest.StashKey["LatencyRecorder"]()

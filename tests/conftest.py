@@ -4,6 +4,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+# Loaded before any in-process pytester run, which unloads what the run imported: numpy.fft (which
+# scipy.ndimage loads) refuses to be imported twice in one process. Without this, a plugin test file run
+# alone failed whenever the run was the first to import scipy.ndimage.
+import numpy.fft
 import pytest
 from PIL import Image
 

@@ -40,6 +40,13 @@ def test_markers_are_registered(pytester: pytest.Pytester) -> None:
         result.stdout.fnmatch_lines([f"@pytest.mark.{marker}:*"])
 
 
+def test_the_plugin_runs_without_xdist_under_strict_markers(pytester: pytest.Pytester) -> None:
+    """The plugin marks items with xdist_group; without pytest-xdist that mark must still be known."""
+    pytester.makepyfile('import pytest\n\n@pytest.mark.xdist_group("bottle")\ndef test_x():\n    pass\n')
+    result = pytester.runpytest_subprocess("-p", "no:xdist", "--strict-markers", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

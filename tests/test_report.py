@@ -171,7 +171,9 @@ def test_records_travel_to_the_one_writer(pytester: pytest.Pytester, workers: li
 
 
 def test_the_cli_is_installed() -> None:
-    out = subprocess.run([sys.executable, "-m", "inspectnet.cli", "card", "--help"], capture_output=True, text=True)
+    """The console script itself (what a user types), not ``python -m``."""
+    exe = Path(sys.executable).with_name("inspectnet")
+    out = subprocess.run([str(exe), "card", "--help"], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "--reports" in out.stdout
 
 

@@ -5,7 +5,8 @@ anomalib's ``KCenterGreedy`` projects the embeddings (``SparseRandomProjection(e
 projection object is fitted with the same random state and the same start is drawn, but each pick is one
 matrix-vector product over precomputed squared norms: ``|x - c|^2 = |x|^2 - 2 x.c + |c|^2``. The argmax of
 squared minimum distances is the argmax of their roots, so the picks are anomalib's, except where two
-candidates are equal to float32 rounding (``tests/test_coreset.py`` shows the distances agree there).
+candidates are equal to float32 rounding (``tests/test_train.py`` checks the picks against anomalib's
+``KCenterGreedy`` on random and real embeddings).
 
 Working set: the projected embeddings, their squared norms and one N-vector of minimum distances; no
 N x N or N x M matrix is ever formed.
