@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 NOISE = 1e-6
 NOISE_SEEDS = (0, 1, 2)
 THREADS = (1, 2)
-RUNTIMES = ("onnxruntime", "openvino")
 NORMALISED = ("anomaly_map", "pred_score")
 RAW = ("anomaly_map_raw", "pred_score_raw")
 
@@ -85,7 +84,7 @@ def measure(session: Session, run: RunKey) -> dict[str, Any]:
     chosen, names = checker.images(run)
     images = session.evaluate(run).inputs.test.numpy()[chosen]
     size, tolerance = session.spec(run).image_size, session.options.profile.parity.tolerance
-    identity64 = f"{session.feature_identity(session.spec(run))}|float64"
+    identity = session.feature_identity(session.spec(run))
     threads_before = torch.get_num_threads()
     rows: list[dict[str, Any]] = []
     try:
@@ -97,7 +96,7 @@ def measure(session: Session, run: RunKey) -> dict[str, Any]:
             for threads in THREADS:
                 torch.set_num_threads(threads)
                 reference = run_outputs(runtimes.torch_runner(module.to("cpu"), "cpu", size), images)
-                exact = exact_of(module, images, reference, session.cache, identity64)
+                exact = exact_of(module, images, reference, session.cache, identity)
                 for runtime, runner in runners.items():
                     result = check_against(reference, exact, runner, images, names, tolerance)
                     rows.append(

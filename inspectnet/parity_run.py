@@ -43,45 +43,44 @@ class Exact:
     ties: dict[int, TiedScores]  # images (by position) whose score sits on a jump
 
 
-def _normaliser(module: Any) -> Any:
-    """Raw scores -> normalised, through the deployed PostProcessor's own function and calibration."""
-    import torch
-
-    post = module.post
-
-    def normalise(raw: tuple[float, ...]) -> tuple[float, ...]:
-        bounds = (post.image_min, post.image_max, post.image_threshold)
-        values = post._normalize(torch.tensor(raw, dtype=torch.float64), *(b.double().cpu() for b in bounds))
-        return tuple(float(v) for v in values)
-
-    return normalise
-
-
 def tied_scores(
-    module32: Any, module64: Any, images: np.ndarray, features64: list[Any]
+    module32: Any, module64: Any, features32: list[Any], features64: list[Any]
 ) -> tuple[float, dict[int, TiedScores]]:
-    """Which images' scores sit on a jump of PatchCore's score (``measure.ties``), for a deployed PatchCore;
-    the tie band is twice the largest patch-score error of the float32 model against float64."""
+    """Which images' scores sit on a jump of PatchCore's score (``measure.ties``), for a deployed PatchCore,
+    from each image's backbone features in float32 and float64; the tie band is twice the largest
+    patch-score error of the float32 model against float64."""
     import torch
 
+    from inspectnet.deploy.postprocess import normalised_scores
     from inspectnet.measure.ties import legitimate_scores
-    from inspectnet.models.stable import embed, embedding_of
+    from inspectnet.models.stable import embedding_of
 
     model32, model64 = module32.model, module64.model
-    emb32 = embed(model32, torch.from_numpy(images).to(model32.memory_bank.device))
+    emb32 = torch.cat([embedding_of(model32, f) for f in features32])
     emb64 = torch.cat([embedding_of(model64, f) for f in features64])
     with torch.no_grad():
-        flat32 = emb32.reshape(-1, emb32.shape[-1])
-        s32 = model32.nearest_neighbors(flat32, 1)[0].cpu().double()
+        s32 = model32.nearest_neighbors(emb32.reshape(-1, emb32.shape[-1]), 1)[0].cpu().double()
         s64 = model64.nearest_neighbors(emb64.reshape(-1, emb64.shape[-1]), 1)[0]
     band = 2.0 * float((s32 - s64).abs().max())
-    bank, k, normalise = model64.memory_bank.numpy(), model64.num_neighbors, _normaliser(module64)
+    bank, k = model64.memory_bank.numpy(), model64.num_neighbors
     ties: dict[int, TiedScores] = {}
     for i in range(emb64.shape[0]):
         found = legitimate_scores(emb64[i].numpy(), bank, k, band)
         if found.margin is not None and len(found.scores) > 1:
-            ties[i] = TiedScores(found.scores, normalise(found.scores), found.margin)
+            normalised = normalised_scores(module64, found.scores)
+            ties[i] = TiedScores(found.scores, normalised, found.margin, found.truncated)
     return band, ties
+
+
+def _features(model: Any, images: np.ndarray, cache: FeatureCache, identity: str) -> list[Any]:
+    """Each image's backbone features, from ``cache`` (computed and kept there when not yet seen)."""
+    import torch
+
+    from inspectnet.models.features import replaying
+
+    device = model.memory_bank.device
+    with replaying(model, cache, identity), torch.no_grad():
+        return [model.feature_extractor(torch.from_numpy(images[i : i + 1]).to(device)) for i in range(len(images))]
 
 
 def exact_of(
@@ -89,25 +88,24 @@ def exact_of(
 ) -> Exact:
     """The deployed model in float64 on the CPU, same images: the reference's own float32 error near the
     thresholds, and (PatchCore) the images whose score sits on a jump of the score. Backbone features come
-    from ``cache`` under ``identity`` when the same image was seen in float64 before."""
+    from ``cache``: float32 under the model's feature ``identity`` (as its evaluation left them), float64
+    under ``identity|float64``, so every model of a category computes them once."""
     import copy
-
-    import torch
 
     from inspectnet.deploy.runtimes import torch_runner
     from inspectnet.models.features import replaying
 
     module64: Any = copy.deepcopy(module32).to("cpu").double()
     images64 = images.astype(np.float64)
-    with replaying(module64.model, cache, identity):
+    identity64 = f"{identity}|float64"
+    with replaying(module64.model, cache, identity64):
         outputs = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64), images64)
-        features64 = [
-            module64.model.feature_extractor(torch.from_numpy(images64[i : i + 1])) for i in range(len(images))
-        ]
     band = ambiguity_band(reference_cpu, outputs)
     if not hasattr(module64.model, "num_neighbors"):  # PaDiM: no discrete choice in its score
         return Exact(outputs, band, 0.0, {})
-    distance_band, ties = tied_scores(module32, module64, images, features64)
+    features32 = _features(module32.model, images, cache, identity)
+    features64 = _features(module64.model, images64, cache, identity64)
+    distance_band, ties = tied_scores(module32, module64, features32, features64)
     return Exact(outputs, band, distance_band, ties)
 
 
@@ -154,13 +152,12 @@ class ParityChecker:
         return self._reference[key]
 
     def exact(self, run: RunKey) -> Exact:
-        """``exact_of`` the run's deployed model on its parity images (memoised); the float64 backbone
-        features are kept in the session's feature cache, so every model of a category shares them."""
+        """``exact_of`` the run's deployed model on its parity images (memoised)."""
         if run not in self._exact:
             self._exact = {k: v for k, v in self._exact.items() if k.category == run.category}
             chosen, _ = self.images(run)
             images = self.session.evaluate(run).inputs.test.numpy()[chosen]
-            identity = f"{self.session.feature_identity(self.session.spec(run))}|float64"
+            identity = self.session.feature_identity(self.session.spec(run))
             module = self.session.deployment(run).module
             self._exact[run] = exact_of(module, images, self.reference(run, "cpu"), self.session.cache, identity)
         return self._exact[run]

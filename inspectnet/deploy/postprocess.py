@@ -97,3 +97,11 @@ class Deployed(nn.Module):
         raw: Any = self.model(image)
         out: Any = self.post(raw)
         return raw.anomaly_map, raw.pred_score, out.anomaly_map, out.pred_score, out.pred_label, out.pred_mask
+
+
+def normalised_scores(module: nn.Module, raw: tuple[float, ...]) -> tuple[float, ...]:
+    """Raw image scores through ``module``'s (a ``Deployed``) PostProcessor normalisation, in float64."""
+    post: Any = module.post
+    bounds = (post.image_min, post.image_max, post.image_threshold)
+    values = post._normalize(torch.tensor(raw, dtype=torch.float64), *(b.double().cpu() for b in bounds))
+    return tuple(float(v) for v in values)

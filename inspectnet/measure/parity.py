@@ -51,6 +51,7 @@ class TiedScores:
     raw: tuple[float, ...]
     normalised: tuple[float, ...]  # the same, through the deployed normalisation
     margin: float  # the smallest gap between two tied candidates' distances
+    truncated: bool = False  # more tied combinations than were evaluated (measure.ties.LIMIT)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def _tied_records(
             "image": images[i],
             "margin": tied.margin,
             "legitimate_raw": list(tied.raw),
+            "legitimate_truncated": tied.truncated,
             "reference_raw": raw(reference, i),
             "candidate_raw": raw(candidate, i),
             "difference_raw": abs(raw(candidate, i) - raw(reference, i)),

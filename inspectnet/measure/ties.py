@@ -62,8 +62,7 @@ def _gap(values: np.ndarray, chosen: np.ndarray) -> float | None:
     """The smallest gap between tied candidates' values (None for a single candidate)."""
     if chosen.size < 2:
         return None
-    v = np.sort(values[chosen])
-    return float(np.diff(v).min()) if v.size > 1 else None
+    return float(np.diff(np.sort(values[chosen])).min())
 
 
 def _supports(to_m: np.ndarray, k: int, band: float) -> Iterator[tuple[tuple[int, ...], int, float | None]]:

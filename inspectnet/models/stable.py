@@ -86,12 +86,6 @@ class StablePatchcoreModel(PatchcoreModel):  # type: ignore[misc]
         return weights * score
 
 
-def embed(model: Any, images: torch.Tensor) -> torch.Tensor:
-    """The patch embeddings of ``images`` exactly as the model's forward makes them: B x P x D."""
-    with torch.no_grad():
-        return embedding_of(model, model.feature_extractor(images.type(model.memory_bank.dtype)))
-
-
 def embedding_of(model: Any, features: dict[str, torch.Tensor]) -> torch.Tensor:
     """The forward's embedding (B x P x D) from the backbone's ``features`` (e.g. captured by a hook)."""
     with torch.no_grad():
