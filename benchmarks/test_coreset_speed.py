@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from inspectnet._io import atomic_write_json
-from inspectnet.records import environment, now
+from inspectnet.hostinfo import environment
+from inspectnet.records import now
 
 pytestmark = pytest.mark.slow
 RATIOS = (0.01, 0.10, 0.25)
@@ -35,19 +36,9 @@ def _cable_embeddings(root: Path, store: Path) -> torch.Tensor:
         return torch.cat([model(images[i : i + 8]) for i in range(0, len(images), 8)])
 
 
-def _anomalib(embedding: torch.Tensor, ratio: float) -> list[int]:
-    from anomalib.models.components.sampling import k_center_greedy
-
-    quiet = k_center_greedy.tqdm
-    k_center_greedy.tqdm = lambda it, **_: it  # type: ignore[assignment]
-    try:
-        return k_center_greedy.KCenterGreedy(embedding, ratio).select_coreset_idxs()
-    finally:
-        k_center_greedy.tqdm = quiet
-
-
 def test_coreset_speed_against_anomalib(request: pytest.FixtureRequest) -> None:
     from inspectnet.models import coreset
+    from inspectnet.models.anomalib_private import k_center_greedy_indices
     from inspectnet.models.train import pin_seed
 
     embedding = _cable_embeddings(Path(request.config.rootpath) / "data" / "synthetic", Path(".inspectnet/store"))
@@ -55,7 +46,7 @@ def test_coreset_speed_against_anomalib(request: pytest.FixtureRequest) -> None:
     for ratio in RATIOS:
         pin_seed(0)
         started = time.perf_counter()
-        theirs = _anomalib(embedding, ratio)
+        theirs = k_center_greedy_indices(embedding, ratio)
         anomalib_s = time.perf_counter() - started
         pin_seed(0)
         started = time.perf_counter()

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from inspectnet._io import atomic_write_json
-from inspectnet.latency_run import LatencyRecorder, drive
+from inspectnet.harness.latency import LatencyRecorder, drive
+from inspectnet.harness.session import Session
 from inspectnet.records import SCHEMA_VERSION, now
-from inspectnet.session import Session
 
 pytestmark = [pytest.mark.latency, pytest.mark.slow]
 RUNS = 10

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from inspectnet._io import atomic_write_json
-from inspectnet.latency_run import Sampler
+from inspectnet.harness.latency import Sampler
 from inspectnet.measure.latency import Timer, statistics
 from inspectnet.records import SCHEMA_VERSION, now
 

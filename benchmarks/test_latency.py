@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from inspectnet.latency_run import LatencyRecorder
-from inspectnet.session import Session
+from inspectnet.harness.latency import LatencyRecorder
+from inspectnet.harness.session import Session
 
 pytestmark = pytest.mark.latency
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from inspectnet._io import atomic_write_json
+from inspectnet.hostinfo import environment
 from inspectnet.measure.metrics import pixel_metrics
-from inspectnet.records import environment, now
+from inspectnet.records import now
 
 pytestmark = pytest.mark.slow
 N, SIZE, REPEATS = 100, 256, 3

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from inspectnet import parity_margin
+from inspectnet.harness import parity_margin
+from inspectnet.harness.session import Session
 from inspectnet.records import SCHEMA_VERSION, now
-from inspectnet.session import Session
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 GOAL = 1e-4

@@ -1,10 +1,15 @@
-"""The platform block of a latency record: the hardware, the software and the thread settings."""
+"""What a number was measured on, collected in one place: the hardware, the software and the threads.
+
+``environment`` is every record's short block; ``platform_block`` the latency record's full one. Both read
+the same facts (``versions``, ``cpu_model``, ``gpu_block``), so they cannot disagree.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +75,66 @@ def gpu_block(device: str) -> dict[str, Any] | None:
     }
 
 
-def platform_block(device: str) -> dict[str, Any]:
-    """Everything the card's latency section names, measured now."""
+@cache
+def versions() -> dict[str, str]:
+    """The versions of the software a measurement runs on (plain strings)."""
     import anomalib
     import numpy
     import onnxruntime
     import openvino
+    import timm
     import torch
 
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "anomalib": anomalib.__version__,
+        "timm": timm.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "openvino": openvino.get_version(),
+        "numpy": numpy.__version__,
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Every record's environment: the software and hardware a number was measured on."""
+    import torch
+
+    v = versions()
+    gpu = gpu_block(device)
+    return {
+        "python": v["python"],
+        "platform": platform.platform(),
+        **{name: v[name] for name in ("torch", "anomalib", "timm", "numpy")},
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "gpu": gpu["name"] if gpu else None,
+        "git_commit": _git_commit(),
+    }
+
+
+def platform_block(device: str) -> dict[str, Any]:
+    """Everything the card's latency section names, measured now."""
+    import torch
+
+    v = versions()
     return {
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
@@ -85,12 +142,7 @@ def platform_block(device: str) -> dict[str, Any]:
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "gpu": gpu_block(device),
         "os": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "anomalib": anomalib.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "openvino": openvino.get_version(),
-        "numpy": numpy.__version__,
+        **{name: v[name] for name in ("python", "torch", "anomalib", "onnxruntime", "openvino", "numpy")},
         "threads": {
             "torch_intra_op": torch.get_num_threads(),
             "torch_inter_op": torch.get_num_interop_threads(),

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, packaged
-from inspectnet.criteria.latency import LATENCY_RUNTIMES, PARITY_RUNTIMES
 from inspectnet.data.layout import HOW_TO_POINT, DataError, check_category_name
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
+from inspectnet.names import LATENCY_RUNTIMES, PARITY_RUNTIMES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from inspectnet.latency_run import LatencyRecorder
-    from inspectnet.parity_run import ParityChecker
-    from inspectnet.session import Session
+    from inspectnet.harness.latency import LatencyRecorder
+    from inspectnet.harness.parity import ParityChecker
+    from inspectnet.harness.session import Session
 
 MARKERS = {
     "accuracy": "accuracy acceptance criteria (AUROC, AUPRO) per method, category and seed",
@@ -187,7 +187,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _options_session(config: pytest.Config) -> Session:
     from inspectnet.data.synthetic import ensure
-    from inspectnet.session import Session, SessionOptions
+    from inspectnet.harness.session import Session, SessionOptions
 
     dataset = config.getoption("--dataset")
     root = config.getoption("--data-root")
@@ -237,10 +237,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
     for name, methods in (("base_run", ("patchcore", "padim")), ("patchcore_base_run", ("patchcore",))):
         if name in metafunc.fixturenames:  # one model per method and category: the mutation tests' subjects
-            profile = metafunc.config.stash[PROFILE_KEY]
             base: dict[tuple[str, str], RunKey] = {}
             for r in _plan_runs(metafunc.config):
-                if r.method in methods and r.coreset in (None, profile.plan.coreset):
+                if r.method in methods and r.is_base:
                     base.setdefault((r.method, r.category), r)
             metafunc.parametrize(
                 name, [pytest.param(r, id=r.test_id, marks=pytest.mark.xdist_group(r.category)) for r in base.values()]
@@ -373,7 +372,7 @@ def inspectnet(request: pytest.FixtureRequest) -> Session:
 @pytest.fixture(scope="session")
 def latency_recorder(inspectnet: Session, request: pytest.FixtureRequest) -> LatencyRecorder:
     """Turns timed calls into latency records (one per category and device, an entry per runtime)."""
-    from inspectnet.latency_run import LatencyRecorder, Protocol
+    from inspectnet.harness.latency import LatencyRecorder, Protocol
 
     config = request.config
     if RECORDER_KEY not in config.stash:
@@ -385,7 +384,7 @@ def latency_recorder(inspectnet: Session, request: pytest.FixtureRequest) -> Lat
 @pytest.fixture(scope="session")
 def parity_checker(inspectnet: Session, request: pytest.FixtureRequest) -> ParityChecker:
     """Compares exported models with the torch model on the profile's N test images."""
-    from inspectnet.parity_run import ParityChecker
+    from inspectnet.harness.parity import ParityChecker
 
     if PARITY_KEY not in request.config.stash:
         request.config.stash[PARITY_KEY] = ParityChecker(inspectnet)

@@ -6,15 +6,12 @@ Records are written atomically; their JSON keys come from the declared fields, n
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from inspectnet._io import atomic_write_json
-from inspectnet.hostinfo import cpu_model
 
 SCHEMA_VERSION = 3  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors
 
@@ -222,44 +219,3 @@ def read_parity(path: Path) -> ParityRecord:
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=5,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def environment(device: str) -> dict[str, Any]:
-    """The software and hardware a number was measured on."""
-    import os
-
-    import anomalib
-    import numpy
-    import timm
-    import torch
-
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "anomalib": anomalib.__version__,
-        "timm": timm.__version__,
-        "numpy": numpy.__version__,
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
-        "git_commit": _git_commit(),
-    }
-    return env

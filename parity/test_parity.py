@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from inspectnet.parity_run import ParityChecker
-from inspectnet.session import Session
+from inspectnet.harness.parity import ParityChecker
+from inspectnet.harness.session import Session
 
 pytestmark = pytest.mark.parity
 

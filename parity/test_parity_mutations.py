@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from inspectnet.criteria import RunKey
-from inspectnet.parity_run import ParityChecker
-from inspectnet.session import Session
+from inspectnet.harness.parity import ParityChecker
+from inspectnet.harness.session import Session
 
 pytestmark = pytest.mark.parity
 

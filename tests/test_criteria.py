@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inspectnet.criteria import METRICS, CriteriaError, Criterion, load_profile, packaged
+from inspectnet.criteria import CriteriaError, Criterion, load_profile, packaged
+from inspectnet.names import METRICS
 
 
 @pytest.mark.parametrize("dataset", ["synthetic", "mvtec_ad"])

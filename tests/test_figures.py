@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inspectnet.report.figures import Case, cases_figure, curves_figure, downsample_curve, latency_figure
+from inspectnet.measure.curves import downsample_curve
+from inspectnet.report.figures import Case, cases_figure, curves_figure, latency_figure
 
 CurveSet = dict[str, dict[str, dict[str, Sequence[float]]]]
 

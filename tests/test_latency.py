@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from inspectnet.criteria import CriteriaError, load_profile, packaged
 from inspectnet.criteria.latency import Budget, parse_budgets
-from inspectnet.latency_run import Sampler, drive
+from inspectnet.harness.latency import Sampler, drive
 from inspectnet.measure.latency import Floor, Timer, nearest_rank, statistics, warmup_tail
 
 samples = st.lists(st.floats(min_value=1e-4, max_value=10.0, allow_nan=False), min_size=1, max_size=80)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inspectnet.parity_margin import NOISE, noisy, summarise
+from inspectnet.harness.parity_margin import NOISE, noisy, summarise
 
 
 def _row(runtime: str, status: str, map_error: float, image: str | None = None) -> dict[str, object]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inspectnet.ablation import Aggregate
+from inspectnet.harness.ablation import Aggregate
 from inspectnet.records import SCHEMA_VERSION, Counts, DatasetInfo, EvalRecord, RecordError, read_record, write_record
 
 

@@ -98,16 +98,10 @@ def test_a_stored_head_rebuilds_the_same_model(weights: ResolvedWeights, images:
 
 
 def _anomalib_picks(embedding: torch.Tensor, ratio: float, seed: int) -> list[int]:
-    from anomalib.models.components.sampling import k_center_greedy
+    from inspectnet.models.anomalib_private import k_center_greedy_indices
 
     pin_seed(seed)
-    sampler = k_center_greedy.KCenterGreedy(embedding, ratio)
-    quiet = k_center_greedy.tqdm
-    k_center_greedy.tqdm = lambda it, **_: it  # type: ignore[assignment]
-    try:
-        return sampler.select_coreset_idxs()
-    finally:
-        k_center_greedy.tqdm = quiet
+    return k_center_greedy_indices(embedding, ratio)
 
 
 @pytest.mark.parametrize(("n", "dim", "ratio"), [(500, 8, 0.2), (3000, 128, 0.05), (6000, 1536, 0.02)])

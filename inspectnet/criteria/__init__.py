@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from inspectnet.criteria.latency import Budget, parse_budgets
+from inspectnet.names import METHODS, METRICS, run_id, run_name
 
-METRICS = ("image_auroc", "pixel_auroc", "aupro")
-METHODS = ("patchcore", "padim")
 TOP_KEYS = ("schema", "dataset", "description", "plan", "criteria", "delta", "latency", "parity", "gate")
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml"}
 
@@ -67,15 +66,22 @@ class RunKey:
     method: str
     category: str
     seed: int
-    coreset: float | None  # PatchCore only
+    coreset: float | None = None  # a coreset-sweep ratio; None: the plan's ratio (PatchCore) or none (PaDiM)
+
+    @property
+    def name(self) -> str:
+        """Its records' name: patchcore_cable, patchcore_cable_coreset0.10 (``names.run_name``)."""
+        return run_name(self.method, self.category, self.seed, self.coreset)
 
     @property
     def test_id(self) -> str:
         """Reads like the card: patchcore-cable-seed0, patchcore-cable-seed0-coreset0.10."""
-        text = f"{self.method}-{self.category}-seed{self.seed}"
-        if self.method == "patchcore" and self.coreset is not None and abs(self.coreset - 0.01) > 1e-12:
-            text += f"-coreset{self.coreset:.2f}"
-        return text
+        return run_id(self.method, self.category, self.seed, self.coreset)
+
+    @property
+    def is_base(self) -> bool:
+        """Trained at the plan's own coreset ratio (every run but the coreset sweep's)."""
+        return self.coreset is None
 
 
 @dataclass(frozen=True)
@@ -89,21 +95,26 @@ class Plan:
 
     def base_run(self, method: str, category: str) -> RunKey:
         """The model a category's latency and parity are measured on: first seed, the plan's coreset."""
-        return RunKey(method, category, self.seeds[0], self.coreset if method == "patchcore" else None)
+        return RunKey(method, category, self.seeds[0])
+
+    def coreset_of(self, run: RunKey) -> float | None:
+        """The coreset ratio ``run`` is trained at: its sweep ratio, else the plan's (PatchCore only)."""
+        if run.method != "patchcore":
+            return None
+        return run.coreset if run.coreset is not None else self.coreset
 
     def runs(self, categories: list[str] | None = None, seeds: list[int] | None = None) -> list[RunKey]:
         """Every model the plan trains, restricted to ``categories``; ``seeds`` replaces the plan's seeds."""
         keys: list[RunKey] = []
         for category in categories or list(self.categories):
             for method in self.methods:
-                coreset = self.coreset if method == "patchcore" else None
                 if seeds is not None:
                     run_seeds = tuple(seeds)
                 elif method == "patchcore":
                     run_seeds = self.seeds + tuple(s for s in self.extra_seeds.get(category, ()) if s not in self.seeds)
                 else:
                     run_seeds = self.seeds
-                keys.extend(RunKey(method, category, s, coreset) for s in run_seeds)
+                keys.extend(RunKey(method, category, s) for s in run_seeds)
                 if method == "patchcore":
                     sweep = self.coreset_sweep.get(category, ())
                     keys.extend(RunKey(method, category, run_seeds[0], c) for c in sweep if c != self.coreset)

@@ -17,12 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEVICES = ("cpu", "cuda")
-RUNTIMES = ("torch", "onnxruntime", "openvino")
+from inspectnet.names import DEVICES, RUNTIMES
+
 LIMITS = ("median_ms", "p95_ms", "min_efficiency")
-# what each device measures: OpenVINO runs on its CPU plugin; onnxruntime on CUDA needs onnxruntime-gpu
-LATENCY_RUNTIMES = {"cpu": RUNTIMES, "cuda": ("torch", "onnxruntime")}
-PARITY_RUNTIMES = {"cpu": ("onnxruntime", "openvino"), "cuda": ("onnxruntime",)}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from inspectnet.models.anomalib_private import (
+    calibrated_post_processor,
+    f1_adaptive_threshold,
+    normalise_image_scores,
+)
+
 OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score", "pred_label", "pred_mask")
 
 
@@ -33,12 +39,8 @@ class Calibration:
 
 def f1_threshold(scores: np.ndarray, targets: np.ndarray) -> float:
     """anomalib's F1-adaptive threshold (the one its PostProcessor computes on validation)."""
-    from anomalib.metrics.threshold.f1_adaptive_threshold import _F1AdaptiveThreshold
-
-    metric = _F1AdaptiveThreshold()
     preds = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32).ravel())
-    metric.update(preds, torch.from_numpy(np.ascontiguousarray(targets).ravel().astype(np.int64)))
-    return float(metric.compute())
+    return f1_adaptive_threshold(preds, torch.from_numpy(np.ascontiguousarray(targets).ravel().astype(np.int64)))
 
 
 def below_midpoint(values: np.ndarray, threshold: float) -> float:
@@ -70,18 +72,12 @@ def calibrate(scores: np.ndarray, maps: np.ndarray, labels: np.ndarray, masks: n
 
 def deployed(model: nn.Module, calibration: Calibration) -> nn.Module:
     """``model`` + anomalib's PostProcessor with ``calibration`` loaded; outputs in ``OUTPUTS`` order."""
-    from anomalib.post_processing import PostProcessor
-
-    post = PostProcessor()
-    for name, value in (
-        ("_image_threshold", calibration.image_threshold),
-        ("_pixel_threshold", calibration.pixel_threshold),
-        ("image_min", calibration.image_min),
-        ("image_max", calibration.image_max),
-        ("pixel_min", calibration.pixel_min),
-        ("pixel_max", calibration.pixel_max),
-    ):
-        getattr(post, name).fill_(value)
+    post = calibrated_post_processor(
+        calibration.image_threshold,
+        calibration.pixel_threshold,
+        (calibration.image_min, calibration.image_max),
+        (calibration.pixel_min, calibration.pixel_max),
+    )
     return Deployed(model, post).eval()
 
 
@@ -102,6 +98,5 @@ class Deployed(nn.Module):
 def normalised_scores(module: nn.Module, raw: tuple[float, ...]) -> tuple[float, ...]:
     """Raw image scores through ``module``'s (a ``Deployed``) PostProcessor normalisation, in float64."""
     post: Any = module.post
-    bounds = (post.image_min, post.image_max, post.image_threshold)
-    values = post._normalize(torch.tensor(raw, dtype=torch.float64), *(b.double().cpu() for b in bounds))
+    values = normalise_image_scores(post, torch.tensor(raw, dtype=torch.float64))
     return tuple(float(v) for v in values)

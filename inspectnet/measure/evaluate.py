@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inspectnet.measure.metrics import auroc, pixel_metrics, roc_curve
+from inspectnet.names import METRICS
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
     from inspectnet.models.features import FeatureCache
-
-METRICS = ("image_auroc", "pixel_auroc", "aupro")
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def predict(
 def score(predictions: Predictions, labels: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -> AccuracyMetrics:
     """Image AUROC on the scores; pixel AUROC and AUPRO@``fpr_limit`` on the maps; the ROC and PRO curves
     (at most 101 points each) for figures."""
-    from inspectnet.report.figures import downsample_curve
+    from inspectnet.measure.curves import downsample_curve
 
     pixel = pixel_metrics(predictions.maps, masks, fpr_limit)
     fpr, tpr = roc_curve(predictions.scores, labels)

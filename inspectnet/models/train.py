@@ -11,20 +11,18 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inspectnet.models import coreset
 from inspectnet.models.features import FeatureCache, replaying
 from inspectnet.models.weights import ResolvedWeights, apply
+from inspectnet.names import Method
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-Method = Literal["patchcore", "padim"]
-METHODS: tuple[Method, ...] = ("patchcore", "padim")
 
 
 @dataclass(frozen=True)
@@ -41,16 +39,6 @@ class ModelSpec:
     num_neighbors: int = 9  # PatchCore's image-score re-weighting neighbourhood
     n_features: int | None = None  # PaDiM's random feature subset (None: anomalib's default)
 
-    @property
-    def run_name(self) -> str:
-        """The card's naming: patchcore_cable, patchcore_leather_seed1, patchcore_cable_coreset0.10."""
-        name = f"{self.method}_{self.category}"
-        if self.seed != 0:
-            name += f"_seed{self.seed}"
-        if self.method == "patchcore" and self.coreset is not None and abs(self.coreset - 0.01) > 1e-12:
-            name += f"_coreset{self.coreset:.2f}"
-        return name
-
     def as_record(self) -> dict[str, Any]:
         data = asdict(self)
         data["layers"] = list(self.layers)
@@ -58,7 +46,7 @@ class ModelSpec:
 
 
 def default_spec(
-    method: Method, category: str, seed: int = 0, coreset: float = 0.01, image_size: int = 256
+    method: Method, category: str, seed: int = 0, coreset: float | None = 0.01, image_size: int = 256
 ) -> ModelSpec:
     """The card's configurations: PatchCore wide_resnet50_2 layer2+3; PaDiM as anomalib ships it."""
     if method == "patchcore":

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inspectnet.names import METHODS, run_name
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_runtime import latency, parity, tradeoff
 from inspectnet.report.cite import NOT_MEASURED, Citations
@@ -83,7 +84,7 @@ def ablation(reports: ReportSet, cite: Citations) -> list[str]:
     for category in categories(reports):
         src = reports.one("ablation", category=category)
         row = [category]
-        for method in ("patchcore", "padim"):
+        for method in METHODS:
             for key, label in METRICS:
                 mean = cite.num(src, f"{method}.{key}.mean", ".4f", f"{method} {category} {label} mean")
                 std = cite.num(src, f"{method}.{key}.pstd", ".4f", f"{method} {category} {label} pstd")
@@ -102,8 +103,8 @@ def seeds(reports: ReportSet, cite: Citations) -> list[str]:
     rows = []
     for source in sorted(reports.of("evaluation"), key=lambda s: s.name):
         data = source.data
-        if data["method"] != "patchcore" or abs((data.get("coreset") or 0.01) - 0.01) > 1e-12:
-            continue
+        if data["method"] != "patchcore" or data["run_name"] != run_name("patchcore", data["category"], data["seed"]):
+            continue  # a coreset-sweep run
         rows.append(
             [
                 data["category"],
@@ -202,7 +203,7 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
 
 def hyperparameters(reports: ReportSet) -> list[str]:
     rows = []
-    for method in ("patchcore", "padim"):
+    for method in METHODS:
         source = next((s for s in reports.of("evaluation") if s.data["method"] == method), None)
         if source is None:
             continue

@@ -14,8 +14,9 @@ from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
 STRIDE = 2  # shown at half resolution: the figure stays small enough to commit
 
 if TYPE_CHECKING:
+    from inspectnet.measure.evaluate import Predictions
+    from inspectnet.models.inputs import CategoryInputs
     from inspectnet.report.figures import Case
-    from inspectnet.session import Evaluation
 
 
 def pick(scores: np.ndarray, labels: np.ndarray) -> list[tuple[str, int]]:
@@ -37,10 +38,9 @@ def _image(tensor: np.ndarray) -> np.ndarray:
     return np.clip((tensor * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-def cases(evaluation: Evaluation, data_root: Path) -> list[Case]:
+def cases(predictions: Predictions, inputs: CategoryInputs, data_root: Path) -> list[Case]:
     from inspectnet.report.figures import Case
 
-    predictions, inputs = evaluation.predictions, evaluation.inputs
     out = []
     for title, i in pick(predictions.scores, inputs.labels):
         shown = shown_path(inputs.test_paths[i], data_root)
@@ -55,17 +55,17 @@ def cases(evaluation: Evaluation, data_root: Path) -> list[Case]:
     return out
 
 
-def cases_png(evaluation: Evaluation, data_root: Path) -> bytes:
-    from inspectnet.report.figures import cases_figure
-
+def cases_png(category: str, predictions: Predictions, inputs: CategoryInputs, data_root: Path) -> bytes:
     """The figure as a 256-colour PNG (about 60 kB instead of 300: small enough to commit)."""
     import io
 
     from PIL import Image
 
+    from inspectnet.report.figures import cases_figure
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cases.png"
-        cases_figure(evaluation.record.category, cases(evaluation, data_root), path)
+        cases_figure(category, cases(predictions, inputs, data_root), path)
         with Image.open(path) as image:
             quantized = image.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     buffer = io.BytesIO()

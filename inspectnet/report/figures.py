@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inspectnet._io import atomic_write_bytes
+from inspectnet.measure.curves import floats
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,64 +67,15 @@ def _colour(index: int) -> Any:
     return cmap(index % cmap.N)
 
 
-def _floats(values: Sequence[float], what: str) -> np.ndarray:
-    """``values`` as a 1-D float array; ValueError naming ``what`` when empty or not finite."""
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"{what}: expected a 1-D sequence of numbers, got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{what}: empty")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what}: contains NaN or infinite values")
-    return array
-
-
 def _xy(curve: Mapping[str, Sequence[float]], x_key: str, y_key: str, what: str) -> tuple[np.ndarray, np.ndarray]:
     missing = [key for key in (x_key, y_key) if key not in curve]
     if missing:
         raise ValueError(f"{what}: missing {', '.join(repr(key) for key in missing)}")
-    x = _floats(curve[x_key], f"{what} {x_key!r}")
-    y = _floats(curve[y_key], f"{what} {y_key!r}")
+    x = floats(curve[x_key], f"{what} {x_key!r}")
+    y = floats(curve[y_key], f"{what} {y_key!r}")
     if x.size != y.size:
         raise ValueError(f"{what}: {x_key!r} has {x.size} points but {y_key!r} has {y.size}")
     return x, y
-
-
-# --------------------------------------------------------------------------- downsampling
-
-
-def _check_monotone(x: np.ndarray, y: np.ndarray) -> None:
-    if x.size != y.size:
-        raise ValueError(f"downsample_curve: x has {x.size} points but y has {y.size}")
-    if np.any(np.diff(x) < 0):
-        raise ValueError("downsample_curve: x must be non-decreasing")
-
-
-def _rounded(values: np.ndarray) -> list[float]:
-    return [round(float(v), 6) for v in values]
-
-
-def downsample_curve(x: Sequence[float], y: Sequence[float], points: int = 101) -> tuple[list[float], list[float]]:
-    """Reduce a monotone curve (``x`` non-decreasing) to at most ``points`` points, rounded to 6 decimals.
-
-    Curves with at most ``points`` points are returned unchanged (rounded). Longer ones are resampled at ``points``
-    evenly spaced x values from ``x[0]`` to ``x[-1]`` with ``np.interp``; the first and last points are the input's
-    own first and last points (so a vertical step at either end keeps both of its ends).
-    """
-    if points < 2:
-        raise ValueError(f"downsample_curve: points must be at least 2, got {points}")
-    xs = _floats(x, "downsample_curve x")
-    ys = _floats(y, "downsample_curve y")
-    _check_monotone(xs, ys)
-    if xs.size <= points:
-        return _rounded(xs), _rounded(ys)
-    if xs[0] == xs[-1]:
-        return _rounded(xs[[0, -1]]), _rounded(ys[[0, -1]])
-    grid = np.linspace(xs[0], xs[-1], points)
-    values = np.interp(grid, xs, ys)
-    grid[0], grid[-1] = xs[0], xs[-1]
-    values[0], values[-1] = ys[0], ys[-1]
-    return _rounded(grid), _rounded(values)
 
 
 # --------------------------------------------------------------------------- curves
@@ -219,7 +171,7 @@ def _check_samples(samples: Mapping[str, Mapping[str, Sequence[float]]]) -> dict
             raise ValueError(f"latency_figure: category {category!r} has no runtimes")
         checked[category] = {}
         for runtime, values in by_runtime.items():
-            array = _floats(values, f"latency_figure: samples[{category!r}][{runtime!r}]")
+            array = floats(values, f"latency_figure: samples[{category!r}][{runtime!r}]")
             if np.any(array < 0):
                 raise ValueError(f"latency_figure: samples[{category!r}][{runtime!r}] has negative milliseconds")
             checked[category][runtime] = array
@@ -365,4 +317,4 @@ def cases_figure(category: str, cases: Sequence[Case], path: Path) -> None:
     _save(figure, path)
 
 
-__all__ = ["Case", "cases_figure", "curves_figure", "downsample_curve", "latency_figure"]
+__all__ = ["Case", "cases_figure", "curves_figure", "latency_figure"]

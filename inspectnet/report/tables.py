@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from inspectnet.names import METRIC_LABELS, run_name
 from inspectnet.report.cite import NOT_MEASURED
 from inspectnet.report.load import ReportSet, Source
 
-METRICS = (("image_auroc", "image AUROC"), ("pixel_auroc", "pixel AUROC"), ("aupro", "AUPRO@0.3"))
+METRICS = tuple(METRIC_LABELS.items())  # (key, label) in the card's column order
 
 
 def categories(reports: ReportSet) -> list[str]:
@@ -13,7 +14,7 @@ def categories(reports: ReportSet) -> list[str]:
 
 
 def base(reports: ReportSet, method: str, category: str) -> Source | None:
-    return reports.one("evaluation", run_name=f"{method}_{category}")
+    return reports.one("evaluation", run_name=run_name(method, category))
 
 
 def dataset_of(reports: ReportSet) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from inspectnet.criteria import RunKey
-from inspectnet.session import Session
+from inspectnet.harness.session import Session
 
 pytestmark = pytest.mark.accuracy
 
@@ -35,7 +35,7 @@ def test_aupro(inspectnet: Session, accuracy_run: RunKey) -> None:
 
 def test_ablation(inspectnet: Session, ablation_category: str) -> None:
     """PatchCore against PaDiM on one category: the delta table row, checked where the profile sets a delta."""
-    from inspectnet.ablation import ablation_row, write_ablation
+    from inspectnet.harness.ablation import ablation_row, write_ablation
 
     row = ablation_row(inspectnet, ablation_category)
     path = write_ablation(inspectnet, row)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from inspectnet.criteria import RunKey
-from inspectnet.measure.evaluate import METRICS, Predictions
-from inspectnet.session import Session
+from inspectnet.harness.session import Session
+from inspectnet.measure.evaluate import Predictions
+from inspectnet.names import METRICS
 
 pytestmark = pytest.mark.accuracy
 

@@ -6,9 +6,9 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from inspectnet.measure.evaluate import METRICS
+from inspectnet.harness.session import Session
+from inspectnet.names import METHODS, METRICS
 from inspectnet.records import SCHEMA_VERSION, now
-from inspectnet.session import Session
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,11 @@ class AblationRow:
 
 
 def ablation_row(session: Session, category: str) -> AblationRow:
-    plan = session.options.profile.plan
-    runs = [r for r in session.runs() if r.category == category and r.coreset in (None, plan.coreset)]
+    runs = [r for r in session.runs() if r.category == category and r.is_base]
     per_method: dict[str, dict[str, Aggregate]] = {}
     records: dict[str, list[str]] = {}
     scoring: dict[str, str] = {}
-    for method in ("patchcore", "padim"):
+    for method in METHODS:
         mine = [r for r in runs if r.method == method]
         evaluations = [session.publish(r) for r in mine]
         records[method] = [e.record_path.name for e in evaluations]

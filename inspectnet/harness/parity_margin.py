@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inspectnet.deploy.postprocess import calibrate, deployed
-from inspectnet.parity_run import ParityChecker, check_against, exact_of, run_outputs
+from inspectnet.harness.parity import ParityChecker, check_against, exact_of, run_outputs
 
 if TYPE_CHECKING:
     import torch
 
     from inspectnet.criteria import RunKey
-    from inspectnet.session import Session
+    from inspectnet.harness.session import Session
 
 NOISE = 1e-6
 NOISE_SEEDS = (0, 1, 2)

@@ -12,19 +12,14 @@ import numpy as np
 
 from inspectnet.data.layout import shown_path
 from inspectnet.measure.parity import ParityResult, TiedScores, ambiguity_band, choose_images, compare
+from inspectnet.names import parity_record_name
 from inspectnet.records import SCHEMA_VERSION, ParityRecord, now
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
     from inspectnet.deploy.runtimes import Runner
+    from inspectnet.harness.session import Session
     from inspectnet.models.features import FeatureCache
-    from inspectnet.session import Session
-
-
-def record_name(runtime: str, device: str, run_name: str) -> str:
-    """``openvino_parity_patchcore_bottle.json``; the CUDA provider's: ``onnxruntime_cuda_parity_...``."""
-    prefix = runtime if device == "cpu" else f"{runtime}_{device}"
-    return f"{prefix}_parity_{run_name}.json"
 
 
 def run_outputs(runner: Runner, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -215,4 +210,6 @@ class ParityChecker:
             environment=session.environment(),
             created=now(),
         )
-        return session.emit(record_name(runner.runtime, runner.device, evaluation.record.run_name), record.to_json())
+        return session.emit(
+            parity_record_name(runner.runtime, runner.device, evaluation.record.run_name), record.to_json()
+        )

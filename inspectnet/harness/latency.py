@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from inspectnet.measure.latency import STAT_DEFINITIONS, Floor, Timer, statistics, warmup_tail
+from inspectnet.names import latency_record_name
 from inspectnet.records import SCHEMA_VERSION, LatencyRecord, RuntimeLatency, now
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
     from inspectnet.deploy.runtimes import Runner
+    from inspectnet.harness.session import Session
     from inspectnet.measure.compute import FlopCount, Gemm
-    from inspectnet.session import Session
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class LatencyRecorder:
         entries = self._entries.setdefault((run, device), {})
         entries[runner.runtime] = entry
         record = self._latency_record(run, device, entries)
-        path = self.session.emit(f"{self.session.spec(run).run_name}_latency_{device}.json", record.to_json())
+        path = self.session.emit(latency_record_name(run.name, device), record.to_json())
         return entry, path
 
     def _latency_record(self, run: RunKey, device: str, entries: dict[str, RuntimeLatency]) -> LatencyRecord:
@@ -129,7 +130,7 @@ class LatencyRecorder:
         return LatencyRecord(
             kind="latency",
             schema_version=SCHEMA_VERSION,
-            run_name=spec.run_name,
+            run_name=run.name,
             method=spec.method,
             category=spec.category,
             device=device,

@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Any
 from inspectnet.criteria import Profile, RunKey
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
+from inspectnet.hostinfo import environment
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
+from inspectnet.names import RUNTIMES
 from inspectnet.records import (
     METRIC_DEFINITIONS,
     SCHEMA_VERSION,
     Counts,
     DatasetInfo,
     EvalRecord,
-    environment,
     now,
 )
 from inspectnet.report import FIGURES_DIR
@@ -157,7 +158,8 @@ class Session:
     def spec(self, run: RunKey) -> ModelSpec:
         from inspectnet.models.train import default_spec
 
-        return default_spec(run.method, run.category, run.seed, run.coreset or 0.01)  # type: ignore[arg-type]
+        coreset = self.options.profile.plan.coreset_of(run)
+        return default_spec(run.method, run.category, run.seed, coreset)  # type: ignore[arg-type]
 
     def feature_identity(self, spec: ModelSpec) -> str:
         """The feature cache's key for a model's backbone on its category (dropped per category)."""
@@ -212,7 +214,7 @@ class Session:
         record = EvalRecord(
             kind="evaluation",
             schema_version=SCHEMA_VERSION,
-            run_name=spec.run_name,
+            run_name=run.name,
             method=spec.method,
             category=spec.category,
             seed=spec.seed,
@@ -237,7 +239,7 @@ class Session:
             environment=self.environment(),
             created=now(),
         )
-        return Evaluation(record, self.options.report_dir / f"{spec.run_name}.json", predictions, head, inputs)
+        return Evaluation(record, self.options.report_dir / f"{run.name}.json", predictions, head, inputs)
 
     def emit(self, file: str, data: dict[str, Any]) -> Path:
         """Hand a JSON record to the reporting plugin; it is written to ``report_dir/file`` at session end."""
@@ -258,7 +260,8 @@ class Session:
         evaluation = self.evaluate(run)
         self.emit(evaluation.record_path.name, evaluation.record.to_json())
         if run == self.options.profile.plan.base_run("patchcore", run.category):
-            self.emit_figure(f"cases_{run.category}.png", cases_png(evaluation, self.options.data_root))
+            png = cases_png(run.category, evaluation.predictions, evaluation.inputs, self.options.data_root)
+            self.emit_figure(f"cases_{run.category}.png", png)
         return evaluation
 
     def deployment(self, run: RunKey) -> Deployment:
@@ -313,7 +316,7 @@ class Session:
             return runtimes.onnxruntime_runner(self.exported(run).onnx, device, size)
         if runtime == "openvino":
             return runtimes.openvino_runner(self.exported(run).openvino, size)
-        raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(runtimes.RUNTIMES)})")
+        raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
 
     def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
         """Metrics of other predictions on the same test split (mutation tests)."""
