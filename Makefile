@@ -26,8 +26,8 @@ run: $(STAMP)
 	$(BIN)/inspectnet card --reports $(REPORTS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check inspectnet tests benchmarks parity
-	$(BIN)/ruff format --check inspectnet tests benchmarks parity
+	$(BIN)/ruff check inspectnet tests benchmarks parity conftest.py
+	$(BIN)/ruff format --check inspectnet tests benchmarks parity conftest.py
 	$(BIN)/mypy inspectnet
 
 # The whole suite: unit and plugin tests, then the accuracy and parity criteria on the embedded dataset

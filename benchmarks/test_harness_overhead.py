@@ -1,42 +1,39 @@
 """The latency harness's own cost: a no-op timed through exactly the path a model call takes (pytest-benchmark
 pedantic mode, the Sampler, the synchronising Timer). Goal: under 1% of a 5 ms call (50 us) per sample.
-Writes ``<report-dir>/harness_overhead.json``.
+Publishes ``<report-dir>/harness_overhead.json``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from inspectnet._io import atomic_write_json
+from inspectnet.builders import block
 from inspectnet.harness.latency import Sampler
 from inspectnet.measure.latency import Timer, statistics
-from inspectnet.records import SCHEMA_VERSION, now
+from inspectnet.records import HarnessOverheadRecord, NsStats, now
+from inspectnet.report.emit import Publisher
 
 pytestmark = pytest.mark.latency
 GOAL_S = 0.01 * 5e-3
 
 
-def test_harness_overhead(benchmark: Any, request: pytest.FixtureRequest) -> None:
+def test_harness_overhead(benchmark: Any, inspectnet_publisher: Publisher) -> None:
     sampler = Sampler(lambda x: None, [object()], Timer(), warmup=10)
     benchmark.pedantic(sampler.target, setup=sampler.setup, rounds=1000, warmup_rounds=10, iterations=1)
     if not sampler.timed_s:
         pytest.skip("pytest-benchmark is disabled: nothing was timed")
     # statistics() reports milliseconds of seconds; fed seconds x 1e6 its "ms" fields are nanoseconds
     stats = statistics([s * 1e6 for s in sampler.timed_s], warmup=len(sampler.warmup_s))
-    path = Path(request.config.getoption("--report-dir")) / "harness_overhead.json"
-    atomic_write_json(
-        path,
-        {
-            "kind": "harness_overhead",
-            "schema_version": SCHEMA_VERSION,
-            "what": "a no-op call timed through pytest-benchmark pedantic + Sampler + Timer (perf_counter_ns)",
-            "stats_ns": {k.replace("_ms", "_ns"): v for k, v in stats.as_record().items()},
-            "goal_ns": GOAL_S * 1e9,
-            "median_share_of_a_5ms_call": round(stats.median_ms / 5e6, 8),
-            "created": now(),
-        },
+    path = inspectnet_publisher.emit(
+        "harness_overhead.json",
+        HarnessOverheadRecord(
+            what="a no-op call timed through pytest-benchmark pedantic + Sampler + Timer (perf_counter_ns)",
+            stats_ns=block(NsStats, {k.replace("_ms", "_ns"): v for k, v in stats.as_record().items()}),
+            goal_ns=GOAL_S * 1e9,
+            median_share_of_a_5ms_call=round(stats.median_ms / 5e6, 8),
+            created=now(),
+        ),
     )
     assert stats.median_ms < GOAL_S * 1e9, f"harness overhead median {stats.median_ms:.0f} ns >= 50 us; {path}"

@@ -29,7 +29,7 @@ def test_latency(
     from inspectnet.deploy.runtimes import RuntimeUnavailable
 
     category, device, runtime = latency_case
-    run = inspectnet.options.profile.plan.base_run("patchcore", category)
+    run = inspectnet.plan.base_run("patchcore", category)
     budget = inspectnet.options.profile.budget(device, runtime)  # a missing budget fails before any timing
     try:
         runner = inspectnet.runner(run, runtime, device)
@@ -50,8 +50,8 @@ def test_latency(
     entry, path = latency_recorder.record(run, runner, sampler)
     stats = entry.stats
     summary = (
-        f"{category}-{device}-{runtime}: median {stats['median_ms']:.3f} ms, p95 {stats['p95_ms']:.3f} ms, "
-        f"min {stats['min_ms']:.3f}, std {stats['std_ms']:.3f} (n={stats['n']}, warm-up {stats['warmup']}); "
+        f"{category}-{device}-{runtime}: median {stats.median_ms:.3f} ms, p95 {stats.p95_ms:.3f} ms, "
+        f"min {stats.min_ms:.3f}, std {stats.std_ms:.3f} (n={stats.n}, warm-up {stats.warmup}); "
         f"floor {entry.compute_floor_ms:.3f} ms, efficiency {entry.efficiency:.3f}"
     )
     assert not entry.budget_failures, (

@@ -1,22 +1,21 @@
 """Metric speed, side by side: InspectNet's exact pixel AUROC + AUPRO against torchmetrics' AUROC and
 anomalib's AUPRO on the same 100 maps of 256 x 256. Run: `pytest benchmarks/test_metric_speed.py`.
 
-The ratio and the timings are written to ``<report-dir>/metric_speed.json``.
+The ratio and the timings are published as ``<report-dir>/metric_speed.json``.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from inspectnet._io import atomic_write_json
-from inspectnet.hostinfo import environment
+from inspectnet.builders import environment_info
 from inspectnet.measure.metrics import pixel_metrics
-from inspectnet.records import now
+from inspectnet.records import MetricSpeedRecord, now
+from inspectnet.report.emit import Publisher
 
 pytestmark = pytest.mark.slow
 N, SIZE, REPEATS = 100, 256, 3
@@ -43,37 +42,33 @@ def _best_of(fn, repeats: int = REPEATS) -> tuple[float, object]:  # type: ignor
     return best, out
 
 
-def test_metric_speed_against_anomalib(request: pytest.FixtureRequest) -> None:
-    from anomalib.metrics.aupro import _AUPRO
+def test_metric_speed_against_anomalib(inspectnet_publisher: Publisher) -> None:
     from torchmetrics.classification import BinaryAUROC
+
+    from inspectnet.models.anomalib_private import aupro
 
     maps, masks = _inputs()
     ours_s, ours = _best_of(lambda: pixel_metrics(maps, masks))
     tm, tt = torch.from_numpy(maps), torch.from_numpy(masks.astype(np.int64))
 
     def reference() -> tuple[float, float]:
-        pro = _AUPRO(fpr_limit=0.3)
-        pro.update(tm, tt)
         roc = BinaryAUROC()
         roc.update(tm.reshape(-1), tt.reshape(-1))
-        return float(roc.compute()), float(pro.compute())
+        return float(roc.compute()), aupro(tm, tt, fpr_limit=0.3)
 
     ref_s, ref = _best_of(reference)
     assert ours.pixel_auroc == pytest.approx(ref[0], abs=1e-4)  # type: ignore[attr-defined,index]
     assert ours.aupro == pytest.approx(ref[1], abs=1e-4)  # type: ignore[attr-defined,index]
-    report_dir = Path(request.config.getoption("--report-dir"))
-    atomic_write_json(
-        report_dir / "metric_speed.json",
-        {
-            "kind": "metric_speed",
-            "schema_version": 1,
-            "input": f"{N} maps of {SIZE}x{SIZE}, float32, about half of them with 1-3 rectangular defects",
-            "measure": f"best of {REPEATS} wall-clock runs, pixel AUROC and AUPRO@0.3 together",
-            "inspectnet_s": round(ours_s, 4),
-            "reference_s": round(ref_s, 4),
-            "reference": "torchmetrics BinaryAUROC + anomalib 2.7 AUPRO(fpr_limit=0.3)",
-            "speedup": round(ref_s / ours_s, 2),
-            "environment": environment("cpu"),
-            "created": now(),
-        },
+    inspectnet_publisher.emit(
+        "metric_speed.json",
+        MetricSpeedRecord(
+            input=f"{N} maps of {SIZE}x{SIZE}, float32, about half of them with 1-3 rectangular defects",
+            measure=f"best of {REPEATS} wall-clock runs, pixel AUROC and AUPRO@0.3 together",
+            inspectnet_s=round(ours_s, 4),
+            reference_s=round(ref_s, 4),
+            reference="torchmetrics BinaryAUROC + anomalib 2.7 AUPRO(fpr_limit=0.3)",
+            speedup=round(ref_s / ours_s, 2),
+            environment=environment_info("cpu"),
+            created=now(),
+        ),
     )

@@ -10,34 +10,17 @@ import pytest
 
 from inspectnet.harness import parity_margin
 from inspectnet.harness.session import Session
-from inspectnet.records import SCHEMA_VERSION, now
 
 pytestmark = [pytest.mark.parity, pytest.mark.slow]
 GOAL = 1e-4
 
 
 def test_parity_margin(inspectnet: Session) -> None:
-    plan = inspectnet.options.profile.plan
+    plan = inspectnet.plan
     categories = [parity_margin.measure(inspectnet, plan.base_run("patchcore", c)) for c in plan.categories]
-    worst = parity_margin.worst(categories)
-    path = inspectnet.emit(
-        "parity_margin.json",
-        {
-            "kind": "parity_margin",
-            "schema_version": SCHEMA_VERSION,
-            "perturbations": {
-                "torch_threads": list(parity_margin.THREADS),
-                "feature_noise_relative": parity_margin.NOISE,
-                "noise_and_model_seeds": list(parity_margin.NOISE_SEEDS),
-                "runtimes": sorted({r for c in categories for r in c["summary"]}),
-            },
-            "tolerance": inspectnet.options.profile.parity.tolerance,
-            "goal": GOAL,
-            "worst_normalised_error": worst,
-            "categories": categories,
-            "created": now(),
-        },
-    )
-    broken = [(c["category"], r, s["verdicts"]) for c in categories for r, s in c["summary"].items()]
+    record = parity_margin.margin_record(categories, inspectnet.options.profile.parity.tolerance, GOAL)
+    path = inspectnet.emit("parity_margin.json", record)
+    broken = [(c.category, r, s.verdicts) for c in categories for r, s in c.summary.items()]
     assert all(v == ["parity_clean"] for _, _, v in broken), f"verdicts moved: {broken}; {path}"
+    worst = record.worst_normalised_error
     assert worst < GOAL, f"largest normalised parity error {worst:.2e} >= {GOAL:.0e}; {path}"

@@ -39,7 +39,9 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from inspectnet.data.check import check_dataset, format_summary, write_report
+    from inspectnet.builders import dataset_check_record
+    from inspectnet.data.check import check_dataset, format_summary
+    from inspectnet.records import write_record
 
     result = check_dataset(args.root, args.category)
     for line in result.errors:
@@ -50,7 +52,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(format_summary(result))
     if args.report is not None:
-        write_report(result, args.report)
+        write_record(args.report, dataset_check_record(result))
         print(f"report: {args.report}")
     return EXIT_OK
 

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from inspectnet.criteria import GateCriteria
-from inspectnet.records import RecordError
+from inspectnet.records import EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
-from inspectnet.report.load import ReportSet, Source, load_reports
+from inspectnet.report.load import ReportSet, load_reports
 
 
 @dataclass(frozen=True)
@@ -94,22 +94,18 @@ def compare(baseline: Path, current: Path, settings: GateCriteria | None = None)
     return GateResult(findings, settings)
 
 
-def _index(reports: ReportSet, kind: str, *keys: str) -> dict[tuple[Any, ...], Source]:
-    return {tuple(s.data[k] for k in keys): s for s in reports.of(kind)}
-
-
 def _accuracy(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Finding]:
     findings = []
-    current = _index(cur, "evaluation", "run_name")
-    for key, b in sorted(_index(base, "evaluation", "run_name").items()):
-        c = current.get(key)
+    current = {s.record.run_name: s.record for s in cur.of(EvalRecord)}
+    for name, b in sorted((s.record.run_name, s.record) for s in base.of(EvalRecord)):
+        c = current.get(name)
         for metric, tolerance in settings.accuracy_tolerance.items():
-            subject = f"{key[0]} {metric}"
-            before = float(b.data["metrics"][metric])
+            subject = f"{name} {metric}"
+            before = float(b.metrics[metric])
             if c is None:
                 findings.append(Finding("accuracy", subject, "missing", f"{before:.4f}", "-", f"tolerance {tolerance}"))
                 continue
-            after = float(c.data["metrics"][metric])
+            after = float(c.metrics[metric])
             delta = after - before
             verdict = "regressed" if delta < -tolerance else "improved" if delta > tolerance else "same"
             findings.append(
@@ -128,15 +124,19 @@ def _accuracy(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[F
 
 def _parity(base: ReportSet, cur: ReportSet) -> list[Finding]:
     findings = []
-    current = _index(cur, "parity", "category", "runtime", "device")
-    for key, b in sorted(_index(base, "parity", "category", "runtime", "device").items()):
-        c = current.get(key)
-        subject = " ".join(key)
-        before = b.data["status"]
+
+    def key(r: ParityRecord) -> tuple[str, str, str]:
+        return (r.category, r.runtime, r.device)
+
+    current = {key(s.record): s.record for s in cur.of(ParityRecord)}
+    for k, b in sorted((key(s.record), s.record) for s in base.of(ParityRecord)):
+        c = current.get(k)
+        subject = " ".join(k)
+        before = b.status
         if c is None:
             findings.append(Finding("parity", subject, "missing", before, "-", "clean stays clean"))
             continue
-        after = c.data["status"]
+        after = c.status
         clean_before, clean_after = before == "parity_clean", after == "parity_clean"
         verdict = (
             "regressed"
@@ -145,15 +145,14 @@ def _parity(base: ReportSet, cur: ReportSet) -> list[Finding]:
             if clean_after and not clean_before
             else "same"
         )
-        note = "; ".join(c.data["where"][:2]) if verdict == "regressed" else ""
+        note = "; ".join(c.where[:2]) if verdict == "regressed" else ""
         findings.append(Finding("parity", subject, verdict, before, after, "clean stays clean", note))
     return findings
 
 
-def _platform_key(source: Source) -> tuple[Any, ...]:
-    p = source.data["platform"]
-    gpu = (p.get("gpu") or {}).get("name")
-    return (p.get("cpu"), p.get("logical_cores"), gpu, source.data["device"])
+def _platform_key(record: LatencyRecord) -> tuple[str, int | None, str | None, str]:
+    p = record.platform
+    return (p.cpu, p.logical_cores, p.gpu.name if p.gpu else None, record.device)
 
 
 @dataclass(frozen=True)
@@ -191,29 +190,29 @@ def decide_latency(
 
 def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Finding]:
     findings = []
-    current = _index(cur, "latency", "category", "device")
-    for key, b in sorted(_index(base, "latency", "category", "device").items()):
+    current = {(s.record.category, s.record.device): s.record for s in cur.of(LatencyRecord)}
+    for key, b in sorted(((s.record.category, s.record.device), s.record) for s in base.of(LatencyRecord)):
         c = current.get(key)
-        for runtime, entry in sorted(b.data["runtimes"].items()):
+        for runtime, entry in sorted(b.runtimes.items()):
             subject = f"{key[0]} {key[1]} {runtime}"
-            before = f"{entry['stats']['median_ms']:.2f} ms"
+            before = f"{entry.stats.median_ms:.2f} ms"
             threshold = f"p < {settings.alpha} and median +{settings.min_effect:.0%}"
-            if c is None or runtime not in c.data["runtimes"]:
+            if c is None or runtime not in c.runtimes:
                 findings.append(Finding("latency", subject, "missing", before, "-", threshold))
                 continue
-            other = c.data["runtimes"][runtime]
+            other = c.runtimes[runtime]
             normalised = _platform_key(b) != _platform_key(c)
             d = decide_latency(
-                np.array(entry["samples_ms"]),
-                np.array(other["samples_ms"]),
+                np.array(entry.samples_ms),
+                np.array(other.samples_ms),
                 settings,
-                float(b.data["compute_floor_ms"]),
-                float(c.data["compute_floor_ms"]),
+                float(b.compute_floor_ms),
+                float(c.compute_floor_ms),
                 normalised,
             )
             how = "different machines: normalised by each run's GEMM floor" if normalised else "same machine"
             note = f"median x{d.ratio:.3f}, p {d.p_value:.2g}; {how}"
             findings.append(
-                Finding("latency", subject, d.verdict, before, f"{other['stats']['median_ms']:.2f} ms", threshold, note)
+                Finding("latency", subject, d.verdict, before, f"{other.stats.median_ms:.2f} ms", threshold, note)
             )
     return findings

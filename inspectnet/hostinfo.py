@@ -96,6 +96,7 @@ def versions() -> dict[str, str]:
     }
 
 
+@cache
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(

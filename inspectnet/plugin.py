@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from inspectnet.harness.latency import LatencyRecorder
     from inspectnet.harness.parity import ParityChecker
     from inspectnet.harness.session import Session
+    from inspectnet.report.emit import Publisher, RecordSink
 
 MARKERS = {
     "accuracy": "accuracy acceptance criteria (AUROC, AUPRO) per method, category and seed",
@@ -35,6 +36,7 @@ MARKERS = {
     "xdist_group": "xdist_group(name): under pytest-xdist's --dist loadgroup, items of one group share a worker",
 }
 SESSION_KEY = pytest.StashKey["Session"]()
+SINK_KEY = pytest.StashKey["RecordSink"]()
 RECORDER_KEY = pytest.StashKey["LatencyRecorder"]()
 PARITY_KEY = pytest.StashKey["ParityChecker"]()
 DEVICE_KEY = pytest.StashKey[str]()
@@ -208,7 +210,16 @@ def _options_session(config: pytest.Config) -> Session:
         categories=tuple(categories) if categories else None,
         seeds=tuple(seeds) if seeds else None,
     )
-    return Session(options)
+    return Session(options, sink=sink_of(config))
+
+
+def sink_of(config: pytest.Config) -> RecordSink:
+    """The one sink of this process: what tests emit, carried on their reports to the writing process."""
+    from inspectnet.report.emit import RecordSink
+
+    if SINK_KEY not in config.stash:
+        config.stash[SINK_KEY] = RecordSink()
+    return config.stash[SINK_KEY]
 
 
 def session_of(config: pytest.Config) -> Session:
@@ -282,9 +293,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from inspectnet.report.emit import USER_PROPERTY
 
     report = yield
-    session = item.config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        drained = session.sink.drain()
+    sink = item.config.stash.get(SINK_KEY, None)
+    if sink is not None:
+        drained = sink.drain()
         if drained:
             report.user_properties.append((USER_PROPERTY, drained))
     return report
@@ -367,6 +378,15 @@ def inspectnet(request: pytest.FixtureRequest) -> Session:
         return session
     except (DataError, WeightsError, CriteriaError) as exc:
         pytest.exit(f"inspectnet: error: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.fixture(scope="session")
+def inspectnet_publisher(request: pytest.FixtureRequest) -> Publisher:
+    """Hands records to the reporting plugin (written under --report-dir at session end) without building the
+    acceptance session: for benchmarks that need no model."""
+    from inspectnet.report.emit import Publisher
+
+    return Publisher(Path(request.config.getoption("--report-dir")), sink_of(request.config))
 
 
 @pytest.fixture(scope="session")

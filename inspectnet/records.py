@@ -1,23 +1,37 @@
-"""Versioned JSON records: one frozen dataclass per record kind, plus the environment of the run.
+"""Versioned JSON records, typed all the way down: one frozen dataclass per record kind and per nested block.
 
-Records are written atomically; their JSON keys come from the declared fields, never from data.
+Every record is read through ``Record.from_json`` (``read`` dispatches on ``kind``) and written through
+``to_json``; both go by the dataclasses' declared fields (``typed_json``), never by the data. All kinds
+share one ``SCHEMA_VERSION``. Builders that fill these from a session live in ``inspectnet.builders``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import ClassVar, TypeVar
 
 from inspectnet._io import atomic_write_json
+from inspectnet.deploy.calibration import Calibration
+from inspectnet.measure.compute import FlopCount
+from inspectnet.measure.latency import Stats, WarmupTail
+from inspectnet.typed_json import OMITTED_WHEN_NONE, DecodeError, decode, encode
 
 SCHEMA_VERSION = 3  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors
+
+Scalar = str | int | float | bool | None
+Settings = dict[str, Scalar | list[str]]  # a runtime's or a tool's settings, as it reports them
+JsonObject = dict[str, object]
+R = TypeVar("R", bound="Record")
 
 
 class RecordError(ValueError):
     """A malformed or schema-mismatched record file; one line naming it."""
+
+
+# --------------------------------------------------------------------------- blocks shared by records
 
 
 @dataclass(frozen=True)
@@ -37,53 +51,164 @@ class Counts:
 
 
 @dataclass(frozen=True)
-class EvalRecord:
+class ModelInfo:
+    """The ModelSpec: everything that defines a trained model apart from data and weights."""
+
+    method: str
+    category: str
+    seed: int
+    backbone: str
+    layers: list[str]
+    image_size: int
+    coreset: float | None  # PatchCore's coreset sampling ratio
+    num_neighbors: int
+    n_features: int | None  # PaDiM's random feature subset (None: anomalib's default)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How scores are computed, where that departs from anomalib, and (PatchCore) the measured effect."""
+
+    name: str
+    departs_from_anomalib: bool
+    description: str
+    effect_on_metrics: dict[str, float] | None = field(
+        default=None, metadata=OMITTED_WHEN_NONE
+    )  # metric minus the same model's with anomalib's
+    effect_definition: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    spec: str
+    kind: str
+    backbone: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    key: str
+    file: str
+    sha256: str
+    size_bytes: int
+    trained_this_session: bool
+
+
+@dataclass(frozen=True)
+class Environment:
+    python: str
+    platform: str
+    torch: str
+    anomalib: str
+    timm: str
+    numpy: str
+    cpu: str
+    cpu_count: int | None
+    torch_threads: int
+    device: str
+    gpu: str | None
+    git_commit: str | None
+
+
+@dataclass(frozen=True)
+class ExportInput:
+    name: str
+    shape: list[str | int]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    onnx_exporter: str
+    opset: int
+    precision: str
+    input: ExportInput
+    dynamic_axes: dict[str, str]
+    outputs: list[str]
+    openvino_conversion: str
+    torch: str
+    onnx: str
+    openvino: str
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """An exported model: its store key, how it was exported and the sha256 of each file."""
+
+    key: str
+    settings: ExportSettings
+    sha256: dict[str, str]
+
+
+# --------------------------------------------------------------------------- the record kinds
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """What every record has; each kind declares ``KIND`` and its own fields (``kind`` is filled from it)."""
+
+    KIND: ClassVar[str] = ""
+    kind: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            object.__setattr__(self, "kind", self.KIND)
+        if self.kind != self.KIND:
+            raise ValueError(f"a {type(self).__name__} has kind {self.KIND!r}, not {self.kind!r}")
+
+    def to_json(self) -> JsonObject:
+        data: JsonObject = encode(self)
+        return data
+
+    @classmethod
+    def from_json(cls: type[R], data: object, source: Path | str = "<record>") -> R:
+        if not isinstance(data, dict) or data.get("kind") != cls.KIND:
+            article = "an" if cls.KIND[0] in "aeiou" else "a"
+            raise RecordError(f"{source}: not {article} {cls.KIND} record")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise RecordError(
+                f"{source}: schema_version {data.get('schema_version')!r}, this InspectNet reads {SCHEMA_VERSION}"
+            )
+        try:
+            record: R = decode(cls, data)
+        except DecodeError as exc:
+            raise RecordError(f"{source}: malformed {cls.KIND} record ({exc})") from None
+        return record
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalRecord(Record):
     """One trained model evaluated on one category's test split."""
 
-    kind: str
-    schema_version: int
+    KIND: ClassVar[str] = "evaluation"
     run_name: str
     method: str
     category: str
     seed: int
     seed_pinned: bool
     coreset: float | None
-    model: dict[str, Any]  # the ModelSpec
-    scoring: dict[str, Any]  # how scores are computed, where that departs from anomalib, and its effect
-    weights: dict[str, str]  # spec, kind, backbone, sha256
+    model: ModelInfo
+    scoring: Scoring
+    weights: WeightsInfo
     dataset: DatasetInfo
     counts: Counts
     metrics: dict[str, float]  # image_auroc, pixel_auroc, aupro (raw scores; exact)
     metric_definitions: dict[str, str]
     curves: dict[str, dict[str, list[float]]]  # roc (image level) and pro (pixel level, to the FPR limit)
-    checkpoint: dict[str, Any]  # key, file, sha256, size_bytes
+    checkpoint: CheckpointInfo
     timings_s: dict[str, float]
-    environment: dict[str, Any]
+    environment: Environment
     created: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any], source: Path | str = "<record>") -> EvalRecord:
-        _check_fields(cls, data, "evaluation", source)
-        try:
-            return cls(**{**data, "dataset": DatasetInfo(**data["dataset"]), "counts": Counts(**data["counts"])})
-        except TypeError as exc:
-            raise RecordError(f"{source}: malformed evaluation record ({exc})") from None
-
-
-def _check_fields(cls: type, data: Any, kind: str, source: Path | str) -> None:
-    if not isinstance(data, dict) or data.get("kind") != kind:
-        raise RecordError(f"{source}: not a{'n' if kind[0] in 'aeiou' else ''} {kind} record")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise RecordError(
-            f"{source}: schema_version {data.get('schema_version')!r}, this InspectNet reads {SCHEMA_VERSION}"
-        )
-    names = {f.name for f in fields(cls)}
-    if set(data) != names:
-        diff = sorted(set(data) ^ names)
-        raise RecordError(f"{source}: fields do not match the {kind} schema ({', '.join(diff)})")
+@dataclass(frozen=True)
+class BudgetInfo:
+    median_ms: float | None
+    p95_ms: float | None
+    min_efficiency: float | None
+    source: str  # the criteria profile's file name
 
 
 @dataclass(frozen=True)
@@ -91,69 +216,153 @@ class RuntimeLatency:
     """One runtime's latency on one (category, device)."""
 
     runtime: str
-    stats: dict[str, float | int]  # n, warmup, min/median/p95/p99/mean/std in ms
+    stats: Stats
     samples_ms: list[float]  # the timed calls, in order
     warmup_samples_ms: list[float]
-    warmup_tail: dict[str, Any]
+    warmup_tail: WarmupTail
     compute_floor_ms: float
     efficiency: float
-    budget: dict[str, Any]
+    budget: BudgetInfo
     budget_failures: list[str]
-    settings: dict[str, Any]  # threads, precision hint, providers, input transfer
-    artifact: dict[str, Any] | None  # the exported file's key, settings and sha256 (None for torch)
+    settings: Settings  # threads, precision hint, providers, input transfer
+    artifact: ExportInfo | None  # the exported file (None for torch)
     measured: str
 
 
 @dataclass(frozen=True)
-class LatencyRecord:
+class Protocol:
+    batch_size: int
+    image_size: int
+    warmup_calls: int
+    timed_calls: int
+    inputs: str
+    timer: str
+    harness: str
+    outputs: str
+
+
+@dataclass(frozen=True)
+class Gemm:
+    flops_per_s: int
+    gflops_per_s: float
+    method: str
+    best_s: float
+    torch_threads: int
+    tf32_matmul: bool
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    name: str
+    memory_mib: int
+    compute_capability: str
+    driver: str | None
+    cuda_runtime: str | None
+    cudnn: int | None
+
+
+@dataclass(frozen=True)
+class Platform:
+    cpu: str
+    logical_cores: int | None
+    physical_cores: int | None
+    usable_cores: int | None
+    gpu: GpuInfo | None
+    os: str
+    python: str
+    torch: str
+    anomalib: str
+    onnxruntime: str
+    openvino: str
+    numpy: str
+    threads: dict[str, int | str | None]  # torch's intra- and inter-op threads, the thread variables
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyRecord(Record):
     """Latency of one model on one device: one entry per runtime, with the compute floor and the platform."""
 
-    kind: str
-    schema_version: int
+    KIND: ClassVar[str] = "latency"
     run_name: str
     method: str
     category: str
     device: str
-    model: dict[str, Any]
-    scoring: dict[str, Any]
-    weights: dict[str, str]
+    model: ModelInfo
+    scoring: Scoring
+    weights: WeightsInfo
     dataset: DatasetInfo
-    checkpoint: dict[str, Any]
-    protocol: dict[str, Any]  # batch, image size, warm-up and timed calls, inputs, timer
-    flops: dict[str, Any]
-    gemm: dict[str, Any]
+    checkpoint: CheckpointInfo
+    protocol: Protocol
+    flops: FlopCount
+    gemm: Gemm
     compute_floor_ms: float
-    platform: dict[str, Any]
+    platform: Platform
     stat_definitions: dict[str, str]
     runtimes: dict[str, RuntimeLatency]
     created: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any], source: Path | str = "<record>") -> LatencyRecord:
-        _check_fields(cls, data, "latency", source)
-        try:
-            runtimes = {k: RuntimeLatency(**v) for k, v in data["runtimes"].items()}
-            return cls(**{**data, "dataset": DatasetInfo(**data["dataset"]), "runtimes": runtimes})
-        except (TypeError, AttributeError) as exc:
-            raise RecordError(f"{source}: malformed latency record ({exc})") from None
+@dataclass(frozen=True)
+class ParityImage:
+    path: str  # relative to the dataset root
+    anomalous: bool
 
 
 @dataclass(frozen=True)
-class ParityRecord:
+class Band:
+    pred_score: float
+    anomaly_map: float
+
+
+@dataclass(frozen=True)
+class AmbiguousFlips:
+    """Flips within the reference's own float32 error of the threshold: reported, not counted."""
+
+    labels: int
+    mask_pixels: int
+    band: Band
+    definition: str
+
+
+@dataclass(frozen=True)
+class TiedScore:
+    """An image whose score sits on a jump of PatchCore's score: every legitimate answer and the margin."""
+
+    image: str
+    margin: float
+    legitimate_raw: list[float]
+    legitimate_truncated: bool
+    reference_raw: float
+    candidate_raw: float
+    difference_raw: float
+    error_raw: float
+    error_normalised: float
+    band: float | None = field(
+        default=None, metadata=OMITTED_WHEN_NONE
+    )  # twice the reference's largest patch-score error (parity records)
+
+
+@dataclass(frozen=True)
+class Fp32Error:
+    """Each side's max abs error against the same deployed model in float64, per output."""
+
+    reference: dict[str, float]
+    candidate: dict[str, float]
+    definition: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParityRecord(Record):
     """One exported model on one runtime against the torch model, on N test images."""
 
-    kind: str
-    schema_version: int
+    KIND: ClassVar[str] = "parity"
     run_name: str
     method: str
     category: str
     runtime: str
     device: str
     reference: str
-    images: list[dict[str, Any]]  # path (relative to the dataset root), label
+    images: list[ParityImage]
     status: str  # parity_clean | parity_broken
     tolerance: float
     n_images: int
@@ -161,31 +370,228 @@ class ParityRecord:
     label_flips: int
     mask_pixel_flips: int
     mask_pixels: int
-    ambiguous_flips: dict[str, Any]  # flips within the reference's own float32 error of the threshold
-    ambiguous_scores: list[dict[str, Any]]  # images whose score sits on a jump: legitimate answers, margin
-    reference_fp32_error: dict[str, Any]  # each side's error against the same model in float64, per output
+    ambiguous_flips: AmbiguousFlips
+    ambiguous_scores: list[TiedScore]
+    reference_fp32_error: Fp32Error
     where: list[str]  # where parity is broken: output, image, how far
-    runtime_settings: dict[str, Any]  # versions, precision hint, bf16 capability, providers
-    export: dict[str, Any]  # exporter, opset, precision, sha256 of the files
-    scoring: dict[str, Any]
-    calibration: dict[str, float]
-    checkpoint: dict[str, Any]
-    weights: dict[str, str]
+    runtime_settings: Settings  # versions, precision hint, bf16 capability, providers
+    export: ExportInfo
+    scoring: Scoring
+    calibration: Calibration
+    checkpoint: CheckpointInfo
+    weights: WeightsInfo
     dataset: DatasetInfo
-    environment: dict[str, Any]
+    environment: Environment
     created: str
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any], source: Path | str = "<record>") -> ParityRecord:
-        _check_fields(cls, data, "parity", source)
-        try:
-            return cls(**{**data, "dataset": DatasetInfo(**data["dataset"])})
-        except TypeError as exc:
-            raise RecordError(f"{source}: malformed parity record ({exc})") from None
+@dataclass(frozen=True)
+class Aggregate:
+    """One metric over seeds: mean, population std (pstdev) and n."""
 
+    mean: float
+    pstd: float
+    n: int
+    seeds: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AblationRecord(Record):
+    """PatchCore (over seeds) against PaDiM on one category, with deltas."""
+
+    KIND: ClassVar[str] = "ablation"
+    category: str
+    dataset: str
+    patchcore: dict[str, Aggregate]
+    padim: dict[str, Aggregate]
+    deltas: dict[str, float]  # PatchCore mean - PaDiM mean
+    records: dict[str, list[str]]  # method -> the evaluation records aggregated
+    scoring: dict[str, str]  # method -> the scoring its records name
+    created: str
+
+
+@dataclass(frozen=True)
+class CategoryCheck:
+    category: str
+    train_good: int
+    test_good: int
+    test_defect: dict[str, int]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    generator: str
+    generator_version: int
+    seed: int
+    image_size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetCheckRecord(Record):
+    KIND: ClassVar[str] = "dataset_check"
+    root: str
+    dataset: str
+    synthetic_manifest: ManifestInfo | None
+    categories: list[CategoryCheck]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSpeedRecord(Record):
+    KIND: ClassVar[str] = "metric_speed"
+    input: str
+    measure: str
+    inspectnet_s: float
+    reference_s: float
+    reference: str
+    speedup: float
+    environment: Environment
+    created: str
+
+
+@dataclass(frozen=True)
+class CoresetRow:
+    ratio: float
+    picks: int
+    identical_picks: bool
+    anomalib_s: float
+    inspectnet_s: float
+    speedup: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoresetSpeedRecord(Record):
+    KIND: ClassVar[str] = "coreset_speed"
+    embedding: str
+    measure: str
+    rows: list[CoresetRow]
+    environment: Environment
+    created: str
+
+
+@dataclass(frozen=True)
+class NsStats:
+    n: int
+    warmup: int
+    min_ns: float
+    median_ns: float
+    p95_ns: float
+    p99_ns: float
+    mean_ns: float
+    std_ns: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class HarnessOverheadRecord(Record):
+    KIND: ClassVar[str] = "harness_overhead"
+    what: str
+    stats_ns: NsStats
+    goal_ns: float
+    median_share_of_a_5ms_call: float
+    created: str
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    ratio: float
+    p: float
+    verdict: str
+
+
+@dataclass(frozen=True)
+class GateRun:
+    median_ms: float
+    floor_ms: float
+    same_machine: GateDecision
+    normalised: GateDecision
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    alpha: float
+    min_effect: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateQualityRecord(Record):
+    KIND: ClassVar[str] = "gate_quality"
+    subject: str
+    settings: GateSettings
+    baseline_median_ms: float
+    false_alarms: str
+    detections_of_10pct_slowdown: str
+    normalised_false_alarms: int
+    normalised_detections: int
+    runs: dict[str, list[GateRun]]  # unchanged | slowed_10pct
+    created: str
+
+
+@dataclass(frozen=True)
+class MarginRow:
+    variant: str
+    torch_threads: int
+    runtime: str
+    status: str
+    max_abs_error: dict[str, float]
+    reference_fp32_error: Fp32Error
+    tie_band: float
+    ambiguous_scores: list[TiedScore]
+    label_flips: int
+    mask_pixel_flips: int
+
+
+@dataclass(frozen=True)
+class MarginSummary:
+    runs: int
+    max_normalised_error: float
+    max_raw_error: float
+    margin_x: float
+    verdicts: list[str]
+    ambiguous_images: list[str]
+
+
+@dataclass(frozen=True)
+class MarginCategory:
+    category: str
+    rows: list[MarginRow]
+    summary: dict[str, MarginSummary]  # runtime -> its worst case
+
+
+@dataclass(frozen=True)
+class Perturbations:
+    torch_threads: list[int]
+    feature_noise_relative: float
+    noise_and_model_seeds: list[int]
+    runtimes: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParityMarginRecord(Record):
+    KIND: ClassVar[str] = "parity_margin"
+    perturbations: Perturbations
+    tolerance: float
+    goal: float
+    worst_normalised_error: float
+    categories: list[MarginCategory]
+    created: str
+
+
+KINDS: dict[str, type[Record]] = {
+    cls.KIND: cls
+    for cls in (
+        EvalRecord,
+        LatencyRecord,
+        ParityRecord,
+        AblationRecord,
+        DatasetCheckRecord,
+        MetricSpeedRecord,
+        CoresetSpeedRecord,
+        HarnessOverheadRecord,
+        GateQualityRecord,
+        ParityMarginRecord,
+    )
+}
 
 METRIC_DEFINITIONS = {
     "image_auroc": "exact ROC area of raw image scores, ties counted half",
@@ -194,27 +600,33 @@ METRIC_DEFINITIONS = {
 }
 
 
-def write_record(path: Path, record: EvalRecord | LatencyRecord | ParityRecord) -> None:
-    atomic_write_json(path, record.to_json())
+def parse(data: object, source: Path | str = "<record>") -> Record:
+    """Any record kind, by its ``kind`` field; RecordError naming ``source`` otherwise."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if not isinstance(kind, str) or kind not in KINDS:
+        known = ", ".join(sorted(KINDS))
+        raise RecordError(f"{source}: unknown record kind {kind!r} (known: {known}); remove the file or fix its kind")
+    return KINDS[kind].from_json(data, source)
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> object:
     try:
-        return json.loads(path.read_text())
+        data: object = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RecordError(f"{path}: not readable JSON ({exc})") from None
+    return data
 
 
-def read_record(path: Path) -> EvalRecord:
-    return EvalRecord.from_json(_read_json(path), path)
+def read(path: Path) -> Record:
+    return parse(_read_json(path), path)
 
 
-def read_latency(path: Path) -> LatencyRecord:
-    return LatencyRecord.from_json(_read_json(path), path)
+def read_as(cls: type[R], path: Path) -> R:
+    return cls.from_json(_read_json(path), path)
 
 
-def read_parity(path: Path) -> ParityRecord:
-    return ParityRecord.from_json(_read_json(path), path)
+def write_record(path: Path, record: Record) -> None:
+    atomic_write_json(path, record.to_json())
 
 
 def now() -> str:

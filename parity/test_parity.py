@@ -20,7 +20,7 @@ def test_parity(inspectnet: Session, parity_checker: ParityChecker, parity_case:
     from inspectnet.deploy.runtimes import RuntimeUnavailable
 
     category, device, runtime = parity_case
-    run = inspectnet.options.profile.plan.base_run("patchcore", category)
+    run = inspectnet.plan.base_run("patchcore", category)
     try:
         runner = inspectnet.runner(run, runtime, device)
     except RuntimeUnavailable as exc:

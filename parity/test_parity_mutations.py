@@ -20,9 +20,9 @@ pytestmark = pytest.mark.parity
 
 
 @pytest.fixture
-def run(inspectnet: Session) -> RunKey:
-    plan = inspectnet.options.profile.plan
-    return plan.base_run("patchcore", "bottle" if "bottle" in plan.categories else plan.categories[0])
+def run(subject_run: RunKey) -> RunKey:
+    """The model the mutants are made from (the suite's shared ``subject_run``)."""
+    return subject_run
 
 
 def _perturbed_onnx(source: Path, target: Path, delta: float) -> str:

@@ -14,7 +14,7 @@ import inspectnet
 PACKAGE = Path(inspectnet.__file__).parent
 # bottom to top; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("inspectnet", "inspectnet._io", "inspectnet.names", "inspectnet.hostinfo"),
+    ("inspectnet", "inspectnet._io", "inspectnet.names", "inspectnet.hostinfo", "inspectnet.typed_json"),
     ("inspectnet.data", "inspectnet.criteria"),
     ("inspectnet.models",),
     ("inspectnet.deploy",),
@@ -60,7 +60,8 @@ def layer_of(name: str) -> int:
     best = None
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (name == prefix or name.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+            inside = name.startswith(prefix + ".") and prefix != "inspectnet"  # the package root is no wildcard
+            if (name == prefix or inside) and (best is None or len(prefix) > best[1]):
                 best = (index, len(prefix))
     assert best is not None, f"{name} has no layer: add it to LAYERS (and to ARCHITECTURE.md)"
     return best[0]

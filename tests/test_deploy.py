@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from inspectnet.deploy.calibration import Calibration
 from inspectnet.deploy.export import Exported, ExportError, export
-from inspectnet.deploy.postprocess import OUTPUTS, Calibration, calibrate, deployed, f1_threshold
+from inspectnet.deploy.postprocess import OUTPUTS, calibrate, deployed, f1_threshold
 from inspectnet.deploy.runtimes import onnxruntime_runner, openvino_runner, torch_runner
 
 SIZE = 64

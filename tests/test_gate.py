@@ -131,20 +131,15 @@ def test_a_malformed_baseline_is_unusable_input(
 
 EMIT = """
 import json, pathlib, pytest
-from inspectnet.plugin import SESSION_KEY
-from inspectnet.report.emit import RecordSink
-
-class Fake:
-    def __init__(self):
-        self.sink = RecordSink()
+from inspectnet.plugin import sink_of
 
 def test_rerun(request):
-    fake = request.config.stash.setdefault(SESSION_KEY, Fake())
+    sink = sink_of(request.config)
     for path in sorted(pathlib.Path({records!r}).glob("*.json")):
         data = json.loads(path.read_text())
         if path.name == "patchcore_bottle.json":
             data["metrics"]["image_auroc"] -= {drop}
-        fake.sink.emit_json("eval_harness/" + path.name, data)
+        sink.emit_json("eval_harness/" + path.name, data)
 """
 
 

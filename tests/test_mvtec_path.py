@@ -59,7 +59,10 @@ def test_acceptance_runs_unchanged_on_a_dataset_in_mvtec_layout(synthetic_root: 
     cmd += ["--report-dir", str(reports)]
     run = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    record = json.loads((reports / "patchcore_leather_coreset0.10.json").read_text())
+    # the profile's own coreset (0.1) is the base run: named like any base run, trained at 0.1
+    record = json.loads((reports / "patchcore_leather.json").read_text())
+    assert record["coreset"] == 0.1 and record["model"]["coreset"] == 0.1
+    assert not list(reports.glob("*coreset*"))
     assert record["dataset"]["name"] == "mvtec_ad"
     assert "CC BY-NC-SA 4.0" in record["dataset"]["licence"]
     assert record["counts"] == {"train": 10, "test_good": 4, "test_defective": 4}

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from inspectnet.harness.parity_margin import NOISE, noisy, summarise
+from inspectnet.records import Fp32Error, MarginRow, TiedScore
 
 
-def _row(runtime: str, status: str, map_error: float, image: str | None = None) -> dict[str, object]:
+def _row(runtime: str, status: str, map_error: float, image: str | None = None) -> MarginRow:
     errors = {"anomaly_map": map_error, "pred_score": 1e-7, "anomaly_map_raw": map_error / 2, "pred_score_raw": 2e-7}
-    ambiguous = [{"image": image}] if image else []
-    return {"runtime": runtime, "status": status, "max_abs_error": errors, "ambiguous_scores": ambiguous}
+    ambiguous = [TiedScore(image, 1e-7, [1.0, 1.1], False, 1.0, 1.1, 0.1, 0.0, 0.0)] if image else []
+    return MarginRow("base", 1, runtime, status, errors, Fp32Error({}, {}), 1e-7, ambiguous, 0, 0)
 
 
 def test_summary_is_the_worst_run_per_runtime_with_every_verdict() -> None:
@@ -20,12 +21,12 @@ def test_summary_is_the_worst_run_per_runtime_with_every_verdict() -> None:
         _row("openvino", "parity_broken", 3e-3, "a.png"),
         _row("onnxruntime", "parity_clean", 1e-6),
     ]
-    summary = summarise(rows, 1e-3)  # type: ignore[arg-type]
-    assert summary["openvino"]["max_normalised_error"] == 3e-3
-    assert summary["openvino"]["verdicts"] == ["parity_broken", "parity_clean"]
-    assert summary["openvino"]["ambiguous_images"] == ["a.png"]
-    assert summary["onnxruntime"]["margin_x"] == pytest.approx(1000.0)
-    assert summary["onnxruntime"]["max_raw_error"] == 5e-7
+    summary = summarise(rows, 1e-3)
+    assert summary["openvino"].max_normalised_error == 3e-3
+    assert summary["openvino"].verdicts == ["parity_broken", "parity_clean"]
+    assert summary["openvino"].ambiguous_images == ["a.png"]
+    assert summary["onnxruntime"].margin_x == pytest.approx(1000.0)
+    assert summary["onnxruntime"].max_raw_error == 5e-7
 
 
 def test_noise_is_relative_reproducible_and_seeded() -> None:

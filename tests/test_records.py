@@ -1,107 +1,155 @@
-"""Evaluation records: JSON round trip, refusal of malformed or schema-mismatched files, seed aggregates."""
+"""Records: every committed record reads into its dataclass and writes back to the same JSON; malformed or
+schema-mismatched files are refused with one line naming the file and the field; seed aggregates."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
-from inspectnet.harness.ablation import Aggregate
-from inspectnet.records import SCHEMA_VERSION, Counts, DatasetInfo, EvalRecord, RecordError, read_record, write_record
+from inspectnet.harness.ablation import aggregate
+from inspectnet.records import (
+    KINDS,
+    SCHEMA_VERSION,
+    EvalRecord,
+    LatencyRecord,
+    ParityRecord,
+    Record,
+    RecordError,
+    Scoring,
+    parse,
+    read,
+    read_as,
+    write_record,
+)
+from inspectnet.typed_json import DecodeError, decode
+
+ROOT = Path(__file__).parent.parent
+COMMITTED = sorted((ROOT / "reports" / "eval_harness").glob("*.json"))
+FIXTURES = sorted((ROOT / "tests" / "fixtures" / "reports" / "eval_harness").glob("*.json"))
+EVALUATION = ROOT / "tests" / "fixtures" / "reports" / "eval_harness" / "patchcore_bottle.json"
 
 
-def _record() -> EvalRecord:
-    return EvalRecord(
-        kind="evaluation",
-        schema_version=SCHEMA_VERSION,
-        run_name="patchcore_cable",
-        method="patchcore",
-        category="cable",
-        seed=0,
-        seed_pinned=True,
-        coreset=0.01,
-        model={"backbone": "wide_resnet50_2"},
-        scoring={"name": "stable-distances-v1", "departs_from_anomalib": True},
-        weights={"spec": "random:0", "kind": "random", "backbone": "wide_resnet50_2", "sha256": "ab" * 32},
-        dataset=DatasetInfo("synthetic", "data/synthetic", "cd" * 32, "CC0-1.0", "not MVTec AD"),
-        counts=Counts(60, 16, 32),
-        metrics={"image_auroc": 0.9, "pixel_auroc": 0.95, "aupro": 0.8},
-        metric_definitions={},
-        curves={"roc": {"fpr": [0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0]}},
-        checkpoint={"sha256": "ef" * 32, "size_bytes": 10},
-        timings_s={"fit": 1.0},
-        environment={"python": "3.11"},
-        created="2026-11-28T00:00:00Z",
-    )
+@pytest.mark.parametrize("path", COMMITTED + FIXTURES, ids=lambda p: f"{p.parent.parent.parent.name}/{p.name}")
+def test_every_committed_record_round_trips_exactly(path: Path) -> None:
+    data = json.loads(path.read_text())
+    record = parse(data, path)
+    assert type(record) is KINDS[data["kind"]]
+    assert record.to_json() == data
 
 
-def test_round_trip(tmp_path: Path) -> None:
-    write_record(tmp_path / "r.json", _record())
-    assert read_record(tmp_path / "r.json") == _record()
+def test_every_kind_is_committed() -> None:
+    """The round trip above covers every record kind (a new kind needs a committed record)."""
+    assert {json.loads(p.read_text())["kind"] for p in COMMITTED} == set(KINDS)
+
+
+def test_records_are_typed_all_the_way_down() -> None:
+    """No record field, at any depth, is an untyped dict: every block is a dataclass or a typed container."""
+    seen: set[type] = set()
+
+    def walk(cls: type) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        for name, hint in get_type_hints(cls).items():
+            text = str(hint)
+            assert "Any" not in text and "object" not in text, f"{cls.__name__}.{name}: {text}"
+            for arg in _dataclasses_in(hint):
+                walk(arg)
+
+    for cls in KINDS.values():
+        walk(cls)
+
+
+def _dataclasses_in(hint: object) -> list[type]:
+    from typing import get_args
+
+    if isinstance(hint, type) and is_dataclass(hint):
+        return [hint]
+    return [c for arg in get_args(hint) for c in _dataclasses_in(arg)]
+
+
+def _evaluation() -> dict[str, object]:
+    data: dict[str, object] = json.loads(EVALUATION.read_text())
+    return data
 
 
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
         (lambda d: d.update(schema_version=99), "schema_version 99"),
-        (lambda d: d.pop("metrics"), "fields do not match"),
+        (lambda d: d.pop("metrics"), r"fields do not match EvalRecord \(missing metrics\)"),
+        (lambda d: d.update(extra=1), r"fields do not match EvalRecord \(unknown extra\)"),
         (lambda d: d.update(kind="latency"), "not an evaluation record"),
-        (lambda d: d.update(counts={"train": 1}), "malformed"),
+        (lambda d: d.update(counts={"train": 1}), r"counts: fields do not match Counts \(missing test_defective"),
+        (lambda d: d["model"].update(image_size="256"), "model.image_size: expected int, got '256'"),
+        (lambda d: d["checkpoint"].update(size_bytes=True), "checkpoint.size_bytes: expected int, got True"),
+        (lambda d: d["metrics"].update(aupro=None), "metrics.aupro: expected float, got None"),
     ],
 )
-def test_malformed_records_are_refused_naming_the_file(tmp_path: Path, mutate, match: str) -> None:  # type: ignore[no-untyped-def]
-    data = _record().to_json()
+def test_malformed_records_are_refused_naming_the_file_and_field(tmp_path: Path, mutate, match: str) -> None:  # type: ignore[no-untyped-def]
+    data = _evaluation()
     mutate(data)
     path = tmp_path / "r.json"
     path.write_text(json.dumps(data))
     with pytest.raises(RecordError, match=match) as exc:
-        read_record(path)
-    assert str(path) in str(exc.value)
+        read_as(EvalRecord, path)
+    assert str(exc.value).startswith(f"{path}: ")
+    assert "\n" not in str(exc.value)
 
 
-def test_unreadable_json_is_refused(tmp_path: Path) -> None:
+def test_unreadable_json_and_unknown_kinds_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text("{not json")
     with pytest.raises(RecordError, match="not readable JSON"):
-        read_record(path)
+        read(path)
+    path.write_text(json.dumps({"kind": "mystery", "schema_version": SCHEMA_VERSION}))
+    with pytest.raises(RecordError, match="unknown record kind 'mystery'"):
+        read(path)
+
+
+def test_records_of_one_kind_refuse_another(tmp_path: Path) -> None:
+    write_record(tmp_path / "e.json", parse(_evaluation()))
+    assert isinstance(read_as(EvalRecord, tmp_path / "e.json"), EvalRecord)
+    with pytest.raises(RecordError, match=r"e\.json: not a latency record"):
+        read_as(LatencyRecord, tmp_path / "e.json")
+    with pytest.raises(RecordError, match=r"e\.json: not a parity record"):
+        read_as(ParityRecord, tmp_path / "e.json")
+
+
+def test_write_then_read_gives_the_same_record(tmp_path: Path) -> None:
+    record = parse(_evaluation())
+    write_record(tmp_path / "r.json", record)
+    assert read(tmp_path / "r.json") == record
+
+
+def test_one_schema_version_and_the_kind_filled_from_the_class() -> None:
+    record = parse(_evaluation())
+    assert isinstance(record, Record) and record.schema_version == SCHEMA_VERSION
+    assert {f.default for cls in KINDS.values() for f in fields(cls) if f.name == "schema_version"} == {SCHEMA_VERSION}
+    with pytest.raises(ValueError, match="has kind 'evaluation', not 'latency'"):
+        EvalRecord(**{**record.__dict__, "kind": "latency"})
+
+
+def test_a_block_only_some_records_have_is_left_out_not_null() -> None:
+    padim = Scoring("anomalib", False, "anomalib 2.7's PadimModel as is")
+    assert "effect_on_metrics" not in padim.__dict__ or padim.effect_on_metrics is None
+    from inspectnet.typed_json import encode
+
+    assert encode(padim) == {"name": "anomalib", "departs_from_anomalib": False, "description": padim.description}
+
+
+def test_an_int_where_a_float_is_declared_is_kept_as_written() -> None:
+    assert decode(dict[str, float], {"a": 1, "b": 0.5}) == {"a": 1, "b": 0.5}
+    assert type(decode(dict[str, float], {"a": 1})["a"]) is int
+    with pytest.raises(DecodeError, match="a: expected float, got True"):
+        decode(dict[str, float], {"a": True})
 
 
 def test_seed_aggregate_is_mean_and_population_std() -> None:
-    agg = Aggregate.of([0, 1, 2], [0.9, 1.0, 0.8])
+    agg = aggregate([0, 1, 2], [0.9, 1.0, 0.8])
     assert agg.mean == pytest.approx(0.9) and agg.n == 3
     assert agg.pstd == pytest.approx((((0.0) ** 2 + 0.1**2 + 0.1**2) / 3) ** 0.5)
-
-
-def _fill(cls: type, **given: object) -> object:
-    """An instance of a record class with every field given or a plain placeholder of its JSON kind."""
-    from dataclasses import fields
-
-    values: dict[str, object] = {}
-    for f in fields(cls):
-        if f.name in given:
-            values[f.name] = given[f.name]
-        elif f.name == "schema_version":
-            values[f.name] = SCHEMA_VERSION
-        elif f.name == "dataset":
-            values[f.name] = DatasetInfo("synthetic", "data/synthetic", "cd" * 32, "CC0-1.0", "not MVTec AD")
-        else:
-            text = str(f.type)
-            values[f.name] = {} if text.startswith("dict") else [] if text.startswith("list") else f.name
-    return cls(**values)
-
-
-def test_latency_and_parity_records_round_trip_and_refuse_each_other(tmp_path: Path) -> None:
-    from inspectnet.records import LatencyRecord, ParityRecord, RuntimeLatency, read_latency, read_parity
-
-    entry = _fill(RuntimeLatency, stats={"median_ms": 1.0}, samples_ms=[1.0, 2.0], artifact=None, efficiency=0.5)
-    latency = _fill(LatencyRecord, kind="latency", runtimes={"openvino": entry}, compute_floor_ms=1.0)
-    parity = _fill(ParityRecord, kind="parity", tolerance=1e-3, n_images=20, label_flips=0)
-    write_record(tmp_path / "l.json", latency)  # type: ignore[arg-type]
-    write_record(tmp_path / "p.json", parity)  # type: ignore[arg-type]
-    assert read_latency(tmp_path / "l.json") == latency
-    assert read_parity(tmp_path / "p.json") == parity
-    with pytest.raises(RecordError, match=r"p\.json: not a latency record"):
-        read_latency(tmp_path / "p.json")
-    with pytest.raises(RecordError, match=r"l\.json: not a parity record"):
-        read_parity(tmp_path / "l.json")

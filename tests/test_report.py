@@ -15,7 +15,7 @@ import pytest
 from inspectnet.cli import main
 from inspectnet.records import RecordError
 from inspectnet.report.build import merge, render_card
-from inspectnet.report.load import Source, load_reports
+from inspectnet.report.load import load_reports
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reports"
 pytest_plugins = ["pytester"]
@@ -58,6 +58,13 @@ def test_card_is_rendered_from_records_alone_and_byte_identical(reports: Path) -
     assert _tree(reports) == first  # figures included
 
 
+def _at(data: object, path: str) -> object:
+    """The raw JSON value at a dotted field path (list indices as numbers), read without the dataclasses."""
+    for part in path.split("."):
+        data = data[int(part)] if isinstance(data, list) else data[part]  # type: ignore[index]
+    return data
+
+
 def test_every_cited_number_is_the_records_value(reports: Path) -> None:
     render_card(reports)
     rows = [r for r in (reports / "PROVENANCE.md").read_text().splitlines() if r.startswith("| ") and "`" in r]
@@ -65,7 +72,7 @@ def test_every_cited_number_is_the_records_value(reports: Path) -> None:
     card = (reports / "MODEL_CARD.md").read_text()
     for row in rows:
         _, _, _, text, file, field, _ = (c.strip() for c in row.split("|"))
-        value = Source(file, json.loads((reports / file.strip("`")).read_text())).get(field.strip("`"))
+        value = _at(json.loads((reports / file.strip("`")).read_text()), field.strip("`"))
         assert text in card
         if isinstance(value, float):
             assert float(text.replace(",", "")) == pytest.approx(value, rel=1e-3, abs=1e-3), row
@@ -137,22 +144,14 @@ def test_merge_unions_shards_and_refuses_conflicts(reports: Path, tmp_path: Path
 
 TRANSPORT = """
 import pytest
-from inspectnet.plugin import SESSION_KEY
-from inspectnet.report.emit import RecordSink
-
-class Fake:
-    def __init__(self):
-        self.sink = RecordSink()
-
-@pytest.fixture
-def fake(request):
-    return request.config.stash.setdefault(SESSION_KEY, Fake())
+from inspectnet.plugin import sink_of
 
 @pytest.mark.parametrize("i", range(6))
-def test_emits(fake, i):
+def test_emits(request, i):
     import torch
-    fake.sink.emit_json(f"eval_harness/r{i}.json", {"kind": "x", "i": i, "torch": torch.__version__})
-    fake.sink.emit_bytes(f"figures/f{i}.png", bytes([i, 255 - i]))
+    sink = sink_of(request.config)
+    sink.emit_json(f"eval_harness/r{i}.json", {"kind": "x", "i": i, "torch": torch.__version__})
+    sink.emit_bytes(f"figures/f{i}.png", bytes([i, 255 - i]))
 """
 
 
@@ -185,3 +184,31 @@ def test_the_committed_card_is_what_its_records_render(tmp_path: Path) -> None:
     shutil.copytree(committed, copy)
     render_card(copy)
     assert _tree(copy) == _tree(committed)
+
+
+def test_a_profile_at_another_coreset_ratio_renders_its_base_rows(reports: Path, tmp_path: Path) -> None:
+    """Base runs are named by the one rule at any plan coreset: a profile at 0.10 names its base model
+    ``patchcore_bottle`` (its 0.01 sweep run ``patchcore_bottle_coreset0.01``), and the card finds its rows."""
+    from inspectnet.criteria import load_profile, packaged
+
+    profile = tmp_path / "coreset010.toml"
+    text = packaged("synthetic").read_text()
+    profile.write_text(
+        text.replace("coreset = 0.01", "coreset = 0.10").replace("cable = [0.10, 0.25]", "bottle = [0.01]")
+    )
+    plan = load_profile(profile).plan
+    base = plan.base_run("patchcore", "bottle")
+    assert (base.name, plan.coreset_of(base)) == ("patchcore_bottle", 0.10)
+    names = [r.name for r in plan.runs(["bottle"])]
+    assert "patchcore_bottle_coreset0.01" in names and "patchcore_bottle_coreset0.10" not in names
+    # the records such a session writes: the base model trained at 0.10 under its plan's name
+    path = reports / "eval_harness" / f"{base.name}.json"
+    data = json.loads(path.read_text())
+    data["coreset"] = data["model"]["coreset"] = 0.10
+    path.write_text(json.dumps(data))
+    render_card(reports)
+    card = (reports / "MODEL_CARD.md").read_text()
+    headline = next(line for line in card.splitlines() if line.startswith("| bottle | "))
+    assert "not measured" not in headline and f"{data['metrics']['image_auroc']:.4f}" in headline
+    seeds = card.split("## Seeds")[1].split("##")[0]
+    assert "`eval_harness/patchcore_bottle.json`" in seeds

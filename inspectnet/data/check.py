@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from inspectnet._io import atomic_write_json
 from inspectnet.data.layout import Category, CategorySummary, DataError, find_categories, inspect_category
 from inspectnet.data.synthetic import read_manifest
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -73,21 +70,7 @@ def format_summary(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
-def write_report(result: CheckResult, path: Path) -> None:
-    atomic_write_json(
-        path,
-        {
-            "kind": "dataset_check",
-            "schema_version": SCHEMA_VERSION,
-            "root": result.root.as_posix(),
-            "dataset": result.dataset,
-            "synthetic_manifest": _manifest_identity(result.root),
-            "categories": [asdict(s) | {"fingerprint": result.fingerprints[s.category]} for s in result.summaries],
-        },
-    )
-
-
-def _manifest_identity(root: Path) -> dict[str, object] | None:
+def manifest_identity(root: Path) -> dict[str, object] | None:
     manifest = read_manifest(root)
     if manifest is None:
         return None

@@ -8,13 +8,13 @@ the normalised map and score, the label and the mask, so parity can compare all 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from inspectnet.deploy.calibration import Calibration
 from inspectnet.models.anomalib_private import (
     calibrated_post_processor,
     f1_adaptive_threshold,
@@ -22,19 +22,6 @@ from inspectnet.models.anomalib_private import (
 )
 
 OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score", "pred_label", "pred_mask")
-
-
-@dataclass(frozen=True)
-class Calibration:
-    image_threshold: float
-    pixel_threshold: float
-    image_min: float
-    image_max: float
-    pixel_min: float
-    pixel_max: float
-
-    def as_record(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def f1_threshold(scores: np.ndarray, targets: np.ndarray) -> float:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inspectnet.measure.latency import STAT_DEFINITIONS, Floor, Timer, statistics, warmup_tail
+from inspectnet.builders import latency_entry, latency_record
+from inspectnet.measure.latency import Floor, Timer, statistics, warmup_tail
 from inspectnet.names import latency_record_name
-from inspectnet.records import SCHEMA_VERSION, LatencyRecord, RuntimeLatency, now
+from inspectnet.records import RuntimeLatency
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
@@ -70,7 +71,7 @@ class LatencyRecorder:
 
     def sampler(self, run: RunKey, runner: Runner, wrap: Callable[[Any], Any] | None = None) -> Sampler:
         """A sampler over ``run``'s test images (normal and defective), placed on the runner's device."""
-        images = self.session.evaluate(run).inputs.test.numpy()
+        images = self.session.test_images(run)
         placed = [runner.place(np.ascontiguousarray(images[i : i + 1])) for i in range(images.shape[0])]
         call = runner.call if wrap is None else wrap(runner.call)
         return Sampler(call, placed, Timer(sync=runner.sync), self.protocol.warmup)
@@ -95,66 +96,32 @@ class LatencyRecorder:
 
     def record(self, run: RunKey, runner: Runner, sampler: Sampler) -> tuple[RuntimeLatency, Path]:
         """The runtime's entry from ``sampler``'s samples; the (category, device) record rewritten with it."""
-        device = runner.device
+        device, profile = runner.device, self.session.options.profile
         stats = statistics(sampler.timed_s, warmup=len(sampler.warmup_s))
         floor = self.floor(run, device)
-        efficiency = floor.efficiency(stats.median_ms)
-        budget = self.session.options.profile.budget(device, runner.runtime)
-        artifact = None if runner.runtime == "torch" else self.session.exported(run).as_record()
-        entry = RuntimeLatency(
+        entry = latency_entry(
             runtime=runner.runtime,
-            stats=stats.as_record(),
-            samples_ms=[round(s * 1e3, 4) for s in sampler.timed_s],
-            warmup_samples_ms=[round(s * 1e3, 4) for s in sampler.warmup_s],
-            warmup_tail=warmup_tail(sampler.timed_s).as_record(),
-            compute_floor_ms=round(floor.ms, 4),
-            efficiency=round(efficiency, 4),
-            budget=budget.as_record() | {"source": str(self.session.options.profile.path.name)},
-            budget_failures=budget.failures(stats.median_ms, stats.p95_ms, efficiency),
+            stats=stats,
+            timed_s=sampler.timed_s,
+            warmup_s=sampler.warmup_s,
+            tail=warmup_tail(sampler.timed_s),
+            floor_ms=floor.ms,
+            efficiency=floor.efficiency(stats.median_ms),
+            budget=profile.budget(device, runner.runtime),
+            budget_source=profile.path.name,
             settings=runner.settings,
-            artifact=artifact,
-            measured=now(),
+            artifact=None if runner.runtime == "torch" else self.session.exported(run),
         )
         entries = self._entries.setdefault((run, device), {})
         entries[runner.runtime] = entry
-        record = self._latency_record(run, device, entries)
-        path = self.session.emit(latency_record_name(run.name, device), record.to_json())
-        return entry, path
-
-    def _latency_record(self, run: RunKey, device: str, entries: dict[str, RuntimeLatency]) -> LatencyRecord:
-        from inspectnet.hostinfo import platform_block
-
-        session = self.session
-        evaluation = session.evaluate(run)
-        spec = session.spec(run)
-        return LatencyRecord(
-            kind="latency",
-            schema_version=SCHEMA_VERSION,
-            run_name=run.name,
-            method=spec.method,
-            category=spec.category,
+        record = latency_record(
+            evaluation=self.session.evaluate(run).record,
             device=device,
-            model=evaluation.record.model,
-            scoring=evaluation.record.scoring,
-            weights=evaluation.record.weights,
-            dataset=evaluation.record.dataset,
-            checkpoint=evaluation.record.checkpoint,
-            protocol={
-                "batch_size": 1,
-                "image_size": spec.image_size,
-                "warmup_calls": self.protocol.warmup,
-                "timed_calls": self.protocol.rounds,
-                "inputs": "the category's test images (normal and defective) in order, cycled; preprocessed "
-                "1x3xSxS float32 (resize and normalisation are not timed)",
-                "timer": "time.perf_counter_ns around one call; the device is synchronised before start and stop",
-                "harness": "pytest-benchmark pedantic mode (one call per round)",
-                "outputs": "raw and normalised map and score, label, mask (anomalib PostProcessor in the graph)",
-            },
-            flops=self.flops(run).as_record(),
-            gemm=self.gemm(device).as_record(),
-            compute_floor_ms=round(self.floor(run, device).ms, 4),
-            platform=platform_block(device),
-            stat_definitions=STAT_DEFINITIONS,
-            runtimes=dict(sorted(entries.items())),
-            created=now(),
+            warmup=self.protocol.warmup,
+            rounds=self.protocol.rounds,
+            flops=self.flops(run),
+            gemm=self.gemm(device),
+            floor_ms=floor.ms,
+            entries=entries,
         )
+        return entry, self.session.emit(latency_record_name(run.name, device), record)

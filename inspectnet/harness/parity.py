@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inspectnet.builders import parity_record
 from inspectnet.data.layout import shown_path
 from inspectnet.measure.parity import ParityResult, TiedScores, ambiguity_band, choose_images, compare
 from inspectnet.names import parity_record_name
-from inspectnet.records import SCHEMA_VERSION, ParityRecord, now
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
@@ -142,7 +142,7 @@ class ParityChecker:
         if key not in self._reference:
             self._reference = {k: v for k, v in self._reference.items() if k[0].category == run.category}
             chosen, _ = self.images(run)
-            images = self.session.evaluate(run).inputs.test.numpy()[chosen]
+            images = self.session.test_images(run, chosen)
             self._reference[key] = run_outputs(self.session.runner(run, "torch", device), images)
         return self._reference[key]
 
@@ -151,7 +151,7 @@ class ParityChecker:
         if run not in self._exact:
             self._exact = {k: v for k, v in self._exact.items() if k.category == run.category}
             chosen, _ = self.images(run)
-            images = self.session.evaluate(run).inputs.test.numpy()[chosen]
+            images = self.session.test_images(run, chosen)
             identity = self.session.feature_identity(self.session.spec(run))
             module = self.session.deployment(run).module
             self._exact[run] = exact_of(module, images, self.reference(run, "cpu"), self.session.cache, identity)
@@ -159,7 +159,7 @@ class ParityChecker:
 
     def check(self, run: RunKey, runner: Runner) -> ParityResult:
         chosen, names = self.images(run)
-        images = self.session.evaluate(run).inputs.test.numpy()[chosen]
+        images = self.session.test_images(run, chosen)
         tolerance = self.session.options.profile.parity.tolerance
         return check_against(self.reference(run, runner.device), self.exact(run), runner, images, names, tolerance)
 
@@ -168,48 +168,16 @@ class ParityChecker:
         evaluation = session.evaluate(run)
         chosen, names = self.images(run)
         labels = evaluation.inputs.labels
-        record = ParityRecord(
-            kind="parity",
-            schema_version=SCHEMA_VERSION,
-            run_name=evaluation.record.run_name,
-            method=run.method,
-            category=run.category,
+        record = parity_record(
+            evaluation=evaluation.record,
             runtime=runner.runtime,
             device=runner.device,
-            reference=f"the trained anomalib torch model, eager fp32 on {runner.device}, same images at batch 1",
-            images=[{"path": n, "anomalous": bool(labels[i])} for i, n in zip(chosen, names, strict=True)],
-            status=result.status,
-            tolerance=result.tolerance,
-            n_images=result.n_images,
-            max_abs_error=result.max_abs_error,
-            label_flips=result.label_flips,
-            mask_pixel_flips=result.mask_pixel_flips,
-            mask_pixels=result.mask_pixels,
-            ambiguous_flips={
-                "labels": result.ambiguous_label_flips,
-                "mask_pixels": result.ambiguous_mask_pixel_flips,
-                "band": {"pred_score": result.ambiguity_band[0], "anomaly_map": result.ambiguity_band[1]},
-                "definition": "flips where the reference lies within its own float32 error (against float64 on "
-                "the same images) of the normalised threshold 0.5, or where a tied choice of the score gives the "
-                "candidate's label; reported, not counted against parity",
-            },
-            ambiguous_scores=[{**entry, "band": self.exact(run).distance_band} for entry in result.ambiguous_scores],
-            reference_fp32_error={
-                **result.reference_fp32_error,
-                "definition": "max abs error of each side against the same deployed model in float64 on the CPU, "
-                "same images (on a tied image, to the nearest legitimate score)",
-            },
-            where=[w.describe() for w in result.where],
+            images=[(n, bool(labels[i])) for i, n in zip(chosen, names, strict=True)],
+            result=result,
+            tie_band=self.exact(run).distance_band,
             runtime_settings=runner.settings,
-            export=session.exported(run).as_record(),
-            scoring=evaluation.record.scoring,
-            calibration=session.deployment(run).calibration.as_record(),
-            checkpoint=evaluation.record.checkpoint,
-            weights=evaluation.record.weights,
-            dataset=evaluation.record.dataset,
-            environment=session.environment(),
-            created=now(),
+            exported=session.exported(run),
+            calibration=session.deployment(run).calibration,
+            environment_device=session.options.device,
         )
-        return session.emit(
-            parity_record_name(runner.runtime, runner.device, evaluation.record.run_name), record.to_json()
-        )
+        return session.emit(parity_record_name(runner.runtime, runner.device, run.name), record)

@@ -20,8 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inspectnet.builders import fp32_error, tied_scores
 from inspectnet.deploy.postprocess import calibrate, deployed
 from inspectnet.harness.parity import ParityChecker, check_against, exact_of, run_outputs
+from inspectnet.records import (
+    MarginCategory,
+    MarginRow,
+    MarginSummary,
+    ParityMarginRecord,
+    Perturbations,
+    now,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +83,7 @@ def _variants(session: Session, run: RunKey) -> Iterator[tuple[str, Any, Any]]:
         module.to(session.options.device)
 
 
-def measure(session: Session, run: RunKey) -> dict[str, Any]:
+def measure(session: Session, run: RunKey) -> MarginCategory:
     """Every variant x thread count x runtime of ``run``'s category: errors, verdicts, ties."""
     import torch
 
@@ -82,11 +91,11 @@ def measure(session: Session, run: RunKey) -> dict[str, Any]:
 
     checker = ParityChecker(session)
     chosen, names = checker.images(run)
-    images = session.evaluate(run).inputs.test.numpy()[chosen]
+    images = session.test_images(run, chosen)
     size, tolerance = session.spec(run).image_size, session.options.profile.parity.tolerance
     identity = session.feature_identity(session.spec(run))
     threads_before = torch.get_num_threads()
-    rows: list[dict[str, Any]] = []
+    rows: list[MarginRow] = []
     try:
         for variant, module, exported in _variants(session, run):
             runners = {
@@ -100,41 +109,58 @@ def measure(session: Session, run: RunKey) -> dict[str, Any]:
                 for runtime, runner in runners.items():
                     result = check_against(reference, exact, runner, images, names, tolerance)
                     rows.append(
-                        {
-                            "variant": variant,
-                            "torch_threads": threads,
-                            "runtime": runtime,
-                            "status": result.status,
-                            "max_abs_error": result.max_abs_error,
-                            "reference_fp32_error": result.reference_fp32_error,
-                            "tie_band": exact.distance_band,
-                            "ambiguous_scores": list(result.ambiguous_scores),
-                            "label_flips": result.label_flips,
-                            "mask_pixel_flips": result.mask_pixel_flips,
-                        }
+                        MarginRow(
+                            variant=variant,
+                            torch_threads=threads,
+                            runtime=runtime,
+                            status=result.status,
+                            max_abs_error=result.max_abs_error,
+                            reference_fp32_error=fp32_error(result, definition=None),
+                            tie_band=exact.distance_band,
+                            ambiguous_scores=tied_scores(result),
+                            label_flips=result.label_flips,
+                            mask_pixel_flips=result.mask_pixel_flips,
+                        )
                     )
             module.to(session.options.device)
     finally:
         torch.set_num_threads(threads_before)
-    return {"category": run.category, "rows": rows, "summary": summarise(rows, tolerance)}
+    return MarginCategory(run.category, rows, summarise(rows, tolerance))
 
 
-def summarise(rows: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+def summarise(rows: list[MarginRow], tolerance: float) -> dict[str, MarginSummary]:
     """Per runtime: the largest normalised and raw error over every variant and thread count, the verdicts."""
-    out: dict[str, Any] = {}
-    for runtime in sorted({r["runtime"] for r in rows}):
-        mine = [r for r in rows if r["runtime"] == runtime]
-        normalised = max(r["max_abs_error"][k] for r in mine for k in NORMALISED)
-        out[runtime] = {
-            "runs": len(mine),
-            "max_normalised_error": normalised,
-            "max_raw_error": max(r["max_abs_error"][k] for r in mine for k in RAW),
-            "margin_x": tolerance / normalised if normalised > 0 else float("inf"),
-            "verdicts": sorted({r["status"] for r in mine}),
-            "ambiguous_images": sorted({a["image"] for r in mine for a in r["ambiguous_scores"]}),
-        }
+    out: dict[str, MarginSummary] = {}
+    for runtime in sorted({r.runtime for r in rows}):
+        mine = [r for r in rows if r.runtime == runtime]
+        normalised = max(r.max_abs_error[k] for r in mine for k in NORMALISED)
+        out[runtime] = MarginSummary(
+            runs=len(mine),
+            max_normalised_error=normalised,
+            max_raw_error=max(r.max_abs_error[k] for r in mine for k in RAW),
+            margin_x=tolerance / normalised if normalised > 0 else float("inf"),
+            verdicts=sorted({r.status for r in mine}),
+            ambiguous_images=sorted({a.image for r in mine for a in r.ambiguous_scores}),
+        )
     return out
 
 
-def worst(categories: list[dict[str, Any]]) -> float:
-    return float(np.max([s["max_normalised_error"] for c in categories for s in c["summary"].values()]))
+def worst(categories: list[MarginCategory]) -> float:
+    return float(np.max([s.max_normalised_error for c in categories for s in c.summary.values()]))
+
+
+def margin_record(categories: list[MarginCategory], tolerance: float, goal: float) -> ParityMarginRecord:
+    """Every category's margin, the perturbations that were applied and the worst normalised error."""
+    return ParityMarginRecord(
+        perturbations=Perturbations(
+            torch_threads=list(THREADS),
+            feature_noise_relative=NOISE,
+            noise_and_model_seeds=list(NOISE_SEEDS),
+            runtimes=sorted({r for c in categories for r in c.summary}),
+        ),
+        tolerance=tolerance,
+        goal=goal,
+        worst_normalised_error=worst(categories),
+        categories=categories,
+        created=now(),
+    )

@@ -1,7 +1,9 @@
-"""One acceptance session: the dataset, the weights, the artifact store and the evaluations, memoised.
+"""One acceptance session: a memoised pipeline from a run of the plan to its trained, deployed and exported
+model (train -> deploy -> export), with the dataset, weights and feature caches it needs.
 
 Plain Python with no pytest in it: the plugin builds one ``Session`` from its options and the tests ask
-it for evaluations; ``inspectnet`` commands can do the same.
+it for evaluations; ``inspectnet`` commands can do the same. Records are made by ``inspectnet.builders``
+and handed to the reporting plugin through ``emit``.
 """
 
 from __future__ import annotations
@@ -11,42 +13,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspectnet.criteria import Profile, RunKey
+from inspectnet.builders import dataset_info, evaluation_record
+from inspectnet.criteria import Plan, Profile, RunKey
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
-from inspectnet.hostinfo import environment
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
 from inspectnet.names import RUNTIMES
-from inspectnet.records import (
-    METRIC_DEFINITIONS,
-    SCHEMA_VERSION,
-    Counts,
-    DatasetInfo,
-    EvalRecord,
-    now,
-)
-from inspectnet.report import FIGURES_DIR
-from inspectnet.report.emit import RecordSink
+from inspectnet.records import EvalRecord, Record
+from inspectnet.report.emit import Publisher, RecordSink
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
     from inspectnet.deploy.export import Exported
-    from inspectnet.deploy.postprocess import Calibration
+    from inspectnet.deploy.calibration import Calibration
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.models.inputs import CategoryInputs
     from inspectnet.models.train import ModelSpec
-
-DATASET_LICENCES = {
-    "synthetic": "CC0-1.0 (InspectNet embedded synthetic dataset; generator Apache-2.0)",
-    "mvtec_ad": "CC BY-NC-SA 4.0 (MVTec AD; non-commercial, propagates to checkpoints fit on it)",
-}
-DATASET_NOTES = {
-    "synthetic": "synthetic analogues of MVTec AD categories: these are NOT MVTec AD numbers",
-    "mvtec_ad": "a dataset in MVTec AD layout",
-}
 
 
 @dataclass(frozen=True)
@@ -92,12 +78,17 @@ class Session:
     _evaluations: dict[RunKey, Evaluation] = field(default_factory=dict)
     _deployments: dict[RunKey, Deployment] = field(default_factory=dict)
     _exports: dict[RunKey, Exported] = field(default_factory=dict)
-    _env: dict[str, Any] | None = None
+
+    # ---------------------------------------------------------------- the plan and its inputs
+
+    @property
+    def plan(self) -> Plan:
+        return self.options.profile.plan
 
     def runs(self) -> list[RunKey]:
         cats = list(self.options.categories) if self.options.categories else None
         seeds = list(self.options.seeds) if self.options.seeds else None
-        return self.options.profile.plan.runs(cats, seeds)
+        return self.plan.runs(cats, seeds)
 
     def prepare(self) -> None:
         """Validate every planned category and resolve every backbone's weights up front, so a user's bad
@@ -124,15 +115,28 @@ class Session:
             self._inputs[name] = load_inputs(self.category(name)[0], size)
         return self._inputs[name]
 
+    def test_images(self, run: RunKey, chosen: list[int] | None = None) -> np.ndarray:
+        """``run``'s preprocessed test images (N x 3 x S x S float32), or the ``chosen`` ones."""
+        images = self.evaluate(run).inputs.test.numpy()
+        return images if chosen is None else images[chosen]
+
     def weights(self, backbone: str) -> ResolvedWeights:
         if backbone not in self._weights:
             self._weights[backbone] = resolve(self.options.weights, backbone, self.options.store_dir)
         return self._weights[backbone]
 
-    def environment(self) -> dict[str, Any]:
-        if self._env is None:
-            self._env = environment(self.options.device)
-        return self._env
+    def spec(self, run: RunKey) -> ModelSpec:
+        from inspectnet.models.train import default_spec
+
+        return default_spec(run.method, run.category, run.seed, self.plan.coreset_of(run))  # type: ignore[arg-type]
+
+    def feature_identity(self, spec: ModelSpec) -> str:
+        """The feature cache's key for a model's backbone on its category (dropped per category)."""
+        from inspectnet.models.train import extractor_identity
+
+        return f"{spec.category}|{extractor_identity(spec, self.weights(spec.backbone), self.options.device)}"
+
+    # ---------------------------------------------------------------- train (or load) and evaluate
 
     def model_key(self, spec: ModelSpec, fp: str) -> dict[str, Any]:
         import anomalib
@@ -155,22 +159,6 @@ class Session:
         load_head(model, head)
         return model.to(self.options.device)
 
-    def spec(self, run: RunKey) -> ModelSpec:
-        from inspectnet.models.train import default_spec
-
-        coreset = self.options.profile.plan.coreset_of(run)
-        return default_spec(run.method, run.category, run.seed, coreset)  # type: ignore[arg-type]
-
-    def feature_identity(self, spec: ModelSpec) -> str:
-        """The feature cache's key for a model's backbone on its category (dropped per category)."""
-        from inspectnet.models.train import extractor_identity
-
-        return f"{spec.category}|{extractor_identity(spec, self.weights(spec.backbone), self.options.device)}"
-
-    def predict_with(self, run: RunKey, model: nn.Module) -> Predictions:
-        """Predictions of another (e.g. mutated) model on ``run``'s test split, features replayed."""
-        return predict(model, self.evaluate(run).inputs.test, self.cache, self.feature_identity(self.spec(run)))
-
     def evaluate(self, run: RunKey) -> Evaluation:
         """Train (or load from the store) and evaluate one model of the plan; memoised."""
         if run not in self._evaluations:
@@ -184,24 +172,23 @@ class Session:
         spec = self.spec(run)
         cat, fp = self.category(run.category)
         inputs = self.inputs(run.category, spec.image_size)
-        weights = self.weights(spec.backbone)
         identity = self.feature_identity(spec)
         key_spec = self.model_key(spec, fp)
         timings: dict[str, float] = {}
 
         def train() -> dict[str, Any]:
-            model = build(spec, weights).to(self.options.device)
+            model = build(spec, self.weights(spec.backbone)).to(self.options.device)
             fitted = fit(model, spec, inputs.train, self.cache, identity)
             timings.update(feature_extraction=fitted.feature_extraction_s, fit=fitted.fit_s)
             if spec.method == "patchcore":
                 timings["coreset"] = fitted.coreset_s
             return head_state(model)
 
-        store = ArtifactStore(self.options.store_dir)
-        head, checkpoint, created = store.get_or_create(spec_key(key_spec), key_spec, train)
-        model = self.build_model(spec, head)
+        head, checkpoint, created = ArtifactStore(self.options.store_dir).get_or_create(
+            spec_key(key_spec), key_spec, train
+        )
         started = time.perf_counter()
-        predictions = predict(model, inputs.test, self.cache, identity)
+        predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity)
         timings["evaluation"] = time.perf_counter() - started
         metrics = score(predictions, inputs.labels, inputs.masks)
         method_scoring = scoring(spec)
@@ -210,59 +197,30 @@ class Session:
             anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
             method_scoring["effect_on_metrics"] = {m: v - anomalib_metrics[m] for m, v in metrics.as_dict().items()}
             method_scoring["effect_definition"] = "each metric minus the same model's with anomalib's own distances"
-        summary = cat.summary()
-        record = EvalRecord(
-            kind="evaluation",
-            schema_version=SCHEMA_VERSION,
+        record = evaluation_record(
             run_name=run.name,
-            method=spec.method,
-            category=spec.category,
-            seed=spec.seed,
-            seed_pinned=True,
-            coreset=spec.coreset,
-            model=spec.as_record(),
+            spec=spec,
             scoring=method_scoring,
-            weights=weights.as_record(),
-            dataset=DatasetInfo(
-                name=self.options.dataset,
-                root=shown_path(self.options.data_root, Path.cwd()),
-                fingerprint=fp,
-                licence=DATASET_LICENCES[self.options.dataset],
-                note=DATASET_NOTES[self.options.dataset],
-            ),
-            counts=Counts(summary.train_good, summary.test_good, summary.test_defect_total),
-            metrics=metrics.as_dict(),
-            metric_definitions=METRIC_DEFINITIONS,
-            curves=metrics.curves,
-            checkpoint=checkpoint.as_record() | {"trained_this_session": created},
-            timings_s={k: round(v, 3) for k, v in timings.items()},
-            environment=self.environment(),
-            created=now(),
+            weights=self.weights(spec.backbone),
+            dataset=dataset_info(self.options.dataset, shown_path(self.options.data_root, Path.cwd()), fp),
+            summary=cat.summary(),
+            metrics=metrics,
+            checkpoint=checkpoint,
+            trained_this_session=created,
+            timings_s=timings,
+            device=self.options.device,
         )
         return Evaluation(record, self.options.report_dir / f"{run.name}.json", predictions, head, inputs)
 
-    def emit(self, file: str, data: dict[str, Any]) -> Path:
-        """Hand a JSON record to the reporting plugin; it is written to ``report_dir/file`` at session end."""
-        report_dir = self.options.report_dir
-        self.sink.emit_json(f"{report_dir.name}/{file}", data)
-        return report_dir / file
+    def predict_with(self, run: RunKey, model: nn.Module) -> Predictions:
+        """Predictions of another (e.g. mutated) model on ``run``'s test split, features replayed."""
+        return predict(model, self.evaluate(run).inputs.test, self.cache, self.feature_identity(self.spec(run)))
 
-    def emit_figure(self, file: str, data: bytes) -> Path:
-        """A PNG made in the session (from predictions); written to ``<report_dir>/../figures/file``."""
-        self.sink.emit_bytes(f"{FIGURES_DIR}/{file}", data)
-        return self.options.report_dir.parent / FIGURES_DIR / file
+    def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
+        """Metrics of other predictions on the same test split (mutation tests)."""
+        return score(predictions, evaluation.inputs.labels, evaluation.inputs.masks)
 
-    def publish(self, run: RunKey) -> Evaluation:
-        """Evaluate ``run`` and emit its record (the accuracy tests publish; latency and parity only use it);
-        for a category's base PatchCore model, also the figure of its best and worst test cases."""
-        from inspectnet.report.cases import cases_png
-
-        evaluation = self.evaluate(run)
-        self.emit(evaluation.record_path.name, evaluation.record.to_json())
-        if run == self.options.profile.plan.base_run("patchcore", run.category):
-            png = cases_png(run.category, evaluation.predictions, evaluation.inputs, self.options.data_root)
-            self.emit_figure(f"cases_{run.category}.png", png)
-        return evaluation
+    # ---------------------------------------------------------------- deploy and export
 
     def deployment(self, run: RunKey) -> Deployment:
         """The deployed model of ``run`` (memoised): thresholds and normalisation from its evaluation."""
@@ -276,9 +234,9 @@ class Session:
             calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
             module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
             identity = {
-                "checkpoint_sha256": evaluation.record.checkpoint["sha256"],
-                "weights_sha256": evaluation.record.weights["sha256"],
-                "model": evaluation.record.model,
+                "checkpoint_sha256": evaluation.record.checkpoint.sha256,
+                "weights_sha256": evaluation.record.weights.sha256,
+                "model": self.spec(run).as_record(),
                 "calibration": calibration.as_record(),
             }
             self._deployments[run] = Deployment(run, module, calibration, identity)
@@ -318,6 +276,24 @@ class Session:
             return runtimes.openvino_runner(self.exported(run).openvino, size)
         raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
 
-    def rescore(self, evaluation: Evaluation, predictions: Predictions) -> AccuracyMetrics:
-        """Metrics of other predictions on the same test split (mutation tests)."""
-        return score(predictions, evaluation.inputs.labels, evaluation.inputs.masks)
+    # ---------------------------------------------------------------- records to the reporting plugin
+
+    @property
+    def publisher(self) -> Publisher:
+        return Publisher(self.options.report_dir, self.sink)
+
+    def emit(self, file: str, record: Record) -> Path:
+        """Hand a record to the reporting plugin; it is written to ``report_dir/file`` at session end."""
+        return self.publisher.emit(file, record)
+
+    def publish(self, run: RunKey) -> Evaluation:
+        """Evaluate ``run`` and emit its record (the accuracy tests publish; latency and parity only use it);
+        for a category's base PatchCore model, also the figure of its best and worst test cases."""
+        from inspectnet.report.cases import cases_png
+
+        evaluation = self.evaluate(run)
+        self.emit(evaluation.record_path.name, evaluation.record)
+        if run == self.plan.base_run("patchcore", run.category):
+            png = cases_png(run.category, evaluation.predictions, evaluation.inputs, self.options.data_root)
+            self.publisher.emit_figure(f"cases_{run.category}.png", png)
+        return evaluation

@@ -64,3 +64,12 @@ def k_center_greedy_indices(embedding: torch.Tensor, ratio: float) -> list[int]:
         return k_center_greedy.KCenterGreedy(embedding, ratio).select_coreset_idxs()
     finally:
         setattr(k_center_greedy, "tqdm", quiet)  # noqa: B010
+
+
+def aupro(maps: torch.Tensor, masks: torch.Tensor, fpr_limit: float = 0.3) -> float:
+    """anomalib's own AUPRO of ``maps`` against binary ``masks`` (its torchmetrics class ``_AUPRO``)."""
+    from anomalib.metrics.aupro import _AUPRO
+
+    metric = _AUPRO(fpr_limit=fpr_limit)
+    metric.update(maps, masks)
+    return float(metric.compute())

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from inspectnet._io import atomic_directory, atomic_write_text
-from inspectnet.records import RecordError
+from inspectnet.records import LatencyRecord, RecordError
 from inspectnet.report import FIGURES_DIR, RECORDS_DIR
 from inspectnet.report.card import card_path, render
 from inspectnet.report.load import ReportSet, load_reports
@@ -27,17 +27,18 @@ def render_figures(reports: ReportSet) -> list[Path]:
         curves = {}
         for method, label in (("patchcore", "PatchCore"), ("padim", "PaDiM")):
             source = base(reports, method, category)
-            if source is not None and source.data["curves"]:
-                curves[label] = source.data["curves"]
+            if source is not None and source.record.curves:
+                curves[label] = source.record.curves
         if curves:
             path = reports.root / FIGURES_DIR / f"curves_{category}.png"
             curves_figure(category, curves, path)
             written.append(path)
-    for device in sorted({s.data["device"] for s in reports.of("latency")}):
+    latency = sorted(reports.of(LatencyRecord), key=lambda s: s.record.category)
+    for device in sorted({s.record.device for s in latency}):
         samples = {
-            s.data["category"]: {r: e["samples_ms"] for r, e in sorted(s.data["runtimes"].items())}
-            for s in sorted(reports.of("latency"), key=lambda s: s.data["category"])
-            if s.data["device"] == device
+            s.record.category: {r: e.samples_ms for r, e in sorted(s.record.runtimes.items())}
+            for s in latency
+            if s.record.device == device
         }
         path = reports.root / FIGURES_DIR / f"latency_{device}.png"
         latency_figure(device, samples, path)

@@ -2,59 +2,63 @@
 
 from __future__ import annotations
 
+from inspectnet.names import DEVICES
+from inspectnet.records import LatencyRecord, ParityMarginRecord, ParityRecord
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
 from inspectnet.report.tables import base, categories, table
 
 RUNTIME_NAMES = {"torch": "torch eager", "onnxruntime": "onnxruntime", "openvino": "OpenVINO f32"}
+STATS = ("min_ms", "median_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms")
+ERRORS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
 
 
 def latency(reports: ReportSet, cite: Citations) -> list[str]:
     cite.section = "latency"
     lines = ["## Latency", ""]
-    records = reports.of("latency")
-    for device in ("cpu", "cuda"):
-        mine = sorted((s for s in records if s.data["device"] == device), key=lambda s: s.data["category"])
+    records = reports.of(LatencyRecord)
+    for device in DEVICES:
+        mine = sorted((s for s in records if s.record.device == device), key=lambda s: s.record.category)
         lines += [f"### {device.upper()}", ""]
         if not mine:
             lines += [f"{NOT_MEASURED} on {device}.", ""]
             continue
         first = mine[0]
-        platform = first.data["platform"]
-        gpu = platform.get("gpu") or {}
-        hardware = f"{platform['cpu']}, {platform['logical_cores']} logical cores" + (
-            f"; {gpu.get('name')}, driver {gpu.get('driver')}, {gpu.get('memory_mib')} MiB" if gpu else ""
+        platform = first.record.platform
+        gpu = platform.gpu
+        hardware = f"{platform.cpu}, {platform.logical_cores} logical cores" + (
+            f"; {gpu.name}, driver {gpu.driver}, {gpu.memory_mib} MiB" if gpu else ""
         )
         lines += [
-            f"{hardware}. {platform['os']}, Python {platform['python']}, torch {platform['torch']}, anomalib "
-            f"{platform['anomalib']}, onnxruntime {platform['onnxruntime']}, OpenVINO {platform['openvino']}.",
-            f"Batch 1, {cite.num(first, 'protocol.image_size', 'd', 'image size')} px, "
-            f"{cite.num(first, 'protocol.warmup_calls', 'd', 'warm-up calls')} warm-up and "
-            f"{cite.num(first, 'protocol.timed_calls', 'd', 'timed calls')} timed calls; milliseconds. Compute floor "
-            f"{cite.num(first, 'compute_floor_ms', '.1f', f'{device} compute floor ms')} ms = "
-            f"{cite.num(first, 'flops.total', ',d', 'FLOPs per image')} FLOPs / "
-            f"{cite.num(first, 'gemm.gflops_per_s', '.1f', f'{device} GEMM GFLOP/s')} GFLOP/s (float32 GEMM).",
+            f"{hardware}. {platform.os}, Python {platform.python}, torch {platform.torch}, anomalib "
+            f"{platform.anomalib}, onnxruntime {platform.onnxruntime}, OpenVINO {platform.openvino}.",
+            f"Batch 1, {cite.num(first, lambda r: r.protocol.image_size, 'd', 'image size')} px, "
+            f"{cite.num(first, lambda r: r.protocol.warmup_calls, 'd', 'warm-up calls')} warm-up and "
+            f"{cite.num(first, lambda r: r.protocol.timed_calls, 'd', 'timed calls')} timed calls; milliseconds. "
+            f"Compute floor {cite.num(first, lambda r: r.compute_floor_ms, '.1f', f'{device} compute floor ms')} ms = "
+            f"{cite.num(first, lambda r: r.flops.total, ',d', 'FLOPs per image')} FLOPs / "
+            f"{cite.num(first, lambda r: r.gemm.gflops_per_s, '.1f', f'{device} GEMM GFLOP/s')} GFLOP/s "
+            "(float32 GEMM).",
             "",
         ]
         rows = []
         for source in mine:
-            for runtime in sorted(source.data["runtimes"]):
-                base_path = f"runtimes.{runtime}"
-                label = f"{source.data['category']} {device} {runtime}"
+            for runtime in sorted(source.record.runtimes):
+                label = f"{source.record.category} {device} {runtime}"
                 stats = [
-                    cite.num(source, f"{base_path}.stats.{k}", ".3f", f"{label} {k}")
-                    for k in ("min_ms", "median_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms")
+                    cite.num(source, lambda r: getattr(r.runtimes[runtime].stats, k), ".3f", f"{label} {k}")
+                    for k in STATS
                 ]
-                tail = source.get(f"{base_path}.warmup_tail.detected")
+                entry = source.record.runtimes[runtime]
                 rows.append(
                     [
-                        source.data["category"],
+                        source.record.category,
                         RUNTIME_NAMES.get(runtime, runtime),
                         *stats,
-                        cite.num(source, f"{base_path}.stats.warmup", "d", f"{label} warm-up"),
-                        cite.num(source, f"{base_path}.efficiency", ".3f", f"{label} efficiency"),
-                        "yes" if tail else "no",
+                        cite.num(source, lambda r: r.runtimes[runtime].stats.warmup, "d", f"{label} warm-up"),
+                        cite.num(source, lambda r: r.runtimes[runtime].efficiency, ".3f", f"{label} efficiency"),
+                        "yes" if entry.warmup_tail.detected else "no",
                     ]
                 )
         header = ["category", "runtime", "min", "median", "p95", "p99", "mean", "std", "warm-up", "efficiency", "tail"]
@@ -67,56 +71,53 @@ def latency(reports: ReportSet, cite: Citations) -> list[str]:
 
 def parity(reports: ReportSet, cite: Citations) -> list[str]:
     cite.section = "parity"
-    records = sorted(reports.of("parity"), key=lambda s: (s.data["category"], s.data["runtime"], s.data["device"]))
+    records = sorted(reports.of(ParityRecord), key=lambda s: (s.record.category, s.record.runtime, s.record.device))
     if not records:
         return ["## ONNX / OpenVINO parity", "", NOT_MEASURED, ""]
     first = records[0]
     lines = [
         "## ONNX / OpenVINO parity",
         "",
-        f"Exported models against the torch model on N = {cite.num(first, 'n_images', 'd', 'parity images')} test "
-        "images per category (half normal, half anomalous); clean = max abs error ≤ "
-        f"{cite.num(first, 'tolerance', '.0e', 'parity tolerance')} on the raw and normalised map and score, zero "
-        "label flips, zero mask-pixel flips (flips within the torch model's own float32 error of the threshold are "
-        "counted apart as ambiguous; on an image where one of PatchCore's discrete choices is a near-tie within that "
-        "error, the score's error is the distance to the nearest score a tied choice gives, and the image is listed "
-        "in the record's `ambiguous_scores`). OpenVINO runs with INFERENCE_PRECISION_HINT=f32.",
+        f"Exported models against the torch model on N = {cite.num(first, lambda r: r.n_images, 'd', 'parity images')} "
+        "test images per category (half normal, half anomalous); clean = max abs error ≤ "
+        f"{cite.num(first, lambda r: r.tolerance, '.0e', 'parity tolerance')} on the raw and normalised map and score, "
+        "zero label flips, zero mask-pixel flips (flips within the torch model's own float32 error of the threshold "
+        "are counted apart as ambiguous; on an image where one of PatchCore's discrete choices is a near-tie within "
+        "that error, the score's error is the distance to the nearest score a tied choice gives, and the image is "
+        "listed in the record's `ambiguous_scores`). OpenVINO runs with INFERENCE_PRECISION_HINT=f32.",
         "",
     ]
     rows = []
     for s in records:
-        label = f"{s.data['category']} {s.data['runtime']} {s.data['device']}"
-        errors = [
-            cite.num(s, f"max_abs_error.{k}", ".3e", f"{label} {k}")
-            for k in ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
-        ]
+        p = s.record
+        label = f"{p.category} {p.runtime} {p.device}"
+        errors = [cite.num(s, lambda r: r.max_abs_error[k], ".3e", f"{label} {k}") for k in ERRORS]
         rows.append(
             [
-                s.data["category"],
-                f"{s.data['runtime']} ({s.data['device']})",
+                p.category,
+                f"{p.runtime} ({p.device})",
                 *errors,
-                f"{cite.num(s, 'label_flips', 'd', f'{label} label flips')}/{s.data['n_images']}",
-                f"{cite.num(s, 'mask_pixel_flips', 'd', f'{label} mask flips')} of {s.data['mask_pixels']:,}",
-                cite.num(s, "ambiguous_flips.mask_pixels", "d", f"{label} ambiguous pixel flips"),
-                s.data["status"],
+                f"{cite.num(s, lambda r: r.label_flips, 'd', f'{label} label flips')}/{p.n_images}",
+                f"{cite.num(s, lambda r: r.mask_pixel_flips, 'd', f'{label} mask flips')} of {p.mask_pixels:,}",
+                cite.num(s, lambda r: r.ambiguous_flips.mask_pixels, "d", f"{label} ambiguous pixel flips"),
+                p.status,
                 f"`{s.name}`",
             ]
         )
     header = ["category", "runtime", "map raw", "score raw", "map norm.", "score norm.", "label flips", "mask flips"]
     lines += table([*header, "ambiguous", "status", "record"], rows)
-    settings = first.data["runtime_settings"]
-    if first.data["runtime"] == "openvino":
-        lines += ["", f"Host could run bf16: {settings.get('host_can_run_bf16')}."]
-    for margin in reports.of("parity_margin"):
-        perturbed = margin.data["perturbations"]
+    if first.record.runtime == "openvino":
+        lines += ["", f"Host could run bf16: {first.record.runtime_settings.get('host_can_run_bf16')}."]
+    for margin in reports.of(ParityMarginRecord):
+        perturbed = margin.record.perturbations
+        worst = cite.num(margin, lambda r: r.worst_normalised_error, ".2e", "parity margin worst normalised error")
         lines += [
             "",
             "Margin (the same checks with the reference's torch threads "
-            f"{' and '.join(map(str, perturbed['torch_threads']))}, and models trained on features with "
-            f"{perturbed['feature_noise_relative']:.0e} relative noise, seeds "
-            f"{', '.join(map(str, perturbed['noise_and_model_seeds']))}): the largest normalised error is "
-            f"{cite.num(margin, 'worst_normalised_error', '.2e', 'parity margin worst normalised error')} "
-            f"against the tolerance {margin.data['tolerance']:.0e} (`{margin.name}`).",
+            f"{' and '.join(map(str, perturbed.torch_threads))}, and models trained on features with "
+            f"{perturbed.feature_noise_relative:.0e} relative noise, seeds "
+            f"{', '.join(map(str, perturbed.noise_and_model_seeds))}): the largest normalised error is "
+            f"{worst} against the tolerance {margin.record.tolerance:.0e} (`{margin.name}`).",
         ]
     return [*lines, ""]
 
@@ -129,17 +130,18 @@ def tradeoff(reports: ReportSet, cite: Citations) -> list[str]:
         fastest = _fastest_clean(reports, category, "cpu")
         row = [
             category,
-            cite.num(pc, "metrics.image_auroc", ".4f", f"PatchCore {category} image AUROC"),
-            cite.num(pd, "metrics.image_auroc", ".4f", f"PaDiM {category} image AUROC"),
+            cite.num(pc, lambda r: r.metrics["image_auroc"], ".4f", f"PatchCore {category} image AUROC"),
+            cite.num(pd, lambda r: r.metrics["image_auroc"], ".4f", f"PaDiM {category} image AUROC"),
         ]
         if fastest is None:
             row += [NOT_MEASURED, NOT_MEASURED, NOT_MEASURED]
         else:
             source, runtime = fastest
+            what = f"{category} fastest clean"
             row += [
                 RUNTIME_NAMES.get(runtime, runtime),
-                cite.num(source, f"runtimes.{runtime}.stats.median_ms", ".1f", f"{category} fastest clean median"),
-                cite.num(source, f"runtimes.{runtime}.efficiency", ".2f", f"{category} fastest clean efficiency"),
+                cite.num(source, lambda r: r.runtimes[runtime].stats.median_ms, ".1f", f"{what} median"),
+                cite.num(source, lambda r: r.runtimes[runtime].efficiency, ".2f", f"{what} efficiency"),
             ]
         rows.append(row)
     header = ["category", "PatchCore image AUROC", "PaDiM image AUROC", "fastest parity-clean CPU runtime"]
@@ -154,14 +156,14 @@ def tradeoff(reports: ReportSet, cite: Citations) -> list[str]:
     ]
 
 
-def _fastest_clean(reports: ReportSet, category: str, device: str) -> tuple[Source, str] | None:
-    source = reports.one("latency", category=category, device=device)
+def _fastest_clean(reports: ReportSet, category: str, device: str) -> tuple[Source[LatencyRecord], str] | None:
+    source = reports.one(LatencyRecord, lambda r: r.category == category and r.device == device)
     if source is None:
         return None
     clean = {"torch"} | {
-        p.data["runtime"]
-        for p in reports.of("parity")
-        if p.data["category"] == category and p.data["device"] == device and p.data["status"] == "parity_clean"
+        p.record.runtime
+        for p in reports.of(ParityRecord)
+        if p.record.category == category and p.record.device == device and p.record.status == "parity_clean"
     }
-    timed = [(source.data["runtimes"][r]["stats"]["median_ms"], r) for r in source.data["runtimes"] if r in clean]
+    timed = [(e.stats.median_ms, r) for r, e in source.record.runtimes.items() if r in clean]
     return (source, min(timed)[1]) if timed else None

@@ -1,13 +1,42 @@
-"""Numbers with their sources: every number the card prints goes through ``Citations.num``, which looks the
-value up in a record by field path, formats it and remembers where it came from (for PROVENANCE.md)."""
+"""Numbers with their sources: every number the card prints goes through ``Citations.num``, which reads the
+value from a typed record with an accessor (``lambda r: r.metrics["aupro"]``), formats it and remembers the
+record file and the field path (for PROVENANCE.md).
+
+The field path is the accessor's own: it is replayed once on a recorder that notes each attribute and key,
+so the path printed is exactly the access the card made (``runtimes.openvino.stats.median_ms``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from inspectnet.report.load import Source
 
 NOT_MEASURED = "not measured"
+T = TypeVar("T")
+
+
+class _Path:
+    """Records the attributes and keys an accessor reads."""
+
+    def __init__(self, parts: tuple[str, ...] = ()) -> None:
+        self._parts = parts
+
+    def __getattr__(self, name: str) -> _Path:
+        return _Path((*self._parts, name))
+
+    def __getitem__(self, key: object) -> _Path:
+        return _Path((*self._parts, str(key)))
+
+
+def field_path(get: Callable[[T], object]) -> str:
+    """The dotted field path ``get`` reads (``get`` must be a plain chain of attributes and keys)."""
+    recorded = get(_Path())  # type: ignore[arg-type]
+    if not isinstance(recorded, _Path) or not recorded._parts:
+        raise TypeError("a citation's accessor must only read attributes and keys, e.g. lambda r: r.metrics['aupro']")
+    return ".".join(recorded._parts)
 
 
 @dataclass(frozen=True)
@@ -24,18 +53,18 @@ class Citations:
     entries: list[Citation] = field(default_factory=list)
     section: str = ""
 
-    def num(self, source: Source | None, path: str, fmt: str, quantity: str) -> str:
-        """``source``'s value at ``path`` formatted with ``fmt``; "not measured" when there is no source."""
+    def num(self, source: Source[T] | None, get: Callable[[T], object], fmt: str, quantity: str) -> str:
+        """``get(source.record)`` formatted with ``fmt``; "not measured" when there is no source or value."""
         if source is None:
             return NOT_MEASURED
         try:
-            value = source.get(path)
-        except (KeyError, IndexError, ValueError, TypeError):
+            value = get(source.record)
+        except (KeyError, IndexError):
             return NOT_MEASURED
         if value is None:
             return NOT_MEASURED
         text = format(value, fmt)
-        self.entries.append(Citation(self.section, quantity, text, source.name, path))
+        self.entries.append(Citation(self.section, quantity, text, source.name, field_path(get)))
         return text
 
     def markdown(self) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from inspectnet._io import atomic_write_bytes, atomic_write_json
+from inspectnet.records import Record
+from inspectnet.report import FIGURES_DIR
 
 USER_PROPERTY = "inspectnet_records"
 
@@ -35,6 +37,25 @@ class RecordSink:
         """What was emitted since the last drain, in a form pytest-xdist can carry (JSON types only)."""
         out, self.pending = self.pending, {}
         return out
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """What a test hands to the reporting plugin: records for ``report_dir``, figures for the reports root's
+    ``figures/``. Nothing is written here; the plugin writes at session end."""
+
+    report_dir: Path
+    sink: RecordSink
+
+    def emit(self, file: str, record: Record) -> Path:
+        """``record`` as ``report_dir/file``; returns the path it will have."""
+        self.sink.emit_json(f"{self.report_dir.name}/{file}", record.to_json())
+        return self.report_dir / file
+
+    def emit_figure(self, file: str, data: bytes) -> Path:
+        """A PNG made in the session (from predictions) as ``<report_dir>/../figures/file``."""
+        self.sink.emit_bytes(f"{FIGURES_DIR}/{file}", data)
+        return self.report_dir.parent / FIGURES_DIR / file
 
 
 @dataclass

@@ -1,8 +1,9 @@
-"""What the card's sections share: the metric names, lookups of base runs and the markdown table."""
+"""What the card's sections share: the metric labels, lookups of base runs and the markdown table."""
 
 from __future__ import annotations
 
 from inspectnet.names import METRIC_LABELS, run_name
+from inspectnet.records import DatasetInfo, EvalRecord
 from inspectnet.report.cite import NOT_MEASURED
 from inspectnet.report.load import ReportSet, Source
 
@@ -10,21 +11,21 @@ METRICS = tuple(METRIC_LABELS.items())  # (key, label) in the card's column orde
 
 
 def categories(reports: ReportSet) -> list[str]:
-    return sorted({s.data["category"] for s in reports.of("evaluation") if s.data["method"] == "patchcore"})
+    return sorted({s.record.category for s in reports.of(EvalRecord) if s.record.method == "patchcore"})
 
 
-def base(reports: ReportSet, method: str, category: str) -> Source | None:
-    return reports.one("evaluation", run_name=run_name(method, category))
+def base(reports: ReportSet, method: str, category: str) -> Source[EvalRecord] | None:
+    """The category's base model of ``method`` (first seed, the plan's coreset), by its run name."""
+    name = run_name(method, category)
+    return reports.one(EvalRecord, lambda r: r.run_name == name)
 
 
-def dataset_of(reports: ReportSet) -> dict[str, str]:
-    for source in reports.of("evaluation"):
-        return dict(source.data["dataset"])
-    return {}
+def dataset_of(reports: ReportSet) -> DatasetInfo | None:
+    return next((s.record.dataset for s in reports.of(EvalRecord)), None)
 
 
 def weights_kind(reports: ReportSet) -> str:
-    kinds = sorted({s.data["weights"].get("kind", "?") for s in reports.of("evaluation")})
+    kinds = sorted({s.record.weights.kind for s in reports.of(EvalRecord)})
     return ", ".join(kinds) if kinds else NOT_MEASURED
 
 

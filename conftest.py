@@ -1,3 +1,10 @@
+"""The repository's shared fixtures, for tests/, parity/ and benchmarks/ alike.
+
+The plugin's own fixtures (``inspectnet``, ``latency_recorder``, ``parity_checker``, ``inspectnet_publisher``)
+come from ``inspectnet.plugin``; these are the suite's: the embedded dataset, a tiny user dataset, and the one
+model that single-model checks (mutations, the gate's quality) measure.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,7 +19,9 @@ import numpy.fft
 import pytest
 from PIL import Image
 
+from inspectnet.criteria import RunKey
 from inspectnet.data.synthetic import generate
+from inspectnet.harness.session import Session
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +60,12 @@ def tiny_dataset(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return build
+
+
+@pytest.fixture(scope="session")
+def subject_run(inspectnet: Session) -> RunKey:
+    """The model a single-model check measures: PatchCore's base run on bottle (the plan's first category when
+    bottle is not planned)."""
+    planned = {r.category for r in inspectnet.runs()}
+    categories = [c for c in inspectnet.plan.categories if c in planned]
+    return inspectnet.plan.base_run("patchcore", "bottle" if "bottle" in categories else categories[0])

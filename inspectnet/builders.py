@@ -1,0 +1,318 @@
+"""Per-kind record builders, next to the records: typed producers (a ModelSpec, a Checkpoint, Stats, a
+ParityResult ...) in, a validated record out.
+
+Each nested block goes through the same ``typed_json.decode`` the reader uses, so a producer that drifts
+from the schema fails here, when the record is made, not when somebody reads it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, TypeVar
+
+from inspectnet.data.check import CheckResult, manifest_identity
+from inspectnet.data.licences import DATASET_LICENCES, DATASET_NOTES
+from inspectnet.deploy.calibration import Calibration
+from inspectnet.hostinfo import environment, platform_block
+from inspectnet.measure.latency import STAT_DEFINITIONS, Stats, WarmupTail
+from inspectnet.records import (
+    METRIC_DEFINITIONS,
+    AblationRecord,
+    Aggregate,
+    AmbiguousFlips,
+    Band,
+    BudgetInfo,
+    CategoryCheck,
+    CheckpointInfo,
+    Counts,
+    DatasetCheckRecord,
+    DatasetInfo,
+    Environment,
+    EvalRecord,
+    ExportInfo,
+    Fp32Error,
+    Gemm,
+    LatencyRecord,
+    ManifestInfo,
+    ModelInfo,
+    ParityImage,
+    ParityRecord,
+    Platform,
+    Protocol,
+    RuntimeLatency,
+    Scoring,
+    Settings,
+    TiedScore,
+    WeightsInfo,
+    now,
+)
+from inspectnet.typed_json import decode
+
+if TYPE_CHECKING:
+    from inspectnet.criteria.latency import Budget
+    from inspectnet.data.layout import CategorySummary
+    from inspectnet.deploy.export import Exported
+    from inspectnet.measure import compute, latency
+    from inspectnet.measure.evaluate import AccuracyMetrics
+    from inspectnet.measure.parity import ParityResult
+    from inspectnet.models.store import Checkpoint
+    from inspectnet.models.train import ModelSpec
+    from inspectnet.models.weights import ResolvedWeights
+
+T = TypeVar("T")
+
+
+def block(cls: type[T], data: Mapping[str, object]) -> T:
+    """``data`` as the record block ``cls``, checked field by field (a mismatch is a bug: it raises)."""
+    value: T = decode(cls, dict(data), cls.__name__)
+    return value
+
+
+def environment_info(device: str) -> Environment:
+    return block(Environment, environment(device))
+
+
+def model_info(spec: ModelSpec) -> ModelInfo:
+    return block(ModelInfo, spec.as_record())
+
+
+def weights_info(weights: ResolvedWeights) -> WeightsInfo:
+    return block(WeightsInfo, weights.as_record())
+
+
+def checkpoint_info(checkpoint: Checkpoint, trained_this_session: bool) -> CheckpointInfo:
+    return block(CheckpointInfo, {**checkpoint.as_record(), "trained_this_session": trained_this_session})
+
+
+def export_info(exported: Exported) -> ExportInfo:
+    return block(ExportInfo, exported.as_record())
+
+
+def dataset_info(name: str, root: str, fingerprint: str) -> DatasetInfo:
+    """The dataset block, with the licence and the note that say which data produced a number."""
+    return DatasetInfo(name, root, fingerprint, DATASET_LICENCES[name], DATASET_NOTES[name])
+
+
+def evaluation_record(
+    *,
+    run_name: str,
+    spec: ModelSpec,
+    scoring: Mapping[str, object],
+    weights: ResolvedWeights,
+    dataset: DatasetInfo,
+    summary: CategorySummary,
+    metrics: AccuracyMetrics,
+    checkpoint: Checkpoint,
+    trained_this_session: bool,
+    timings_s: Mapping[str, float],
+    device: str,
+) -> EvalRecord:
+    return EvalRecord(
+        run_name=run_name,
+        method=spec.method,
+        category=spec.category,
+        seed=spec.seed,
+        seed_pinned=True,
+        coreset=spec.coreset,
+        model=model_info(spec),
+        scoring=block(Scoring, scoring),
+        weights=weights_info(weights),
+        dataset=dataset,
+        counts=Counts(summary.train_good, summary.test_good, summary.test_defect_total),
+        metrics=metrics.as_dict(),
+        metric_definitions=METRIC_DEFINITIONS,
+        curves=metrics.curves,
+        checkpoint=checkpoint_info(checkpoint, trained_this_session),
+        timings_s={k: round(v, 3) for k, v in timings_s.items()},
+        environment=environment_info(device),
+        created=now(),
+    )
+
+
+def latency_entry(
+    *,
+    runtime: str,
+    stats: latency.Stats,
+    timed_s: Sequence[float],
+    warmup_s: Sequence[float],
+    tail: latency.WarmupTail,
+    floor_ms: float,
+    efficiency: float,
+    budget: Budget,
+    budget_source: str,
+    settings: Mapping[str, object],
+    artifact: Exported | None,
+) -> RuntimeLatency:
+    """One runtime's entry of a latency record: statistics, every sample, the floor and the budget verdict."""
+    return RuntimeLatency(
+        runtime=runtime,
+        stats=block(Stats, stats.as_record()),
+        samples_ms=[round(s * 1e3, 4) for s in timed_s],
+        warmup_samples_ms=[round(s * 1e3, 4) for s in warmup_s],
+        warmup_tail=block(WarmupTail, tail.as_record()),
+        compute_floor_ms=round(floor_ms, 4),
+        efficiency=round(efficiency, 4),
+        budget=block(BudgetInfo, {**budget.as_record(), "source": budget_source}),
+        budget_failures=budget.failures(stats.median_ms, stats.p95_ms, efficiency),
+        settings=decode(Settings, dict(settings), "settings"),
+        artifact=export_info(artifact) if artifact is not None else None,
+        measured=now(),
+    )
+
+
+PROTOCOL_TEXT = {
+    "inputs": "the category's test images (normal and defective) in order, cycled; preprocessed "
+    "1x3xSxS float32 (resize and normalisation are not timed)",
+    "timer": "time.perf_counter_ns around one call; the device is synchronised before start and stop",
+    "harness": "pytest-benchmark pedantic mode (one call per round)",
+    "outputs": "raw and normalised map and score, label, mask (anomalib PostProcessor in the graph)",
+}
+
+
+def latency_record(
+    *,
+    evaluation: EvalRecord,
+    device: str,
+    warmup: int,
+    rounds: int,
+    flops: compute.FlopCount,
+    gemm: compute.Gemm,
+    floor_ms: float,
+    entries: Mapping[str, RuntimeLatency],
+) -> LatencyRecord:
+    """Latency of ``evaluation``'s model on ``device``: an entry per runtime, the floor and the platform."""
+    return LatencyRecord(
+        run_name=evaluation.run_name,
+        method=evaluation.method,
+        category=evaluation.category,
+        device=device,
+        model=evaluation.model,
+        scoring=evaluation.scoring,
+        weights=evaluation.weights,
+        dataset=evaluation.dataset,
+        checkpoint=evaluation.checkpoint,
+        protocol=Protocol(
+            batch_size=1,
+            image_size=evaluation.model.image_size,
+            warmup_calls=warmup,
+            timed_calls=rounds,
+            **PROTOCOL_TEXT,
+        ),
+        flops=flops,
+        gemm=block(Gemm, gemm.as_record()),
+        compute_floor_ms=round(floor_ms, 4),
+        platform=block(Platform, platform_block(device)),
+        stat_definitions=STAT_DEFINITIONS,
+        runtimes=dict(sorted(entries.items())),
+        created=now(),
+    )
+
+
+AMBIGUOUS_DEFINITION = (
+    "flips where the reference lies within its own float32 error (against float64 on the same images) of the "
+    "normalised threshold 0.5, or where a tied choice of the score gives the candidate's label; reported, not "
+    "counted against parity"
+)
+FP32_DEFINITION = (
+    "max abs error of each side against the same deployed model in float64 on the CPU, same images (on a tied "
+    "image, to the nearest legitimate score)"
+)
+
+
+def tied_scores(result: ParityResult, band: float | None = None) -> list[TiedScore]:
+    """The result's images on a jump of the score, each with its legitimate answers (and the tie band)."""
+    out = []
+    for entry in result.ambiguous_scores:
+        data = dict(entry) | ({"band": band} if band is not None else {})
+        out.append(block(TiedScore, data))
+    return out
+
+
+def fp32_error(result: ParityResult, definition: str | None = FP32_DEFINITION) -> Fp32Error:
+    errors = result.reference_fp32_error
+    return Fp32Error(errors["reference"], errors["candidate"], definition)
+
+
+def parity_record(
+    *,
+    evaluation: EvalRecord,
+    runtime: str,
+    device: str,
+    images: Sequence[tuple[str, bool]],
+    result: ParityResult,
+    tie_band: float,
+    runtime_settings: Mapping[str, object],
+    exported: Exported,
+    calibration: Calibration,
+    environment_device: str,
+) -> ParityRecord:
+    """One runtime against the torch model on ``images`` (path, anomalous), with the reference's own error."""
+    return ParityRecord(
+        run_name=evaluation.run_name,
+        method=evaluation.method,
+        category=evaluation.category,
+        runtime=runtime,
+        device=device,
+        reference=f"the trained anomalib torch model, eager fp32 on {device}, same images at batch 1",
+        images=[ParityImage(path, anomalous) for path, anomalous in images],
+        status=result.status,
+        tolerance=result.tolerance,
+        n_images=result.n_images,
+        max_abs_error=result.max_abs_error,
+        label_flips=result.label_flips,
+        mask_pixel_flips=result.mask_pixel_flips,
+        mask_pixels=result.mask_pixels,
+        ambiguous_flips=AmbiguousFlips(
+            labels=result.ambiguous_label_flips,
+            mask_pixels=result.ambiguous_mask_pixel_flips,
+            band=Band(pred_score=result.ambiguity_band[0], anomaly_map=result.ambiguity_band[1]),
+            definition=AMBIGUOUS_DEFINITION,
+        ),
+        ambiguous_scores=tied_scores(result, tie_band),
+        reference_fp32_error=fp32_error(result),
+        where=[w.describe() for w in result.where],
+        runtime_settings=decode(Settings, dict(runtime_settings), "runtime_settings"),
+        export=export_info(exported),
+        scoring=evaluation.scoring,
+        calibration=calibration,
+        checkpoint=evaluation.checkpoint,
+        weights=evaluation.weights,
+        dataset=evaluation.dataset,
+        environment=environment_info(environment_device),
+        created=now(),
+    )
+
+
+def ablation_record(
+    category: str,
+    dataset: str,
+    per_method: Mapping[str, Mapping[str, Aggregate]],
+    records: Mapping[str, list[str]],
+    scoring: Mapping[str, str],
+) -> AblationRecord:
+    """PatchCore against PaDiM on ``category``: each metric aggregated over seeds, and the deltas."""
+    patchcore, padim = dict(per_method["patchcore"]), dict(per_method["padim"])
+    return AblationRecord(
+        category=category,
+        dataset=dataset,
+        patchcore=patchcore,
+        padim=padim,
+        deltas={m: patchcore[m].mean - padim[m].mean for m in patchcore},
+        records=dict(records),
+        scoring=dict(scoring),
+        created=now(),
+    )
+
+
+def dataset_check_record(result: CheckResult) -> DatasetCheckRecord:
+    """What ``inspectnet data check`` found: each category's counts and fingerprint, the generator if any."""
+    manifest = manifest_identity(result.root)
+    return DatasetCheckRecord(
+        root=result.root.as_posix(),
+        dataset=result.dataset,
+        synthetic_manifest=block(ManifestInfo, manifest) if manifest is not None else None,
+        categories=[
+            block(CategoryCheck, asdict(s) | {"fingerprint": result.fingerprints[s.category]}) for s in result.summaries
+        ],
+    )
