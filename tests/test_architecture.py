@@ -153,3 +153,18 @@ def test_the_parser_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:
         "inspectnet.harness",
         "inspectnet.harness.session",
     }
+
+
+def test_anomalib_private_names_are_imported_in_one_adapter() -> None:
+    """``from anomalib... import _Private`` appears only in models/anomalib_private.py (package, tests, benchmarks)."""
+    root = PACKAGE.parent
+    adapter = PACKAGE / "models" / "anomalib_private.py"
+    offenders = []
+    for folder in (PACKAGE, root / "tests", root / "parity", root / "benchmarks"):
+        for path in sorted(folder.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("anomalib"):
+                    private = [a.name for a in node.names if a.name.startswith("_")]
+                    if private and path != adapter:
+                        offenders.append(f"{path.relative_to(root)}: {', '.join(private)}")
+    assert offenders == []
