@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
     from torch import nn
 
-    from inspectnet.deploy.export import Exported
     from inspectnet.deploy.calibration import Calibration
+    from inspectnet.deploy.export import Exported
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.models.inputs import CategoryInputs
     from inspectnet.models.train import ModelSpec
