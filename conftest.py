@@ -7,6 +7,7 @@ model that single-model checks (mutations, the gate's quality) measure.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,8 +65,81 @@ def tiny_dataset(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def subject_run(inspectnet: Session) -> RunKey:
-    """The model a single-model check measures: PatchCore's base run on bottle (the plan's first category when
-    bottle is not planned)."""
-    planned = {r.category for r in inspectnet.runs()}
-    categories = [c for c in inspectnet.plan.categories if c in planned]
-    return inspectnet.plan.base_run("patchcore", "bottle" if "bottle" in categories else categories[0])
+    """The model a single-model check measures: bottle's (the first planned category's when bottle is not
+    planned) PatchCore base run, or its given model."""
+    planned = sorted({r.category for r in inspectnet.runs()})
+    run = inspectnet.measured_run("bottle" if "bottle" in planned else planned[0])
+    assert run is not None
+    return run
+
+
+CHECKPOINT_SIZE = 64  # the image size the anomalib_results checkpoints are trained at
+
+
+@pytest.fixture(scope="session")
+def small_bottle(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """8 training images, 3 test images of each class and their masks, from the embedded bottle."""
+    root = tmp_path_factory.mktemp("small")
+    src = synthetic_root / "bottle"
+    for sub in sorted(p for p in src.rglob("*") if p.is_dir()):
+        rel = sub.relative_to(src)
+        dst = root / "bottle" / rel
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in sorted(f for f in sub.iterdir() if f.is_file())[: 8 if rel.parts[0] == "train" else 3]:
+            shutil.copy2(f, dst / f.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def anomalib_results(small_bottle: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    """Real user checkpoints: anomalib's own ``Engine`` fits PatchCore and PaDiM (resnet18, random init, 64x64)
+    on ``small_bottle``, a fresh Engine for each fit (a reused one does not train the second model). Returns
+    the results tree and each fit's checkpoint (``Engine.best_model_path``). Offline (nothing may download)
+    and on one torch thread (PaDiM's small covariance products crawl on oversubscribed cores)."""
+    import warnings
+
+    import torch
+    from anomalib.data import MVTecAD
+    from anomalib.engine import Engine
+    from anomalib.models import Padim, Patchcore
+
+    size = (CHECKPOINT_SIZE, CHECKPOINT_SIZE)
+    models = {
+        "patchcore": lambda: Patchcore(
+            backbone="resnet18",
+            layers=["layer2", "layer3"],
+            pre_trained=False,
+            coreset_sampling_ratio=0.1,
+            pre_processor=Patchcore.configure_pre_processor(image_size=size),
+        ),
+        "padim": lambda: Padim(
+            backbone="resnet18", pre_trained=False, pre_processor=Padim.configure_pre_processor(image_size=size)
+        ),
+    }
+    root = tmp_path_factory.mktemp("results")
+    paths = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+            mp.setenv("HF_HUB_OFFLINE", "1")
+            warnings.simplefilter("ignore")  # Lightning's remarks on a one-epoch fit with no optimiser
+            for method, make in models.items():
+                torch.manual_seed(0)
+                engine = Engine(
+                    max_epochs=1,
+                    default_root_dir=root,
+                    accelerator="cpu",
+                    devices=1,
+                    logger=False,
+                    enable_progress_bar=False,
+                    enable_model_summary=False,
+                )
+                data = MVTecAD(
+                    root=small_bottle, category="bottle", train_batch_size=8, eval_batch_size=8, num_workers=0
+                )
+                engine.fit(model=make(), datamodule=data)
+                paths[method] = Path(engine.best_model_path)
+    finally:
+        torch.set_num_threads(threads)
+    return root, paths

@@ -26,7 +26,7 @@ def _embeddings(session: Session, category: str) -> tuple[torch.Tensor, str]:
 
     run = session.plan.base_run("patchcore", category)
     spec = session.spec(run)
-    weights = session.weights(spec.backbone)
+    weights = session.weights_for(spec)
     model = build(spec, weights)
     images = session.inputs(category, spec.image_size).train
     model.train()

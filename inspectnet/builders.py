@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, TypeVar
 
 from inspectnet.data.check import CheckResult, manifest_identity
-from inspectnet.data.licences import DATASET_LICENCES, DATASET_NOTES
+from inspectnet.data.licences import DatasetIdentity
 from inspectnet.deploy.calibration import Calibration
 from inspectnet.hostinfo import environment, platform_block
 from inspectnet.measure.latency import STAT_DEFINITIONS, Stats, WarmupTail
@@ -36,6 +36,7 @@ from inspectnet.records import (
     LatencyRecord,
     ManifestInfo,
     ModelInfo,
+    ModelSource,
     ParityImage,
     ParityRecord,
     Platform,
@@ -89,9 +90,10 @@ def export_info(exported: Exported) -> ExportInfo:
     return block(ExportInfo, exported.as_record())
 
 
-def dataset_info(name: str, root: str, fingerprint: str) -> DatasetInfo:
-    """The dataset block, with the licence and the note that say which data produced a number."""
-    return DatasetInfo(name, root, fingerprint, DATASET_LICENCES[name], DATASET_NOTES[name])
+def dataset_info(identity: DatasetIdentity, root: str, fingerprint: str) -> DatasetInfo:
+    """The dataset block, with the name, licence and note (resolved once, ``data.licences.resolve``) that say
+    which data produced a number and under which licence."""
+    return DatasetInfo(identity.name, root, fingerprint, identity.licence, identity.note)
 
 
 def evaluation_record(
@@ -107,13 +109,16 @@ def evaluation_record(
     trained_this_session: bool,
     timings_s: Mapping[str, float],
     device: str,
+    source: ModelSource | None = None,
 ) -> EvalRecord:
+    """One model's evaluation; ``source`` names the user's checkpoint when InspectNet did not train it (its
+    seed then was not pinned by InspectNet)."""
     return EvalRecord(
         run_name=run_name,
         method=spec.method,
         category=spec.category,
         seed=spec.seed,
-        seed_pinned=True,
+        seed_pinned=source is None,
         coreset=spec.coreset,
         model=model_info(spec),
         scoring=block(Scoring, scoring),
@@ -127,6 +132,7 @@ def evaluation_record(
         timings_s={k: round(v, 3) for k, v in timings_s.items()},
         environment=environment_info(device),
         created=now(),
+        source=source,
     )
 
 
@@ -206,6 +212,7 @@ def latency_record(
         stat_definitions=STAT_DEFINITIONS,
         runtimes=dict(sorted(entries.items())),
         created=now(),
+        source=evaluation.source,
     )
 
 
@@ -281,6 +288,7 @@ def parity_record(
         dataset=evaluation.dataset,
         environment=environment_info(environment_device),
         created=now(),
+        source=evaluation.source,
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, packaged
 from inspectnet.data.layout import HOW_TO_POINT, DataError, check_category_name
+from inspectnet.data.licences import DATASET_KINDS, DatasetIdentity, IdentityError, resolve
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
 from inspectnet.names import LATENCY_RUNTIMES, PARITY_RUNTIMES
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from inspectnet.harness.given import GivenModel
     from inspectnet.harness.latency import LatencyRecorder
     from inspectnet.harness.parity import ParityChecker
     from inspectnet.harness.session import Session
@@ -41,6 +43,8 @@ RECORDER_KEY = pytest.StashKey["LatencyRecorder"]()
 PARITY_KEY = pytest.StashKey["ParityChecker"]()
 DEVICE_KEY = pytest.StashKey[str]()
 PROFILE_KEY = pytest.StashKey[Profile]()
+IDENTITY_KEY = pytest.StashKey[DatasetIdentity]()
+GIVEN_KEY = pytest.StashKey["tuple[GivenModel, ...]"]()
 
 
 def _category_list(text: str) -> list[str]:
@@ -76,6 +80,23 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _category_value(option: str, separator: str) -> Callable[[str], tuple[str, str]]:
+    """``CATEGORY<separator>VALUE`` (``--model bottle=PATH``, ``--model-sha256 bottle=HEX``)."""
+
+    def parse(text: str) -> tuple[str, str]:
+        category, sep, value = text.partition(separator)
+        if not sep or not category or not value:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text!r}: write CATEGORY{separator}VALUE, e.g. bottle{separator}..."
+            )
+        try:
+            return check_category_name(category), value
+        except DataError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def _weights(text: str) -> WeightsSpec:
     try:
         return parse_weights(text)
@@ -87,15 +108,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("inspectnet", "InspectNet acceptance criteria")
     group.addoption(
         "--dataset",
-        choices=("synthetic", "mvtec_ad"),
+        choices=DATASET_KINDS,
         default="synthetic",
-        help="dataset profile (default: synthetic, the embedded set)",
+        help="synthetic: the embedded set (CC0, the default); mvtec_ad: MVTec AD (CC BY-NC-SA 4.0); folder: your "
+        "own dataset in MVTec AD layout, named and licensed by DATA_ROOT/dataset.toml or --dataset-licence",
     )
     group.addoption(
         "--data-root",
         type=Path,
         default=None,
         help="dataset root in MVTec AD layout (default for synthetic: data/synthetic, generated if absent)",
+    )
+    group.addoption(
+        "--dataset-licence",
+        default=None,
+        metavar="TEXT",
+        help="--dataset folder: the dataset's licence, e.g. CC0-1.0 (its name is then the data root's directory "
+        "name); or put name and licence in DATA_ROOT/dataset.toml",
     )
     group.addoption(
         "--category",
@@ -109,7 +138,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--weights",
         type=_weights,
         default=None,
-        help="backbone weights: imagenet | random:N | FILE (default: random:0 for synthetic, imagenet for mvtec_ad)",
+        help="backbone weights: imagenet | random:N | FILE (default: random:0 for synthetic, imagenet otherwise)",
+    )
+    group.addoption(
+        "--model",
+        action="append",
+        type=_category_value("--model", "="),
+        default=None,
+        metavar="CATEGORY=PATH",
+        help="judge this anomalib checkpoint (.ckpt, Patchcore or Padim) as CATEGORY's model instead of training one "
+        "(repeatable)",
+    )
+    group.addoption(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="judge the checkpoints of an anomalib results tree (DIR/<Model>/<Dataset>/<category>/latest|vN/...)",
+    )
+    group.addoption(
+        "--model-sha256",
+        action="append",
+        type=_category_value("--model-sha256", "="),
+        default=None,
+        metavar="CATEGORY=HEX",
+        help="refuse CATEGORY's checkpoint unless its sha256 is HEX (a SHA256SUMS file beside it is also honoured)",
+    )
+    group.addoption(
+        "--anomalib-checkpoints",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write every model an accuracy test publishes as DIR/<run>.ckpt, loadable by anomalib's "
+        "Patchcore.load_from_checkpoint / Padim.load_from_checkpoint (and by --model)",
     )
     group.addoption("--device", choices=("cpu", "cuda", "auto"), default="auto", help="device (default: auto)")
     group.addoption("--latency-warmup", type=_count(0), default=10, help="untimed calls before timing (default: 10)")
@@ -119,7 +179,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--criteria",
         type=Path,
         default=None,
-        help="criteria profile TOML (default: the dataset's packaged one)",
+        help="criteria profile TOML (default: the dataset's packaged one; mvtec_ad's for folder)",
     )
     group.addoption(
         "--report-dir",
@@ -163,28 +223,56 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     dataset = config.getoption("--dataset")
     data_root = config.getoption("--data-root")
-    if dataset == "mvtec_ad" and data_root is None:
+    if dataset != "synthetic" and data_root is None:
         raise pytest.UsageError(
-            "--dataset mvtec_ad needs --data-root DIR (a directory in MVTec AD layout); nothing is downloaded"
+            f"--dataset {dataset} needs --data-root DIR (a directory in MVTec AD layout); nothing is downloaded"
         )
     if data_root is not None and not data_root.is_dir():
         raise pytest.UsageError(f"--data-root {data_root}: no such directory; {HOW_TO_POINT}")
+    try:  # whose data, under which licence: once, here, before anything heavy
+        config.stash[IDENTITY_KEY] = resolve(dataset, data_root, config.getoption("--dataset-licence"))
+    except IdentityError as exc:
+        raise pytest.UsageError(str(exc)) from None
     baseline = config.getoption("--baseline")
     if baseline is not None and not baseline.is_dir():
         raise pytest.UsageError(
             f"--baseline {baseline}: no such directory; give a reports root (it holds eval_harness/)"
         )
     criteria = config.getoption("--criteria") or packaged(dataset)
+    categories = _categories(config)
+    given = _given_models(config, categories)
     try:
-        profile = load_profile(criteria)
-        for category in _categories(config) or ():
-            for method in profile.plan.methods:
-                profile.criterion(method, category, "image_auroc")  # raises naming the profile and the key
+        profile = load_profile(criteria, tuple(categories) if categories else None)
+        # the whole plan, now: a planned method and category without criteria stops the run before it trains
+        runs = [g.run for g in given] if given else profile.plan.runs(categories, config.getoption("--seeds"))
+        profile.check_runs(runs)
     except CriteriaError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PROFILE_KEY] = profile
+    config.stash[GIVEN_KEY] = given
     if config.getoption("--device") == "cuda":
         config.stash[DEVICE_KEY] = _resolve_device("cuda")
+
+
+def _given_models(config: pytest.Config, categories: list[str] | None) -> tuple[GivenModel, ...]:
+    """The checkpoints named by --model / --model-dir, each read (safely) and checked now: a bad file is one
+    line before anything is trained."""
+    named = config.getoption("--model") or []
+    model_dir = config.getoption("--model-dir")
+    pins = dict(config.getoption("--model-sha256") or [])
+    if not named and model_dir is None:
+        if pins:
+            raise pytest.UsageError("--model-sha256 pins a checkpoint given with --model or --model-dir; give one")
+        return ()
+    if model_dir is not None and not model_dir.is_dir():
+        raise pytest.UsageError(f"--model-dir {model_dir}: no such directory; give anomalib's results directory")
+    from inspectnet.harness.given import given_models
+    from inspectnet.models.checkpoint import CheckpointError
+
+    try:
+        return tuple(given_models([(c, Path(p)) for c, p in named], model_dir, pins, categories))
+    except CheckpointError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _options_session(config: pytest.Config) -> Session:
@@ -201,6 +289,7 @@ def _options_session(config: pytest.Config) -> Session:
     categories = _categories(config)
     options = SessionOptions(
         dataset=dataset,
+        identity=config.stash[IDENTITY_KEY],
         data_root=root,
         weights=weights,
         device=config.stash.get(DEVICE_KEY, None) or _resolve_device(config.getoption("--device")),
@@ -209,6 +298,8 @@ def _options_session(config: pytest.Config) -> Session:
         profile=config.stash[PROFILE_KEY],
         categories=tuple(categories) if categories else None,
         seeds=tuple(seeds) if seeds else None,
+        given=config.stash[GIVEN_KEY],
+        checkpoint_dir=config.getoption("--anomalib-checkpoints"),
     )
     return Session(options, sink=sink_of(config))
 
@@ -235,7 +326,10 @@ def _categories(config: pytest.Config) -> list[str] | None:
 
 
 def _plan_runs(config: pytest.Config) -> list[RunKey]:
-    """The plan's runs without building the heavy session (collection stays fast)."""
+    """The plan's runs (or the given checkpoints') without building the heavy session (collection stays fast)."""
+    given = config.stash.get(GIVEN_KEY, ())
+    if given:
+        return [g.run for g in given]
     return config.stash[PROFILE_KEY].plan.runs(_categories(config), config.getoption("--seeds"))
 
 

@@ -96,6 +96,21 @@ class CheckpointInfo:
 
 
 @dataclass(frozen=True)
+class ModelSource:
+    """Where a model under test came from when InspectNet did not train it: the user's checkpoint."""
+
+    kind: str  # "checkpoint"
+    path: str  # as the user gave it
+    sha256: str
+    size_bytes: int
+    lightning_version: str
+    anomalib_version: str | None  # anomalib 2.7 does not store its version in a checkpoint
+    thresholds_from: str  # "checkpoint": its PostProcessor's values, deployed as they are; or why not
+    thresholds: dict[str, float] | None  # the checkpoint's own (None: NaN in the file)
+    notes: list[str]
+
+
+@dataclass(frozen=True)
 class Environment:
     python: str
     platform: str
@@ -201,6 +216,8 @@ class EvalRecord(Record):
     timings_s: dict[str, float]
     environment: Environment
     created: str
+    # a model given with --model / --model-dir; absent for the models InspectNet trains
+    source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -300,6 +317,7 @@ class LatencyRecord(Record):
     stat_definitions: dict[str, str]
     runtimes: dict[str, RuntimeLatency]
     created: str
+    source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # as the evaluation's
 
 
 @dataclass(frozen=True)
@@ -383,6 +401,7 @@ class ParityRecord(Record):
     dataset: DatasetInfo
     environment: Environment
     created: str
+    source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # as the evaluation's
 
 
 @dataclass(frozen=True)

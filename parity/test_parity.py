@@ -20,7 +20,9 @@ def test_parity(inspectnet: Session, parity_checker: ParityChecker, parity_case:
     from inspectnet.deploy.runtimes import RuntimeUnavailable
 
     category, device, runtime = parity_case
-    run = inspectnet.plan.base_run("patchcore", category)
+    run = inspectnet.measured_run(category)
+    if run is None:
+        pytest.skip(f"no model of {category} to measure (--model gave none)")
     try:
         runner = inspectnet.runner(run, runtime, device)
     except RuntimeUnavailable as exc:

@@ -77,3 +77,70 @@ def test_bad_profiles_are_refused_naming_the_key(tmp_path: Path, text: str, matc
     with pytest.raises(CriteriaError, match=match) as exc:
         load_profile(path)
     assert str(path) in str(exc.value)
+
+
+PARTIAL = BASE.replace('["bottle"]', '["bottle", "cable"]') + (
+    'methods = ["patchcore"]\n[criteria.patchcore.bottle]\nimage_auroc = { min = 0.9 }\n'
+    "[criteria.patchcore.cable]\naupro = { reference = 0.9, tolerance = 0.05 }\n"
+)
+
+
+def test_a_partial_profile_sets_some_metrics_and_the_others_have_none(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(PARTIAL)
+    profile = load_profile(path)
+    assert profile.criterion_or_none("patchcore", "bottle", "image_auroc") == Criterion("image_auroc", 0.9)
+    assert profile.criterion_or_none("patchcore", "bottle", "pixel_auroc") is None
+    assert profile.criterion_or_none("patchcore", "cable", "aupro") == Criterion("aupro", 0.85, 0.9, 0.05)
+    assert profile.criterion_or_none("padim", "bottle", "image_auroc") is None
+    assert profile.no_criterion("patchcore", "bottle", "pixel_auroc") == (
+        f"no criterion for pixel_auroc of patchcore/bottle in {path}"
+    )
+    with pytest.raises(CriteriaError, match=r"no criterion for patchcore.bottle.aupro"):
+        profile.criterion("patchcore", "bottle", "aupro")
+    profile.check_runs(profile.plan.runs())  # every planned table sets at least one metric: valid
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (  # a planned category with no table at all
+            BASE.replace('["bottle"]', '["bottle", "cable"]')
+            + 'methods = ["patchcore"]\n[criteria.patchcore.bottle]\nimage_auroc = { min = 0.9 }\n',
+            r"no \[criteria.patchcore.cable\] table for the planned patchcore on cable",
+        ),
+        (  # a planned method with no table
+            BASE + "[criteria.patchcore.bottle]\nimage_auroc = { min = 0.9 }\n",
+            r"no \[criteria.padim.bottle\] table",
+        ),
+        (  # a table that sets nothing
+            BASE + 'methods = ["patchcore"]\n[criteria.patchcore.bottle]\n',
+            r"\[criteria.patchcore.bottle\] sets no criterion",
+        ),
+    ],
+)
+def test_a_planned_run_without_any_criterion_is_refused_naming_the_key(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    profile = load_profile(path)  # parses: what is planned is checked against the plan being run
+    with pytest.raises(CriteriaError, match=match) as exc:
+        profile.check_runs(profile.plan.runs())
+    assert str(exc.value).startswith(f"{path}: ")
+
+
+def test_criteria_for_a_category_outside_the_plan_are_known_when_it_is_asked_for(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(BASE + 'methods = ["patchcore"]\n[criteria.patchcore.grid]\nimage_auroc = { min = 0.9 }\n')
+    with pytest.raises(CriteriaError, match=r"unknown key criteria\.patchcore\.grid"):
+        load_profile(path)
+    profile = load_profile(path, ("grid",))  # --category grid
+    profile.check_runs(profile.plan.runs(["grid"]))
+    with pytest.raises(CriteriaError, match=r"no \[criteria.patchcore.bottle\] table"):
+        profile.check_runs(profile.plan.runs())
+
+
+def test_a_folder_dataset_starts_from_the_mvtec_ad_profile() -> None:
+    assert packaged("folder") == packaged("mvtec_ad")
+    for dataset in ("synthetic", "mvtec_ad"):
+        profile = load_profile(packaged(dataset))
+        profile.check_runs(profile.plan.runs())

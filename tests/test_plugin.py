@@ -24,6 +24,7 @@ def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
     for option in (
         "--dataset",
         "--data-root",
+        "--dataset-licence",
         "--category",
         "--seeds",
         "--weights",
@@ -55,7 +56,8 @@ def test_the_plugin_runs_without_xdist_under_strict_markers(pytester: pytest.Pyt
         (["--seeds", "a,b"], "*--seeds*non-negative integers*"),
         (["--dataset", "mvtec_ad"], "*--dataset mvtec_ad needs --data-root*"),
         (["--criteria", "nope.toml"], "*--criteria nope.toml: no such file*"),
-        (["--category", "grid"], "*no criterion for patchcore.grid.image_auroc*"),
+        (["--category", "grid"], "*synthetic.toml: no ?criteria.patchcore.grid? table for the planned patchcore*"),
+        (["--dataset", "folder"], "*--dataset folder needs --data-root*"),
         (["--device", "tpu"], "*--device*invalid choice*"),
         (["--data-root", "/no/such/dataset"], "*--data-root /no/such/dataset: no such directory*"),
     ],
@@ -112,3 +114,37 @@ def test_seeds_option_replaces_the_plan_seeds(pytester: pytest.Pytester) -> None
     assert sorted(ids) == sorted(
         f"test_accuracy.py::test_image_auroc[{m}-leather-seed{s}]" for m in ("patchcore", "padim") for s in (3, 4)
     )
+
+
+def test_a_profile_missing_a_planned_table_stops_at_configure_before_training(pytester: pytest.Pytester) -> None:
+    """The whole plan is checked when pytest starts: a planned category without criteria is one line naming the
+    profile and the key, and nothing is trained or written."""
+    pytester.makepyfile(test_accuracy=(ROOT / "tests" / "acceptance" / "test_accuracy.py").read_text())
+    profile = pytester.path / "p.toml"
+    profile.write_text(
+        'schema = 1\n[plan]\nmethods = ["padim"]\ncategories = ["bottle", "leather"]\n'
+        "[criteria.padim.bottle]\nimage_auroc = { min = 0.5 }\n"
+    )
+    result = pytester.runpytest("--criteria", str(profile), "--store-dir", "store", "--report-dir", "reports/eval")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    assert errors == [
+        f"ERROR: {profile}: no [criteria.padim.leather] table for the planned padim on leather; add it with at least "
+        "one of image_auroc, pixel_auroc, aupro = { min = ... }"
+    ]
+    assert not (pytester.path / "store").exists() and not (pytester.path / "reports").exists()
+
+
+def test_a_partial_profile_collects_every_metric_test(pytester: pytest.Pytester) -> None:
+    """Only image_auroc set: the pixel_auroc and aupro tests are still collected (they skip when run, saying so)."""
+    pytester.makepyfile(test_accuracy=(ROOT / "tests" / "acceptance" / "test_accuracy.py").read_text())
+    profile = pytester.path / "p.toml"
+    profile.write_text(
+        'schema = 1\n[plan]\nmethods = ["padim"]\ncategories = ["leather"]\n'
+        "[criteria.padim.leather]\nimage_auroc = { min = 0.5 }\n"
+    )
+    result = pytester.runpytest("--collect-only", "-q", "--criteria", str(profile))
+    assert result.ret == pytest.ExitCode.OK
+    ids = [line for line in result.stdout.lines if "::" in line]
+    for metric in ("image_auroc", "pixel_auroc", "aupro"):
+        assert f"test_accuracy.py::test_{metric}[padim-leather-seed0]" in ids

@@ -3,11 +3,16 @@
 A metric's criterion is ``{ min = X }`` or ``{ reference = R, tolerance = T }`` (the minimum is then
 R - T): the card's number and the slack the profile states. Unknown keys, methods, categories or
 metrics are errors naming the key; nothing in a profile is silently ignored.
+
+A profile may be partial: a method and category may set only some metrics (the others are still measured
+and recorded; their tests skip, saying so). Every planned method and category needs a table that sets at
+least one (``Profile.check_runs``, called at configure time, before anything trains).
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,7 +22,8 @@ from inspectnet.criteria.latency import Budget, parse_budgets
 from inspectnet.names import METHODS, METRICS, run_id, run_name
 
 TOP_KEYS = ("schema", "dataset", "description", "plan", "criteria", "delta", "latency", "parity", "gate")
-PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml"}
+# per --dataset kind; a user's own dataset in MVTec AD layout (folder) starts from MVTec AD's categories and numbers
+PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml", "folder": "mvtec_ad.toml"}
 
 
 class CriteriaError(ValueError):
@@ -161,17 +167,43 @@ class Profile:
             ) from None
 
     def criterion(self, method: str, category: str, metric: str) -> Criterion:
-        try:
-            return self.criteria[(method, category)][metric]
-        except KeyError:
+        found = self.criterion_or_none(method, category, metric)
+        if found is None:
             raise CriteriaError(
                 f"{self.path}: no criterion for {method}.{category}.{metric}; add [criteria.{method}.{category}] "
                 f"with {metric} = {{ min = ... }}"
-            ) from None
+            )
+        return found
+
+    def criterion_or_none(self, method: str, category: str, metric: str) -> Criterion | None:
+        """The metric's criterion, or None where the profile sets none (a partial profile: the metric is still
+        measured and recorded, its test skips)."""
+        return self.criteria.get((method, category), {}).get(metric)
+
+    def no_criterion(self, method: str, category: str, metric: str) -> str:
+        """Why a metric has no test verdict: the skip reason of its accuracy test."""
+        return f"no criterion for {metric} of {method}/{category} in {self.path}"
+
+    def check_runs(self, runs: Iterable[RunKey]) -> None:
+        """Every planned (method, category) has a criteria table that sets at least one metric (a metric left
+        out is fine); raises ``CriteriaError`` naming the profile and the key. Run at configure, before training."""
+        for method, category in dict.fromkeys((r.method, r.category) for r in runs):
+            key = f"criteria.{method}.{category}"
+            table = self.criteria.get((method, category))
+            if table is None:
+                raise CriteriaError(
+                    f"{self.path}: no [{key}] table for the planned {method} on {category}; add it with at least "
+                    f"one of {', '.join(METRICS)} = {{ min = ... }}"
+                )
+            if not table:
+                raise CriteriaError(
+                    f"{self.path}: [{key}] sets no criterion; give at least one of {', '.join(METRICS)} "
+                    "= { min = ... }"
+                )
 
 
 def packaged(dataset: str) -> Path:
-    """The profile shipped for ``dataset`` (synthetic | mvtec_ad)."""
+    """The profile shipped for ``dataset`` (synthetic | mvtec_ad; folder: mvtec_ad's)."""
     return Path(str(resources.files("inspectnet.criteria") / PROFILES[dataset]))
 
 

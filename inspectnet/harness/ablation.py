@@ -16,6 +16,12 @@ def aggregate(seeds: list[int], values: list[float]) -> Aggregate:
     return Aggregate(statistics.fmean(values), statistics.pstdev(values), len(values), tuple(seeds), tuple(values))
 
 
+def missing_methods(session: Session, category: str) -> list[str]:
+    """The methods the ablation needs that have no base run of ``category`` (a one-method plan, given models)."""
+    have = {r.method for r in session.runs() if r.category == category and r.is_base}
+    return [m for m in METHODS if m not in have]
+
+
 def ablation_row(session: Session, category: str) -> AblationRecord:
     """Publish every base run of ``category`` (each seed, the plan's coreset) and aggregate them."""
     runs = [r for r in session.runs() if r.category == category and r.is_base]
@@ -31,7 +37,7 @@ def ablation_row(session: Session, category: str) -> AblationRecord:
         per_method[method] = {
             m: aggregate([r.seed for r in mine], [e.record.metrics[m] for e in evaluations]) for m in METRICS
         }
-    return ablation_record(category, session.options.dataset, per_method, records, scoring)
+    return ablation_record(category, session.options.dataset_identity.name, per_method, records, scoring)
 
 
 def write_ablation(session: Session, row: AblationRecord) -> Path:

@@ -67,7 +67,7 @@ def _variants(session: Session, run: RunKey) -> Iterator[tuple[str, Any, Any]]:
     for seed in NOISE_SEEDS:
         spec = dataclasses.replace(session.spec(run), seed=seed)
         identity = session.feature_identity(spec)
-        model = build(spec, session.weights(spec.backbone)).to(session.options.device)
+        model = build(spec, session.weights_for(spec)).to(session.options.device)
         fit(model, spec, inputs.train, session.cache, identity, perturb=noisy(seed))
         predictions = predict(model, inputs.test, session.cache, identity)
         calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
@@ -78,7 +78,7 @@ def _variants(session: Session, run: RunKey) -> Iterator[tuple[str, Any, Any]]:
             "parity_margin": f"seed {seed}, noise {NOISE}",
             "memory_bank": hashlib.sha256(bank).hexdigest(),
         }
-        key |= {"weights_sha256": session.weights(spec.backbone).sha256, "calibration": calibration.as_record()}
+        key |= {"weights_sha256": session.weights_for(spec).sha256, "calibration": calibration.as_record()}
         yield f"seed{seed}+noise", module, export(module.to("cpu"), spec.image_size, session.options.store_dir, key)
         module.to(session.options.device)
 

@@ -17,6 +17,8 @@ from inspectnet.builders import dataset_info, evaluation_record
 from inspectnet.criteria import Plan, Profile, RunKey
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
+from inspectnet.data.licences import DatasetIdentity, builtin
+from inspectnet.harness.given import GivenModel
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from inspectnet.deploy.export import Exported
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.models.inputs import CategoryInputs
+    from inspectnet.models.store import Checkpoint
     from inspectnet.models.train import ModelSpec
 
 
@@ -46,6 +49,14 @@ class SessionOptions:
     profile: Profile
     categories: tuple[str, ...] | None = None
     seeds: tuple[int, ...] | None = None
+    identity: DatasetIdentity | None = None  # name, licence, note; None: the built-in kind's (synthetic, mvtec_ad)
+    given: tuple[GivenModel, ...] = ()  # --model / --model-dir: the runs are these checkpoints, none is trained
+    checkpoint_dir: Path | None = None  # --anomalib-checkpoints: every published model also as an anomalib .ckpt
+
+    @property
+    def dataset_identity(self) -> DatasetIdentity:
+        """Whose data this is and under which licence (``data.licences.resolve``, done once at configure)."""
+        return self.identity if self.identity is not None else builtin(self.dataset)
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,29 @@ class Session:
     def plan(self) -> Plan:
         return self.options.profile.plan
 
+    def given(self, run: RunKey) -> GivenModel | None:
+        """The user's checkpoint that is ``run``, when the session judges given models."""
+        return next((g for g in self.options.given if g.run == run), None)
+
+    def base_run(self, method: str, category: str) -> RunKey | None:
+        """The model a category's latency and parity are measured on: the plan's base run, or with given
+        models the given one of ``method`` on ``category`` (lowest seed); None when there is none."""
+        if not self.options.given:
+            return self.plan.base_run(method, category)
+        mine = sorted(
+            (g.run for g in self.options.given if (g.run.method, g.run.category) == (method, category)),
+            key=lambda r: r.seed,
+        )
+        return mine[0] if mine else None
+
+    def measured_run(self, category: str) -> RunKey | None:
+        """The model whose latency and parity a category's tests measure: PatchCore's base run; with given
+        models, the given PatchCore (else the given PaDiM) of ``category``; None when there is none."""
+        return self.base_run("patchcore", category) or self.base_run("padim", category)
+
     def runs(self) -> list[RunKey]:
+        if self.options.given:
+            return [g.run for g in self.options.given]
         cats = list(self.options.categories) if self.options.categories else None
         seeds = list(self.options.seeds) if self.options.seeds else None
         return self.plan.runs(cats, seeds)
@@ -96,8 +129,8 @@ class Session:
         runs = self.runs()
         for name in sorted({r.category for r in runs}):
             self.category(name)
-        for backbone in sorted({self.spec(r).backbone for r in runs}):
-            self.weights(backbone)
+        for run in runs:
+            self.weights_for(self.spec(run))
 
     def category(self, name: str) -> tuple[Category, str]:
         if name not in self._categories:
@@ -120,21 +153,30 @@ class Session:
         images = self.evaluate(run).inputs.test.numpy()
         return images if chosen is None else images[chosen]
 
-    def weights(self, backbone: str) -> ResolvedWeights:
-        if backbone not in self._weights:
-            self._weights[backbone] = resolve(self.options.weights, backbone, self.options.store_dir)
-        return self._weights[backbone]
+    def weights_for(self, spec: ModelSpec) -> ResolvedWeights:
+        """``spec``'s backbone weights: those inside the user's checkpoint for a given model, else --weights'."""
+        given = self.given(RunKey(spec.method, spec.category, spec.seed))
+        key = f"{spec.category}|{spec.seed}|{spec.method}" if given is not None else spec.backbone
+        if key not in self._weights:
+            if given is not None:
+                self._weights[key] = given.weights(self.options.store_dir)
+            else:
+                self._weights[key] = resolve(self.options.weights, spec.backbone, self.options.store_dir)
+        return self._weights[key]
 
     def spec(self, run: RunKey) -> ModelSpec:
         from inspectnet.models.train import default_spec
 
+        given = self.given(run)
+        if given is not None:
+            return given.spec
         return default_spec(run.method, run.category, run.seed, self.plan.coreset_of(run))  # type: ignore[arg-type]
 
     def feature_identity(self, spec: ModelSpec) -> str:
         """The feature cache's key for a model's backbone on its category (dropped per category)."""
         from inspectnet.models.train import extractor_identity
 
-        return f"{spec.category}|{extractor_identity(spec, self.weights(spec.backbone), self.options.device)}"
+        return f"{spec.category}|{extractor_identity(spec, self.weights_for(spec), self.options.device)}"
 
     # ---------------------------------------------------------------- train (or load) and evaluate
 
@@ -144,7 +186,7 @@ class Session:
 
         return {
             "model": spec.as_record(),
-            "weights_sha256": self.weights(spec.backbone).sha256,
+            "weights_sha256": self.weights_for(spec).sha256,
             "dataset": self.options.dataset,
             "dataset_fingerprint": fp,
             "anomalib": anomalib.__version__,
@@ -155,7 +197,7 @@ class Session:
     def build_model(self, spec: ModelSpec, head: dict[str, Any], stable: bool = True) -> nn.Module:
         from inspectnet.models.train import build, load_head
 
-        model = build(spec, self.weights(spec.backbone), stable)
+        model = build(spec, self.weights_for(spec), stable)
         load_head(model, head)
         return model.to(self.options.device)
 
@@ -165,28 +207,40 @@ class Session:
             self._evaluations[run] = self._evaluate(run)
         return self._evaluations[run]
 
-    def _evaluate(self, run: RunKey) -> Evaluation:
-        from inspectnet.models.store import ArtifactStore, spec_key
-        from inspectnet.models.train import build, fit, head_state, scoring
+    def _head(
+        self, run: RunKey, spec: ModelSpec, inputs: CategoryInputs, fp: str, timings: dict[str, float]
+    ) -> tuple[dict[str, Any], Checkpoint, bool]:
+        """The fitted head of ``run``: the given checkpoint's, or trained (or loaded from the store)."""
+        from inspectnet.models.store import ArtifactStore, Checkpoint, spec_key
+        from inspectnet.models.train import build, fit, head_state
 
-        spec = self.spec(run)
-        cat, fp = self.category(run.category)
-        inputs = self.inputs(run.category, spec.image_size)
+        given = self.given(run)
+        if given is not None:
+            _, head = given.load()
+            c = given.checkpoint
+            return head, Checkpoint("user checkpoint (--model)", c.path, c.sha256, c.size_bytes), False
         identity = self.feature_identity(spec)
         key_spec = self.model_key(spec, fp)
-        timings: dict[str, float] = {}
 
         def train() -> dict[str, Any]:
-            model = build(spec, self.weights(spec.backbone)).to(self.options.device)
+            model = build(spec, self.weights_for(spec)).to(self.options.device)
             fitted = fit(model, spec, inputs.train, self.cache, identity)
             timings.update(feature_extraction=fitted.feature_extraction_s, fit=fitted.fit_s)
             if spec.method == "patchcore":
                 timings["coreset"] = fitted.coreset_s
             return head_state(model)
 
-        head, checkpoint, created = ArtifactStore(self.options.store_dir).get_or_create(
-            spec_key(key_spec), key_spec, train
-        )
+        return ArtifactStore(self.options.store_dir).get_or_create(spec_key(key_spec), key_spec, train)
+
+    def _evaluate(self, run: RunKey) -> Evaluation:
+        from inspectnet.models.train import scoring
+
+        spec = self.spec(run)
+        cat, fp = self.category(run.category)
+        inputs = self.inputs(run.category, spec.image_size)
+        identity = self.feature_identity(spec)
+        timings: dict[str, float] = {}
+        head, checkpoint, created = self._head(run, spec, inputs, fp, timings)
         started = time.perf_counter()
         predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity)
         timings["evaluation"] = time.perf_counter() - started
@@ -201,14 +255,15 @@ class Session:
             run_name=run.name,
             spec=spec,
             scoring=method_scoring,
-            weights=self.weights(spec.backbone),
-            dataset=dataset_info(self.options.dataset, shown_path(self.options.data_root, Path.cwd()), fp),
+            weights=self.weights_for(spec),
+            dataset=dataset_info(self.options.dataset_identity, shown_path(self.options.data_root, Path.cwd()), fp),
             summary=cat.summary(),
             metrics=metrics,
             checkpoint=checkpoint,
             trained_this_session=created,
             timings_s=timings,
             device=self.options.device,
+            source=given.source() if (given := self.given(run)) is not None else None,
         )
         return Evaluation(record, self.options.report_dir / f"{run.name}.json", predictions, head, inputs)
 
@@ -224,6 +279,7 @@ class Session:
 
     def deployment(self, run: RunKey) -> Deployment:
         """The deployed model of ``run`` (memoised): thresholds and normalisation from its evaluation."""
+        from inspectnet.deploy.calibration import Calibration
         from inspectnet.deploy.postprocess import calibrate, deployed
 
         if run not in self._deployments:
@@ -231,7 +287,11 @@ class Session:
                 del self._deployments[other]  # one category's models at a time, as for inputs
             evaluation = self.evaluate(run)
             predictions, inputs = evaluation.predictions, evaluation.inputs
-            calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
+            given = self.given(run)
+            if given is not None and given.checkpoint.thresholds is not None:  # the user's own, never recalibrated
+                calibration = Calibration(**given.checkpoint.thresholds)
+            else:
+                calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
             module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
             identity = {
                 "checkpoint_sha256": evaluation.record.checkpoint.sha256,
@@ -256,6 +316,20 @@ class Session:
             finally:
                 module.to(self.options.device)
         return self._exports[run]
+
+    def write_anomalib_checkpoint(self, run: RunKey, path: Path) -> Path:
+        """``run``'s deployed model as a checkpoint anomalib loads (``Patchcore.load_from_checkpoint`` /
+        ``Padim.load_from_checkpoint``): its fitted model, backbone weights and the deployed thresholds."""
+        from inspectnet.models.checkpoint import write_checkpoint
+
+        deployment, spec = self.deployment(run), self.spec(run)
+        model: Any = deployment.module.model  # type: ignore[union-attr]
+        thresholds = deployment.calibration.as_record()
+        layers, size = spec.layers, spec.image_size
+        write_checkpoint(
+            path, model, spec.method, spec.backbone, layers, size, thresholds, spec.coreset, spec.num_neighbors
+        )
+        return path
 
     def runner(self, run: RunKey, runtime: str, device: str | None = None) -> Runner:
         """``run``'s deployed model on ``runtime`` (torch | onnxruntime | openvino) on ``device`` (default:
@@ -293,7 +367,9 @@ class Session:
 
         evaluation = self.evaluate(run)
         self.emit(evaluation.record_path.name, evaluation.record)
-        if run == self.plan.base_run("patchcore", run.category):
+        if self.options.checkpoint_dir is not None:
+            self.write_anomalib_checkpoint(run, self.options.checkpoint_dir / f"{run.name}.ckpt")
+        if run == self.measured_run(run.category):
             png = cases_png(run.category, evaluation.predictions, evaluation.inputs, self.options.data_root)
             self.publisher.emit_figure(f"cases_{run.category}.png", png)
         return evaluation

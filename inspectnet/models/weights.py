@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-WeightsKind = Literal["imagenet", "random", "file"]
+WeightsKind = Literal["imagenet", "random", "file", "checkpoint"]  # checkpoint: the backbone inside a user checkpoint
 _RANDOM = re.compile(r"^random:(\d+)$")
 _SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 

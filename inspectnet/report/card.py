@@ -173,12 +173,20 @@ def licence(reports: ReportSet) -> list[str]:
         "",
         f"Dataset: {dataset.licence if dataset else NOT_MEASURED}.",
     ]
-    if _name(dataset, "") == "mvtec_ad":
+    name = _name(dataset, "")
+    if name == "mvtec_ad":
         lines += [
             "",
             "MVTec AD is CC BY-NC-SA 4.0 (non-commercial). The restriction propagates to every checkpoint and "
             "export fitted on it: the memory banks are built from MVTec AD pixels; the package licence does not "
             "override the dataset's.",
+        ]
+    elif dataset is not None and name != "synthetic":  # a user's own dataset (--dataset folder): its licence
+        lines += [
+            "",
+            f"{name} is {dataset.licence}, as stated by whoever ran this (its dataset.toml or --dataset-licence). "
+            "That licence applies to every checkpoint and export fitted on it: the models are built from its "
+            "pixels; the package licence does not override the dataset's.",
         ]
     return [*lines, ""]
 
@@ -188,9 +196,11 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
     rows = []
     for s in reports.of(EvalRecord):
         run = s.record.run_name
+        given = s.record.source
         rows.append(
             [
                 run,
+                f"`{given.path}` (given)" if given is not None else f"`{s.record.checkpoint.file}` (store)",
                 f"`{cite.num(s, lambda r: r.checkpoint.sha256, 's', f'{run} checkpoint sha256')}`",
                 cite.num(s, lambda r: r.checkpoint.size_bytes, ",d", f"{run} checkpoint bytes"),
                 f"`{cite.num(s, lambda r: r.weights.sha256, 's', f'{run} backbone weights sha256')}`",
@@ -199,11 +209,13 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
     return [
         "## Checkpoints",
         "",
-        "A checkpoint is the fitted head (PatchCore memory bank; PaDiM mean and inverse covariance), loaded only "
-        "when its sha256 matches; the backbone is the weights file named by its sha256. Checkpoints and exports "
-        "are not committed: `make run` rebuilds them.",
+        "A checkpoint InspectNet trained is the fitted head (PatchCore memory bank; PaDiM mean and inverse "
+        "covariance) in its artifact store, loaded only when its sha256 matches; the backbone is the weights file "
+        "named by its sha256. A given checkpoint (`--model`, `--model-dir`) is the user's anomalib file, read with "
+        "`torch.load(weights_only=True)` after its sha256. Checkpoints and exports are not committed: `make run` "
+        "rebuilds them.",
         "",
-        *table(["run", "checkpoint sha256", "bytes", "backbone weights sha256"], rows),
+        *table(["run", "file", "checkpoint sha256", "bytes", "backbone weights sha256"], rows),
         "",
     ]
 
@@ -264,12 +276,19 @@ def caveats(reports: ReportSet) -> list[str]:
 
 def reproduction(reports: ReportSet) -> list[str]:
     dataset = _name(dataset_of(reports), "synthetic")
-    extra = "" if dataset == "synthetic" else " --dataset mvtec_ad --data-root DIR --weights imagenet"
+    kind = dataset if dataset in ("synthetic", "mvtec_ad") else "folder"
+    extra = "" if kind == "synthetic" else f" --dataset {kind} --data-root DIR --weights imagenet"
+    own = (
+        [f'# DIR/dataset.toml: name = "{dataset}", licence = "..." (or pass --dataset-licence)']
+        if kind == "folder"
+        else []
+    )
     return [
         "## Reproduction",
         "",
         "```sh",
         "make run                      # the whole pipeline on the embedded dataset, then this card",
+        *own,
         f'pytest tests/acceptance parity -m "accuracy or parity"{extra}',
         f"pytest benchmarks --device cpu{extra}",
         "inspectnet card --reports reports",

@@ -1,6 +1,7 @@
 """Mutation tests: the accuracy criteria must fail on a planted defect, or they prove nothing.
 
-Each mutant is scored with the same exact metrics and judged by the same profile criteria as the real model.
+Each mutant is scored with the same exact metrics and judged by the same profile criteria as the real model:
+every criterion the profile sets (a partial profile's missing metrics are not judged; a run with none fails).
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ pytestmark = pytest.mark.accuracy
 
 
 def _verdicts(session: Session, run: RunKey, metrics: dict[str, float]) -> dict[str, bool]:
+    """Pass/fail of every criterion the profile sets for ``run`` (a metric without one is left out); a run with
+    no criterion at all fails: a mutation test with nothing to judge proves nothing."""
     profile = session.options.profile
-    return {m: profile.criterion(run.method, run.category, m).check(metrics[m]).passed for m in METRICS}
+    criteria = {m: c for m in METRICS if (c := profile.criterion_or_none(run.method, run.category, m)) is not None}
+    if not criteria:
+        pytest.fail(f"{profile.path}: no criterion for {run.method}/{run.category}: nothing to prove", pytrace=False)
+    return {m: c.check(metrics[m]).passed for m, c in criteria.items()}
 
 
 def test_shuffled_scores_fail_every_criterion(inspectnet: Session, base_run: RunKey) -> None:

@@ -1,0 +1,226 @@
+"""Models InspectNet did not train: ``--model CATEGORY=PATH`` and ``--model-dir`` judge anomalib checkpoints with
+the same tests, metrics, record names and criteria as trained models.
+
+The checkpoints are real (root conftest's ``anomalib_results``: anomalib's own Engine fits PatchCore and PaDiM
+on a small copy of the embedded bottle). Every refusal is one line, exit 4, with nothing trained or written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).parents[1]
+Results = tuple[Path, dict[str, Path]]
+PROFILE = """schema = 1
+dataset = "folder"
+[plan]
+methods = ["patchcore", "padim"]
+categories = ["bottle"]
+seeds = [0]
+coreset = 0.1
+[criteria.patchcore.bottle]
+image_auroc = { min = 0.0 }
+pixel_auroc = { min = 0.0 }
+aupro = { min = 0.0 }
+[criteria.padim.bottle]
+image_auroc = { min = 0.0 }
+pixel_auroc = { min = 0.0 }
+aupro = { min = 0.0 }
+"""
+
+
+def _pytest(tmp_path: Path, data: Path, *args: str, parity: bool = False) -> subprocess.CompletedProcess[str]:
+    """The accuracy suite (and the parity suite) in ``tmp_path`` (its profile.toml: ``PROFILE`` when absent)."""
+    if not (tmp_path / "profile.toml").exists():
+        (tmp_path / "profile.toml").write_text(PROFILE)
+    files = [str(ROOT / "tests" / "acceptance" / "test_accuracy.py")]
+    files += [str(ROOT / "parity" / "test_parity.py")] if parity else []
+    cmd = [sys.executable, "-m", "pytest", *files, "-q", "-p", "no:cacheprovider", "-m", "accuracy or parity"]
+    cmd += ["--dataset", "folder", "--dataset-licence", "CC0-1.0"]
+    cmd += ["--data-root", str(data), "--criteria", str(tmp_path / "profile.toml")]
+    cmd += ["--store-dir", str(tmp_path / "store"), "--report-dir", str(tmp_path / "reports" / "eval_harness")]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, check=False, cwd=tmp_path)
+
+
+def _direct_metrics(path: Path, method: str, data: Path, size: int) -> dict[str, float]:
+    """The anomalib model's raw outputs on the same preprocessed test images, scored by the same metrics."""
+    from anomalib.models import Padim, Patchcore
+
+    from inspectnet.data.layout import load_category
+    from inspectnet.measure.evaluate import Predictions, score
+    from inspectnet.models.inputs import load_inputs
+
+    inputs = load_inputs(load_category(data, "bottle"), size)
+    model = (Patchcore if method == "patchcore" else Padim).load_from_checkpoint(path, pre_trained=False).model
+    with torch.no_grad():
+        out = model.eval()(inputs.test)
+    predictions = Predictions(out.pred_score.reshape(-1).numpy(), out.anomaly_map[:, 0].numpy())
+    return score(predictions, inputs.labels, inputs.masks).as_dict()
+
+
+def test_given_checkpoints_are_judged_like_trained_models(
+    anomalib_results: Results, small_bottle: Path, tmp_path: Path
+) -> None:
+    from inspectnet.models.checkpoint import load_checkpoint
+
+    paths = anomalib_results[1]
+    run = _pytest(
+        tmp_path, small_bottle, "--model", f"bottle={paths['patchcore']}", "--model", f"bottle={paths['padim']}"
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert not (tmp_path / "store" / "models").exists()  # nothing was trained
+    for method in ("patchcore", "padim"):
+        record = json.loads((tmp_path / "reports" / "eval_harness" / f"{method}_bottle.json").read_text())
+        checkpoint, _ = load_checkpoint(paths[method])
+        source = record["source"]
+        assert source["kind"] == "checkpoint" and source["path"] == str(paths[method])
+        assert source["sha256"] == checkpoint.sha256 and source["size_bytes"] == paths[method].stat().st_size
+        assert source["thresholds_from"] == "checkpoint" and source["lightning_version"] == checkpoint.lightning_version
+        assert source["thresholds"] == pytest.approx(checkpoint.thresholds)
+        assert record["checkpoint"]["sha256"] == checkpoint.sha256 and record["seed_pinned"] is False
+        assert record["weights"]["kind"] == "checkpoint" and record["model"]["image_size"] == 64
+        assert record["dataset"]["licence"] == "CC0-1.0"
+        # the same anomalib model's raw outputs, scored directly (PatchCore: minus the stable-distance effect)
+        direct = _direct_metrics(paths[method], method, small_bottle, 64)
+        effect = record["scoring"].get("effect_on_metrics", {})
+        for metric, value in direct.items():
+            assert record["metrics"][metric] - effect.get(metric, 0.0) == pytest.approx(value, abs=1e-6), metric
+
+
+def test_the_checkpoints_own_thresholds_are_deployed(anomalib_results: Results, small_bottle: Path) -> None:
+    """With a given model the deployed PostProcessor carries the checkpoint's values, not a recalibration."""
+    from inspectnet.criteria import load_profile
+    from inspectnet.harness.given import given_models
+    from inspectnet.harness.session import Session, SessionOptions
+    from inspectnet.models.weights import parse_weights
+
+    given = tuple(given_models([("bottle", anomalib_results[1]["patchcore"])], None, {}, None))
+    profile_path = small_bottle.parent / "given-profile.toml"
+    profile_path.write_text(PROFILE)
+    options = SessionOptions(
+        dataset="mvtec_ad",
+        data_root=small_bottle,
+        weights=parse_weights("random:0"),
+        device="cpu",
+        report_dir=small_bottle.parent / "given-reports" / "eval_harness",
+        store_dir=small_bottle.parent / "given-store",
+        profile=load_profile(profile_path),
+        given=given,
+    )
+    session = Session(options)
+    deployment = session.deployment(given[0].run)
+    thresholds = given[0].checkpoint.thresholds
+    assert thresholds is not None
+    post = deployment.module.post  # type: ignore[union-attr]
+    assert float(post.image_threshold) == pytest.approx(thresholds["image_threshold"], rel=1e-7)
+    assert float(post.pixel_max) == pytest.approx(thresholds["pixel_max"], rel=1e-7)
+    assert deployment.calibration.as_record() == pytest.approx(thresholds, rel=1e-7)
+
+
+def _other_model(src: Path, dst: Path) -> None:
+    torch.save({"pytorch-lightning_version": "2.6.6", "state_dict": {"model.encoder.weight": torch.ones(2)}}, dst)
+
+
+def _truncated(src: Path, dst: Path) -> None:
+    dst.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+
+
+def _planted(src: Path, dst: Path) -> None:
+    class Payload:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (shutil.copy, (str(src), str(dst.parent / "pwned")))
+
+    torch.save({"state_dict": {}, "x": Payload()}, dst)
+
+
+def _wrong_size(src: Path, dst: Path) -> None:
+    """A PaDiM checkpoint whose pre-processor claims another image size than its Gaussian was fitted at."""
+    from anomalib import PrecisionType
+
+    with torch.serialization.safe_globals([PrecisionType]):
+        data = torch.load(src, map_location="cpu", weights_only=True)
+    resize = data["anomalib_pre_processor_config"]["transform"]["init_args"]["transforms"][0]
+    resize["init_args"]["size"] = [128, 128]
+    torch.save(data, dst)
+
+
+@pytest.mark.parametrize(
+    ("make", "method", "category", "fragment"),
+    [
+        (_other_model, "patchcore", "bottle", "a Lightning checkpoint of another model"),
+        (_truncated, "patchcore", "bottle", "not a readable checkpoint"),
+        (_planted, "patchcore", "bottle", "not on InspectNet's allowlist"),
+        (_wrong_size, "padim", "bottle", "image size mismatch"),
+        (None, "patchcore", "cable", "--category cable: no checkpoint"),
+    ],
+    ids=["other-model", "truncated", "planted-pickle", "image-size", "no-checkpoint-for-category"],
+)
+def test_a_bad_checkpoint_stops_the_run_in_one_line(
+    anomalib_results: Results, small_bottle: Path, tmp_path: Path, make, method: str, category: str, fragment: str
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "given" / "model.ckpt"
+    path.parent.mkdir()
+    if make is None:
+        shutil.copy(anomalib_results[1][method], path)
+    else:
+        make(anomalib_results[1][method], path)
+    data = tmp_path / "data"
+    shutil.copytree(small_bottle, data)
+    (data / "cable").mkdir()  # a category named on the command line that has no checkpoint
+    run = _pytest(tmp_path, data, "--model", f"bottle={path}", "--category", category)
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and fragment in errors[0], run.stderr
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "store").exists()
+    assert not (path.parent / "pwned").exists()
+
+
+def test_model_dir_finds_the_results_tree(anomalib_results: Results, small_bottle: Path) -> None:
+    from inspectnet.harness.given import given_models
+
+    given = given_models([], anomalib_results[0], {}, None)
+    assert sorted((g.run.method, g.run.category, g.run.seed) for g in given) == [
+        ("padim", "bottle", 0),
+        ("patchcore", "bottle", 0),
+    ]
+    assert np.all([g.checkpoint.image_size == 64 for g in given])
+
+
+def test_a_trained_model_written_for_anomalib_is_judged_the_same(
+    small_bottle: Path, tmp_path: Path, anomalib_results: Results
+) -> None:
+    """The other direction: ``--anomalib-checkpoints DIR`` writes each trained model as a .ckpt that anomalib's
+    ``load_from_checkpoint`` accepts, and judging that file with ``--model`` gives the trained model's metrics."""
+    from anomalib.models import Patchcore
+
+    from inspectnet.models.checkpoint import load_checkpoint
+
+    profile = PROFILE.replace('methods = ["patchcore", "padim"]', 'methods = ["patchcore"]')
+    trained_dir, judged_dir = tmp_path / "trained", tmp_path / "judged"
+    for folder in (trained_dir, judged_dir):
+        folder.mkdir()
+        (folder / "profile.toml").write_text(profile)
+    written = tmp_path / "ckpts"
+    first = _pytest(trained_dir, small_bottle, "--weights", "random:0", "--anomalib-checkpoints", str(written))
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    path = written / "patchcore_bottle.ckpt"
+    torch.load(path, map_location="cpu", weights_only=True)  # plain types only: no allowlist needed
+    model = Patchcore.load_from_checkpoint(path, pre_trained=False)
+    checkpoint, _ = load_checkpoint(path)
+    assert float(model.post_processor.image_threshold) == pytest.approx(checkpoint.thresholds["image_threshold"])  # type: ignore[index]
+    second = _pytest(judged_dir, small_bottle, "--model", f"bottle={path}")
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
+    trained, judged = (
+        json.loads((d / "reports" / "eval_harness" / "patchcore_bottle.json").read_text())
+        for d in (trained_dir, judged_dir)
+    )
+    assert judged["source"]["sha256"] == checkpoint.sha256 and "source" not in trained
+    assert judged["metrics"] == pytest.approx(trained["metrics"], abs=1e-9)
