@@ -194,33 +194,36 @@ def test_model_dir_finds_the_results_tree(anomalib_results: Results, small_bottl
     assert np.all([g.checkpoint.image_size == 64 for g in given])
 
 
-def test_a_trained_model_written_for_anomalib_is_judged_the_same(
+def test_a_model_written_for_anomalib_is_judged_the_same(
     small_bottle: Path, tmp_path: Path, anomalib_results: Results
 ) -> None:
-    """The other direction: ``--anomalib-checkpoints DIR`` writes each trained model as a .ckpt that anomalib's
-    ``load_from_checkpoint`` accepts, and judging that file with ``--model`` gives the trained model's metrics."""
+    """The other direction: ``--anomalib-checkpoints DIR`` writes each published model (here a judged one, so
+    the test trains nothing heavy) as a .ckpt that anomalib's ``load_from_checkpoint`` accepts with plain
+    ``weights_only`` loading, and judging that file with ``--model`` gives the same metrics."""
     from anomalib.models import Patchcore
 
     from inspectnet.models.checkpoint import load_checkpoint
 
     profile = PROFILE.replace('methods = ["patchcore", "padim"]', 'methods = ["patchcore"]')
-    trained_dir, judged_dir = tmp_path / "trained", tmp_path / "judged"
-    for folder in (trained_dir, judged_dir):
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    for folder in (first_dir, second_dir):
         folder.mkdir()
         (folder / "profile.toml").write_text(profile)
     written = tmp_path / "ckpts"
-    first = _pytest(trained_dir, small_bottle, "--weights", "random:0", "--anomalib-checkpoints", str(written))
+    given = f"bottle={anomalib_results[1]['patchcore']}"
+    first = _pytest(first_dir, small_bottle, "--model", given, "--anomalib-checkpoints", str(written))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
     path = written / "patchcore_bottle.ckpt"
     torch.load(path, map_location="cpu", weights_only=True)  # plain types only: no allowlist needed
     model = Patchcore.load_from_checkpoint(path, pre_trained=False)
     checkpoint, _ = load_checkpoint(path)
-    assert float(model.post_processor.image_threshold) == pytest.approx(checkpoint.thresholds["image_threshold"])  # type: ignore[index]
-    second = _pytest(judged_dir, small_bottle, "--model", f"bottle={path}")
+    assert checkpoint.thresholds is not None
+    assert float(model.post_processor.image_threshold) == pytest.approx(checkpoint.thresholds["image_threshold"])
+    second = _pytest(second_dir, small_bottle, "--model", f"bottle={path}")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-2000:]
-    trained, judged = (
+    before, after = (
         json.loads((d / "reports" / "eval_harness" / "patchcore_bottle.json").read_text())
-        for d in (trained_dir, judged_dir)
+        for d in (first_dir, second_dir)
     )
-    assert judged["source"]["sha256"] == checkpoint.sha256 and "source" not in trained
-    assert judged["metrics"] == pytest.approx(trained["metrics"], abs=1e-9)
+    assert after["source"]["sha256"] == checkpoint.sha256 != before["source"]["sha256"]
+    assert after["metrics"] == pytest.approx(before["metrics"], abs=1e-9)
