@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from inspectnet.data.check import CheckResult, manifest_identity
@@ -33,6 +34,7 @@ from inspectnet.records import (
     ExportInfo,
     Fp32Error,
     Gemm,
+    GivenExport,
     LatencyRecord,
     ManifestInfo,
     ModelInfo,
@@ -88,6 +90,23 @@ def checkpoint_info(checkpoint: Checkpoint, trained_this_session: bool) -> Check
 
 def export_info(exported: Exported) -> ExportInfo:
     return block(ExportInfo, exported.as_record())
+
+
+def given_export_info(
+    path: Path, input_name: str, input_shape: Sequence[object], outputs: Sequence[str]
+) -> GivenExport:
+    """A user's own export: its files' sha256 (an OpenVINO IR's .xml and .bin), its input and outputs."""
+    from inspectnet.models.weights import file_sha256
+
+    files = [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
+    shape = " x ".join(str(d) if d is not None else "?" for d in input_shape)
+    return GivenExport(
+        kind="anomalib export",
+        path=str(path),
+        sha256={f.name: file_sha256(f) for f in files},
+        input=f"{input_name}: {shape}",
+        outputs=list(outputs),
+    )
 
 
 def dataset_info(identity: DatasetIdentity, root: str, fingerprint: str) -> DatasetInfo:
@@ -148,7 +167,7 @@ def latency_entry(
     budget: Budget,
     budget_source: str,
     settings: Mapping[str, object],
-    artifact: Exported | None,
+    artifact: ExportInfo | GivenExport | None,
 ) -> RuntimeLatency:
     """One runtime's entry of a latency record: statistics, every sample, the floor and the budget verdict."""
     return RuntimeLatency(
@@ -162,7 +181,7 @@ def latency_entry(
         budget=block(BudgetInfo, {**budget.as_record(), "source": budget_source}),
         budget_failures=budget.failures(stats.median_ms, stats.p95_ms, efficiency),
         settings=decode(Settings, dict(settings), "settings"),
-        artifact=export_info(artifact) if artifact is not None else None,
+        artifact=artifact,
         measured=now(),
     )
 
@@ -250,7 +269,7 @@ def parity_record(
     result: ParityResult,
     tie_band: float,
     runtime_settings: Mapping[str, object],
-    exported: Exported,
+    export: ExportInfo | GivenExport,
     calibration: Calibration,
     environment_device: str,
 ) -> ParityRecord:
@@ -280,7 +299,7 @@ def parity_record(
         reference_fp32_error=fp32_error(result),
         where=[w.describe() for w in result.where],
         runtime_settings=decode(Settings, dict(runtime_settings), "runtime_settings"),
-        export=export_info(exported),
+        export=export,
         scoring=evaluation.scoring,
         calibration=calibration,
         checkpoint=evaluation.checkpoint,

@@ -97,6 +97,23 @@ def _category_value(option: str, separator: str) -> Callable[[str], tuple[str, s
     return parse
 
 
+EXPORT_RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
+
+
+def _export_option(text: str) -> tuple[str, str, Path]:
+    """``CATEGORY:onnx=PATH`` or ``CATEGORY:openvino=PATH`` -> (category, runtime, path)."""
+    target, sep, path = text.partition("=")
+    category, colon, kind = target.partition(":")
+    if not (sep and colon and path and category) or kind not in EXPORT_RUNTIMES:
+        raise argparse.ArgumentTypeError(
+            f"--export {text!r}: write CATEGORY:onnx=PATH or CATEGORY:openvino=PATH (the .xml)"
+        )
+    try:
+        return check_category_name(category), EXPORT_RUNTIMES[kind], Path(path)
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _weights(text: str) -> WeightsSpec:
     try:
         return parse_weights(text)
@@ -162,6 +179,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="CATEGORY=HEX",
         help="refuse CATEGORY's checkpoint unless its sha256 is HEX (a SHA256SUMS file beside it is also honoured)",
+    )
+    group.addoption(
+        "--export",
+        action="append",
+        type=_export_option,
+        default=None,
+        metavar="CATEGORY:RUNTIME=PATH",
+        help="check this export of CATEGORY's given model (anomalib's Engine.export; RUNTIME onnx or openvino) "
+        "instead of exporting it (repeatable; needs --model or --model-dir)",
     )
     group.addoption(
         "--anomalib-checkpoints",
@@ -250,6 +276,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PROFILE_KEY] = profile
     config.stash[GIVEN_KEY] = given
+    _check_exports(config, given)
     if config.getoption("--device") == "cuda":
         config.stash[DEVICE_KEY] = _resolve_device("cuda")
 
@@ -273,6 +300,25 @@ def _given_models(config: pytest.Config, categories: list[str] | None) -> tuple[
         return tuple(given_models([(c, Path(p)) for c, p in named], model_dir, pins, categories))
     except CheckpointError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _check_exports(config: pytest.Config, given: tuple[GivenModel, ...]) -> None:
+    """Every --export belongs to a given model and can take its test images (one line otherwise, now)."""
+    exports = config.getoption("--export") or []
+    for category, _runtime, path in exports:
+        models = [g for g in given if g.run.category == category and g.run.seed == 0]
+        if not models:
+            raise pytest.UsageError(
+                f"--export {category}:...={path}: an export is checked against its checkpoint; "
+                f"give --model {category}=PATH (or --model-dir) too"
+            )
+        from inspectnet.deploy.export import ExportError
+        from inspectnet.deploy.runtimes import check_given_export
+
+        try:
+            check_given_export(path, models[0].checkpoint.image_size)
+        except ExportError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def _options_session(config: pytest.Config) -> Session:
@@ -300,6 +346,7 @@ def _options_session(config: pytest.Config) -> Session:
         seeds=tuple(seeds) if seeds else None,
         given=config.stash[GIVEN_KEY],
         checkpoint_dir=config.getoption("--anomalib-checkpoints"),
+        exports=tuple(config.getoption("--export") or ()),
     )
     return Session(options, sink=sink_of(config))
 

@@ -156,6 +156,17 @@ class ExportInfo:
     sha256: dict[str, str]
 
 
+@dataclass(frozen=True)
+class GivenExport:
+    """A user's own export (``--export``), checked instead of exporting: the files and what they are."""
+
+    kind: str  # "anomalib export"
+    path: str  # as the user gave it
+    sha256: dict[str, str]  # file name -> sha256 (an OpenVINO IR: the .xml and its .bin)
+    input: str  # name and shape, e.g. "input: batch_size x 3 x 256 x 256"
+    outputs: list[str]
+
+
 # --------------------------------------------------------------------------- the record kinds
 
 
@@ -242,7 +253,7 @@ class RuntimeLatency:
     budget: BudgetInfo
     budget_failures: list[str]
     settings: Settings  # threads, precision hint, providers, input transfer
-    artifact: ExportInfo | None  # the exported file (None for torch)
+    artifact: ExportInfo | GivenExport | None  # the exported file (None for torch)
     measured: str
 
 
@@ -393,7 +404,7 @@ class ParityRecord(Record):
     reference_fp32_error: Fp32Error
     where: list[str]  # where parity is broken: output, image, how far
     runtime_settings: Settings  # versions, precision hint, bf16 capability, providers
-    export: ExportInfo
+    export: ExportInfo | GivenExport
     scoring: Scoring
     calibration: Calibration
     checkpoint: CheckpointInfo

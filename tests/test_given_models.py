@@ -227,3 +227,72 @@ def test_a_model_written_for_anomalib_is_judged_the_same(
     )
     assert after["source"]["sha256"] == checkpoint.sha256 != before["source"]["sha256"]
     assert after["metrics"] == pytest.approx(before["metrics"], abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def anomalib_exports(anomalib_results: Results, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The PatchCore checkpoint exported by anomalib itself (``to_onnx`` / ``to_openvino``, as Engine.export
+    does), at its image size with a dynamic batch axis."""
+    import warnings
+
+    from anomalib.models import Patchcore
+
+    root = tmp_path_factory.mktemp("exports")
+    model = Patchcore.load_from_checkpoint(anomalib_results[1]["patchcore"], pre_trained=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx = model.to_onnx(root / "onnx", input_size=(64, 64))
+        xml = model.to_openvino(root / "openvino", input_size=(64, 64))
+    return {"onnx": Path(onnx), "openvino": Path(xml)}
+
+
+def test_the_users_own_exports_are_checked_instead_of_exporting(
+    anomalib_results: Results, anomalib_exports: dict[str, Path], small_bottle: Path, tmp_path: Path
+) -> None:
+    from inspectnet.models.checkpoint import load_checkpoint
+
+    given = ["--model", f"bottle={anomalib_results[1]['patchcore']}"]
+    exports = [f"--export=bottle:{kind}={path}" for kind, path in anomalib_exports.items()]
+    run = _pytest(tmp_path, small_bottle, *given, *exports, "--device", "cpu", parity=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert not (tmp_path / "store" / "exports").exists()  # nothing was exported by InspectNet
+    thresholds = load_checkpoint(anomalib_results[1]["patchcore"])[0].thresholds
+    for runtime, kind in (("onnxruntime", "onnx"), ("openvino", "openvino")):
+        record = json.loads(
+            (tmp_path / "reports" / "eval_harness" / f"{runtime}_parity_patchcore_bottle.json").read_text()
+        )
+        assert record["status"] == "parity_clean"
+        assert record["export"]["kind"] == "anomalib export" and record["export"]["path"] == str(anomalib_exports[kind])
+        assert record["export"]["input"].startswith("input: ")
+        assert set(record["max_abs_error"]) == {"anomaly_map", "pred_score"}  # what an anomalib export outputs
+        assert record["calibration"] == pytest.approx(thresholds, rel=1e-6)
+        assert record["scoring"]["name"] == "anomalib"  # a user's model: anomalib's arithmetic, as its export
+
+
+def _fixed_batch_of_two(path: Path) -> None:
+    """An export whose batch axis is fixed at 2, with anomalib's output names."""
+
+    class Two(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            score = x.mean(dim=(1, 2, 3))
+            return score, score > 0.5, x[:, :1], x[:, :1] > 0.5
+
+    names = ["pred_score", "pred_label", "anomaly_map", "pred_mask"]
+    torch.onnx.export(
+        Two(), (torch.zeros(2, 3, 64, 64),), str(path), input_names=["input"], output_names=names, dynamo=False
+    )
+
+
+@pytest.mark.parametrize("with_model", [True, False], ids=["fixed-batch-of-2", "export-without-model"])
+def test_an_export_that_cannot_take_the_test_images_is_refused(
+    anomalib_results: Results, small_bottle: Path, tmp_path: Path, with_model: bool
+) -> None:
+    path = tmp_path / "two.onnx"
+    _fixed_batch_of_two(path)
+    given = ["--model", f"bottle={anomalib_results[1]['patchcore']}"] if with_model else []
+    run = _pytest(tmp_path, small_bottle, *given, f"--export=bottle:onnx={path}", parity=True)
+    assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    expected = "model input shape 2x3x64x64 does not fit images of shape 1x3x64x64" if with_model else "give --model"
+    assert len(errors) == 1 and str(path) in errors[0] and expected in errors[0], run.stderr
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "store").exists()

@@ -17,6 +17,7 @@ import numpy as np
 
 from inspectnet.deploy.export import INPUT_NAME, ExportError
 from inspectnet.deploy.postprocess import OUTPUTS
+from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
 
 
 def no_sync() -> None:
@@ -37,6 +38,7 @@ class Runner:
     call: Callable[[Any], Any]
     fetch: Callable[[Any], Sequence[np.ndarray]]
     sync: Callable[[], None] = field(default=no_sync)
+    names: tuple[str, ...] = OUTPUTS  # what ``fetch`` returns, in order (a user's anomalib export: its own)
 
     def outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """The model's outputs for ``image`` (B x 3 x S x S float32), by name."""
@@ -48,7 +50,7 @@ class Runner:
             )
         result = self.call(self.place(image))
         self.sync()
-        return dict(zip(OUTPUTS, self.fetch(result), strict=True))
+        return dict(zip(self.names, self.fetch(result), strict=True))
 
 
 def torch_runner(module: Any, device: str, image_size: int, dtype: type[np.floating[Any]] = np.float32) -> Runner:
@@ -78,6 +80,65 @@ def torch_runner(module: Any, device: str, image_size: int, dtype: type[np.float
     )
 
 
+# a user's own export, as anomalib's Engine.export writes it: the whole AnomalibModule, pre-processing included
+# (resize + ImageNet normalisation) and post-processing included, outputs named by anomalib's InferenceBatch
+ANOMALIB_OUTPUTS = ("pred_score", "pred_label", "anomaly_map", "pred_mask")
+GIVEN_SETTINGS = {
+    "graph": "the user's anomalib export (pre- and post-processing inside); fed the test images un-normalised "
+    "(InspectNet's ImageNet normalisation undone: the graph normalises), outputs matched by name"
+}
+_MEAN = np.array(IMAGENET_MEAN, dtype=np.float64).reshape(1, 3, 1, 1)
+_STD = np.array(IMAGENET_STD, dtype=np.float64).reshape(1, 3, 1, 1)
+
+
+def _unnormalised(x: np.ndarray) -> np.ndarray:
+    """A preprocessed (ImageNet-normalised) image back to [0, 1] pixels, which an anomalib export expects."""
+    return np.ascontiguousarray(x.astype(np.float64) * _STD + _MEAN, dtype=np.float32)
+
+
+def _given_names(path: Path, names: list[str]) -> tuple[str, ...]:
+    missing = [n for n in ANOMALIB_OUTPUTS if n not in names]
+    if missing:
+        raise ExportError(
+            f"{path}: outputs {', '.join(names) or 'none'}; an anomalib export names "
+            f"{', '.join(ANOMALIB_OUTPUTS)} (missing {', '.join(missing)}); export it with anomalib's Engine.export"
+        )
+    return tuple(names)
+
+
+def graph_signature(path: Path) -> tuple[str, list[int | None], list[str]]:
+    """An exported model's input name and shape (None: a dynamic axis) and its output names, read without
+    running it (ONNX: the graph; OpenVINO: the IR)."""
+    _expect_file(path)
+    if path.suffix == ".xml":
+        import openvino as ov
+
+        model = ov.Core().read_model(str(path))
+        first = model.inputs[0]
+        shape = [d.get_length() if d.is_static else None for d in first.get_partial_shape()]
+        return first.get_any_name(), shape, [o.get_any_name() for o in model.outputs]
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    return graph.input[0].name, [d.dim_value or None for d in dims], [o.name for o in graph.output]
+
+
+def check_given_export(path: Path, image_size: int) -> None:
+    """A user's anomalib export takes the test images (batch 1, ``image_size`` square) and names anomalib's
+    outputs; ExportError in one line naming the file and the shapes otherwise. Nothing is run."""
+    if path.suffix == ".xml" and not path.with_suffix(".bin").is_file():
+        raise ExportError(f"{path}: an OpenVINO IR needs its weights beside it ({path.with_suffix('.bin').name})")
+    try:
+        _, shape, outputs = graph_signature(path)
+    except ExportError:
+        raise
+    except Exception as exc:  # onnx / OpenVINO parse errors: the user's file
+        raise ExportError(f"{path}: not a readable ONNX model or OpenVINO IR ({str(exc).splitlines()[0]})") from None
+    _check_input(path, shape, image_size)
+    _given_names(path, outputs)
+
+
 def _expect_file(path: Path) -> None:
     if not path.is_file():
         raise ExportError(f"{path}: no such exported model; run the parity or latency tests to export it")
@@ -93,7 +154,9 @@ def _check_input(path: Path, shape: Sequence[Any], image_size: int) -> None:
         )
 
 
-def onnxruntime_runner(path: Path, device: str, image_size: int, optimization: str = "extended") -> Runner:
+def onnxruntime_runner(
+    path: Path, device: str, image_size: int, optimization: str = "extended", given: bool = False
+) -> Runner:
     """onnxruntime in FP32 on its CPU (or CUDA) provider. Graph optimisation stops at ``extended`` by default:
     on this project's CPU, level ``all`` (its NCHWc layout transforms) moved a PatchCore score by 4e-4 where
     ``extended`` stays within 4e-6 of a float64 reference (measured; see the parity records)."""
@@ -117,6 +180,8 @@ def onnxruntime_runner(path: Path, device: str, image_size: int, optimization: s
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
         raise ExportError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
     _check_input(path, session.get_inputs()[0].shape, image_size)
+    feed = session.get_inputs()[0].name if given else INPUT_NAME
+    names = _given_names(path, [o.name for o in session.get_outputs()]) if given else OUTPUTS
     transfer = "included: onnxruntime copies the host array in and the outputs out inside each call"
     return Runner(
         "onnxruntime",
@@ -129,14 +194,16 @@ def onnxruntime_runner(path: Path, device: str, image_size: int, optimization: s
             "graph_optimization_level": optimization,
             "intra_op_num_threads": session.get_session_options().intra_op_num_threads or "default (physical cores)",
             "input_transfer": transfer if device.startswith("cuda") else "none: host memory is the device's",
+            **(GIVEN_SETTINGS if given else {}),
         },
-        place=lambda x: np.ascontiguousarray(x, dtype=np.float32),
-        call=lambda x: session.run(None, {INPUT_NAME: x}),
+        place=_unnormalised if given else lambda x: np.ascontiguousarray(x, dtype=np.float32),
+        call=lambda x: session.run(None, {feed: x}),
         fetch=list,
+        names=names,
     )
 
 
-def openvino_runner(path: Path, image_size: int, precision: str = "f32") -> Runner:
+def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: bool = False) -> Runner:
     """OpenVINO's CPU plugin with ``INFERENCE_PRECISION_HINT`` set explicitly (without it, a host with
     AVX-512-BF16 or AMX silently runs bf16)."""
     import openvino as ov
@@ -154,6 +221,7 @@ def openvino_runner(path: Path, image_size: int, precision: str = "f32") -> Runn
     request = compiled.create_infer_request()
     capabilities = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     outputs = list(compiled.outputs)
+    names = _given_names(path, [o.get_any_name() for o in outputs]) if given else OUTPUTS
     return Runner(
         "openvino",
         "cpu",
@@ -167,8 +235,10 @@ def openvino_runner(path: Path, image_size: int, precision: str = "f32") -> Runn
             "inference_num_threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
             "num_streams": int(compiled.get_property("NUM_STREAMS")),
             "input_transfer": "none: host memory is the device's",
+            **(GIVEN_SETTINGS if given else {}),
         },
-        place=lambda x: np.ascontiguousarray(x, dtype=np.float32),
+        place=_unnormalised if given else lambda x: np.ascontiguousarray(x, dtype=np.float32),
         call=lambda x: request.infer({0: x}),
         fetch=lambda result: [np.array(result[o], copy=True) for o in outputs],
+        names=names,
     )

@@ -110,7 +110,7 @@ class LatencyRecorder:
             budget=profile.budget(device, runner.runtime),
             budget_source=profile.path.name,
             settings=runner.settings,
-            artifact=None if runner.runtime == "torch" else self.session.exported(run),
+            artifact=self.session.export_block(run, runner.runtime),
         )
         entries = self._entries.setdefault((run, device), {})
         entries[runner.runtime] = entry

@@ -168,6 +168,8 @@ class ParityChecker:
         evaluation = session.evaluate(run)
         chosen, names = self.images(run)
         labels = evaluation.inputs.labels
+        export = session.export_block(run, runner.runtime)
+        assert export is not None, "parity compares an export"
         record = parity_record(
             evaluation=evaluation.record,
             runtime=runner.runtime,
@@ -176,7 +178,7 @@ class ParityChecker:
             result=result,
             tie_band=self.exact(run).distance_band,
             runtime_settings=runner.settings,
-            exported=session.exported(run),
+            export=export,
             calibration=session.deployment(run).calibration,
             environment_device=session.options.device,
         )

@@ -23,7 +23,7 @@ from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, s
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
 from inspectnet.names import RUNTIMES
-from inspectnet.records import EvalRecord, Record
+from inspectnet.records import EvalRecord, ExportInfo, GivenExport, Record
 from inspectnet.report.emit import Publisher, RecordSink
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class SessionOptions:
     identity: DatasetIdentity | None = None  # name, licence, note; None: the built-in kind's (synthetic, mvtec_ad)
     given: tuple[GivenModel, ...] = ()  # --model / --model-dir: the runs are these checkpoints, none is trained
     checkpoint_dir: Path | None = None  # --anomalib-checkpoints: every published model also as an anomalib .ckpt
+    exports: tuple[tuple[str, str, Path], ...] = ()  # --export: (category, runtime, path) of a user's own export
 
     @property
     def dataset_identity(self) -> DatasetIdentity:
@@ -194,10 +195,15 @@ class Session:
             "device": self.options.device,
         }
 
-    def build_model(self, spec: ModelSpec, head: dict[str, Any], stable: bool = True) -> nn.Module:
+    def stable(self, spec: ModelSpec) -> bool:
+        """PatchCore with InspectNet's stable distances, for the models it trains; a user's checkpoint is judged
+        with anomalib's own arithmetic, which is what its thresholds were set on and its exports compute."""
+        return self.given(RunKey(spec.method, spec.category, spec.seed)) is None
+
+    def build_model(self, spec: ModelSpec, head: dict[str, Any], stable: bool | None = None) -> nn.Module:
         from inspectnet.models.train import build, load_head
 
-        model = build(spec, self.weights_for(spec), stable)
+        model = build(spec, self.weights_for(spec), self.stable(spec) if stable is None else stable)
         load_head(model, head)
         return model.to(self.options.device)
 
@@ -245,7 +251,7 @@ class Session:
         predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity)
         timings["evaluation"] = time.perf_counter() - started
         metrics = score(predictions, inputs.labels, inputs.masks)
-        method_scoring = scoring(spec)
+        method_scoring = scoring(spec, self.stable(spec))
         if method_scoring["departs_from_anomalib"]:  # measure what the departure changes, on this model
             plain = predict(self.build_model(spec, head, stable=False), inputs.test, self.cache, identity)
             anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
@@ -331,6 +337,24 @@ class Session:
         )
         return path
 
+    def given_export(self, run: RunKey, runtime: str) -> Path | None:
+        """The user's own export of ``run`` for ``runtime`` (``--export``), checked instead of exporting."""
+        if self.given(run) is None:
+            return None
+        return next((p for c, r, p in self.options.exports if (c, r) == (run.category, runtime)), None)
+
+    def export_block(self, run: RunKey, runtime: str) -> ExportInfo | GivenExport | None:
+        """What a record says ``runtime`` ran: the user's export, InspectNet's export, or nothing (torch)."""
+        from inspectnet.builders import export_info, given_export_info
+        from inspectnet.deploy.runtimes import graph_signature
+
+        if runtime == "torch":
+            return None
+        given = self.given_export(run, runtime)
+        if given is not None:
+            return given_export_info(given, *graph_signature(given))
+        return export_info(self.exported(run))
+
     def runner(self, run: RunKey, runtime: str, device: str | None = None) -> Runner:
         """``run``'s deployed model on ``runtime`` (torch | onnxruntime | openvino) on ``device`` (default:
         the session's; OpenVINO runs on its CPU plugin)."""
@@ -344,9 +368,14 @@ class Session:
             if device != self.options.device:
                 module = copy.deepcopy(module)
             return runtimes.torch_runner(module, device, size)
+        given = self.given_export(run, runtime)
         if runtime == "onnxruntime":
+            if given is not None:
+                return runtimes.onnxruntime_runner(given, device, size, given=True)
             return runtimes.onnxruntime_runner(self.exported(run).onnx, device, size)
         if runtime == "openvino":
+            if given is not None:
+                return runtimes.openvino_runner(given, size, given=True)
             return runtimes.openvino_runner(self.exported(run).openvino, size)
         raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
 

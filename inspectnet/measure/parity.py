@@ -153,15 +153,18 @@ def compare(
 ) -> ParityResult:
     """Outputs of N images (stacked on axis 0, in ``images`` order) from the reference and the candidate;
     ``band`` is ``ambiguity_band`` of the reference (zero: every flip counts); ``ties`` the images (by
-    position) whose score sits on a jump, with their legitimate answers (none: every score is determined)."""
+    position) whose score sits on a jump, with their legitimate answers (none: every score is determined).
+    The errors are of the outputs both have: a user's anomalib export has only the normalised map and score
+    (and then no tie is resolved: that needs the raw score)."""
     n = len(images)
-    ties = ties or {}
-    for name in (*ERROR_OUTPUTS, "pred_label", "pred_mask"):
+    compared = [name for name in ERROR_OUTPUTS if name in candidate]  # a user's anomalib export has no raw ones
+    ties = (ties or {}) if "pred_score_raw" in candidate else {}  # tied answers are told apart by raw scores
+    for name in (*compared, "pred_label", "pred_mask"):
         if reference[name].shape != candidate[name].shape or reference[name].shape[0] != n:
             raise ValueError(
                 f"{name}: shapes {reference[name].shape} and {candidate[name].shape} do not match {n} images"
             )
-    per_image = {name: _per_image_error(reference[name], candidate[name]) for name in ERROR_OUTPUTS}
+    per_image = {name: _per_image_error(reference[name], candidate[name]) for name in compared}
     _nearest_answer(per_image, candidate, ties)
     label_flip = reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)
     label_open = np.abs(reference["pred_score"].reshape(n).astype(np.float64) - NORMALISED_THRESHOLD) <= band[0]

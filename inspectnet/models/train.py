@@ -63,13 +63,15 @@ def pin_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def scoring(spec: ModelSpec) -> dict[str, Any]:
-    """How ``spec``'s scores are computed: anomalib's arithmetic, or where InspectNet departs from it."""
-    if spec.method == "patchcore":
+def scoring(spec: ModelSpec, stable: bool = True) -> dict[str, Any]:
+    """How ``spec``'s scores are computed: anomalib's arithmetic, or where InspectNet departs from it
+    (PatchCore's stable distances; ``stable=False``: anomalib's own, as for a user's checkpoint)."""
+    if spec.method == "patchcore" and stable:
         from inspectnet.models.stable import SCORING
 
         return dict(SCORING)
-    return {"name": "anomalib", "departs_from_anomalib": False, "description": "anomalib 2.7's PadimModel as is"}
+    model = "PatchcoreModel" if spec.method == "patchcore" else "PadimModel"
+    return {"name": "anomalib", "departs_from_anomalib": False, "description": f"anomalib 2.7's {model} as is"}
 
 
 def build(spec: ModelSpec, weights: ResolvedWeights, stable: bool = True) -> nn.Module:
