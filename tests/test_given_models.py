@@ -34,6 +34,11 @@ aupro = { min = 0.0 }
 image_auroc = { min = 0.0 }
 pixel_auroc = { min = 0.0 }
 aupro = { min = 0.0 }
+# A given checkpoint runs anomalib's own PatchCore arithmetic, whose float32 distance expansion differs
+# between runtimes by up to 3.4e-4 here (normalised score; measured 2026-11-29). These tests check the
+# plumbing, so their tolerance keeps a 10x margin for another CPU; the product's default stays 1e-3.
+[parity]
+tolerance = 5e-3
 """
 
 
@@ -277,10 +282,14 @@ def _fixed_batch_of_two(path: Path) -> None:
             score = x.mean(dim=(1, 2, 3))
             return score, score > 0.5, x[:, :1], x[:, :1] > 0.5
 
+    import warnings
+
     names = ["pred_score", "pred_label", "anomaly_map", "pred_mask"]
-    torch.onnx.export(
-        Two(), (torch.zeros(2, 3, 64, 64),), str(path), input_names=["input"], output_names=names, dynamo=False
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: all this test needs
+        torch.onnx.export(
+            Two(), (torch.zeros(2, 3, 64, 64),), str(path), input_names=["input"], output_names=names, dynamo=False
+        )
 
 
 @pytest.mark.parametrize("with_model", [True, False], ids=["fixed-batch-of-2", "export-without-model"])
