@@ -305,6 +305,11 @@ def _given_models(config: pytest.Config, categories: list[str] | None) -> tuple[
 def _check_exports(config: pytest.Config, given: tuple[GivenModel, ...]) -> None:
     """Every --export belongs to a given model and can take its test images (one line otherwise, now)."""
     exports = config.getoption("--export") or []
+    if not exports:
+        return
+    from inspectnet.deploy.export import ExportError
+    from inspectnet.deploy.runtimes import check_given_export
+
     for category, _runtime, path in exports:
         models = [g for g in given if g.run.category == category and g.run.seed == 0]
         if not models:
@@ -312,9 +317,6 @@ def _check_exports(config: pytest.Config, given: tuple[GivenModel, ...]) -> None
                 f"--export {category}:...={path}: an export is checked against its checkpoint; "
                 f"give --model {category}=PATH (or --model-dir) too"
             )
-        from inspectnet.deploy.export import ExportError
-        from inspectnet.deploy.runtimes import check_given_export
-
         try:
             check_given_export(path, models[0].checkpoint.image_size)
         except ExportError as exc:

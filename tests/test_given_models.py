@@ -305,3 +305,11 @@ def test_an_export_that_cannot_take_the_test_images_is_refused(
     expected = "model input shape 2x3x64x64 does not fit images of shape 1x3x64x64" if with_model else "give --model"
     assert len(errors) == 1 and str(path) in errors[0] and expected in errors[0], run.stderr
     assert not (tmp_path / "reports").exists() and not (tmp_path / "store").exists()
+
+
+def test_a_missing_export_file_is_named(tmp_path: Path) -> None:
+    from inspectnet.deploy.export import ExportError
+    from inspectnet.deploy.runtimes import check_given_export
+
+    with pytest.raises(ExportError, match=r"model\.onnx: no such file; give the \.onnx"):
+        check_given_export(tmp_path / "model.onnx", 64)

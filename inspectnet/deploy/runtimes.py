@@ -127,6 +127,8 @@ def graph_signature(path: Path) -> tuple[str, list[int | None], list[str]]:
 def check_given_export(path: Path, image_size: int) -> None:
     """A user's anomalib export takes the test images (batch 1, ``image_size`` square) and names anomalib's
     outputs; ExportError in one line naming the file and the shapes otherwise. Nothing is run."""
+    if not path.is_file():
+        raise ExportError(f"{path}: no such file; give the .onnx (or the OpenVINO .xml) that Engine.export wrote")
     if path.suffix == ".xml" and not path.with_suffix(".bin").is_file():
         raise ExportError(f"{path}: an OpenVINO IR needs its weights beside it ({path.with_suffix('.bin').name})")
     try:

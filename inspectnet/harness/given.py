@@ -54,6 +54,9 @@ class GivenModel:
         )
 
     def source(self) -> ModelSource:
+        """The record's ``source`` block: the checkpoint's own facts, and where the deployed thresholds came from."""
+        from inspectnet.builders import block
+
         c = self.checkpoint
         thresholds_from = (
             "checkpoint"
@@ -61,17 +64,8 @@ class GivenModel:
             else "inspectnet: the checkpoint's thresholds are NaN (anomalib trained it without validation); "
             "calibrated on the test split as for a trained model"
         )
-        return ModelSource(
-            kind="checkpoint",
-            path=str(c.path),
-            sha256=c.sha256,
-            size_bytes=c.size_bytes,
-            lightning_version=c.lightning_version,
-            anomalib_version=c.anomalib_version,
-            thresholds_from=thresholds_from,
-            thresholds=dict(c.thresholds) if c.thresholds is not None else None,
-            notes=list(c.notes),
-        )
+        facts = {**c.as_record(), "kind": "checkpoint", "thresholds_from": thresholds_from}
+        return block(ModelSource, facts | {"thresholds": dict(c.thresholds) if c.thresholds is not None else None})
 
     def load(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """The checkpoint's backbone tensors (as the features-only backbone names them) and its fitted head,
