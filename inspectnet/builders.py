@@ -12,11 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
+
 from inspectnet.data.check import CheckResult, manifest_identity
 from inspectnet.data.licences import DatasetIdentity
 from inspectnet.deploy.calibration import Calibration
 from inspectnet.hostinfo import environment, platform_block
 from inspectnet.measure.latency import STAT_DEFINITIONS, Stats, WarmupTail
+from inspectnet.measure.peak import METHOD as PEAK_METHOD
 from inspectnet.records import (
     METRIC_DEFINITIONS,
     AblationRecord,
@@ -33,9 +36,9 @@ from inspectnet.records import (
     EvalRecord,
     ExportInfo,
     Fp32Error,
-    Gemm,
     GivenExport,
     LatencyRecord,
+    LatencyRun,
     ManifestInfo,
     ModelInfo,
     ModelSource,
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     from inspectnet.measure import compute, latency
     from inspectnet.measure.evaluate import AccuracyMetrics
     from inspectnet.measure.parity import ParityResult
+    from inspectnet.measure.peak import PeakCalibration
     from inspectnet.models.store import Checkpoint
     from inspectnet.models.train import ModelSpec
     from inspectnet.models.weights import ResolvedWeights
@@ -155,13 +159,25 @@ def evaluation_record(
     )
 
 
+def latency_run(index: int, started: str, warmup_s: Sequence[float], timed_s: Sequence[float]) -> LatencyRun:
+    """One run of a runtime's timing, in milliseconds."""
+    timed_ms = [round(s * 1e3, 4) for s in timed_s]
+    return LatencyRun(
+        index=index,
+        started=started,
+        warmup_samples_ms=[round(s * 1e3, 4) for s in warmup_s],
+        samples_ms=timed_ms,
+        median_ms=round(float(np.median(timed_ms)), 4),
+    )
+
+
 def latency_entry(
     *,
     runtime: str,
     stats: latency.Stats,
-    timed_s: Sequence[float],
-    warmup_s: Sequence[float],
+    runs: Sequence[LatencyRun],
     tail: latency.WarmupTail,
+    calibrations: Sequence[PeakCalibration],
     floor_ms: float,
     efficiency: float,
     budget: Budget,
@@ -169,13 +185,13 @@ def latency_entry(
     settings: Mapping[str, object],
     artifact: ExportInfo | GivenExport | None,
 ) -> RuntimeLatency:
-    """One runtime's entry of a latency record: statistics, every sample, the floor and the budget verdict."""
+    """One runtime's entry of a latency record: statistics, every run, the floor and the budget verdict."""
     return RuntimeLatency(
         runtime=runtime,
         stats=block(Stats, stats.as_record()),
-        samples_ms=[round(s * 1e3, 4) for s in timed_s],
-        warmup_samples_ms=[round(s * 1e3, 4) for s in warmup_s],
+        runs=list(runs),
         warmup_tail=block(WarmupTail, tail.as_record()),
+        calibrations=list(calibrations),
         compute_floor_ms=round(floor_ms, 4),
         efficiency=round(efficiency, 4),
         budget=block(BudgetInfo, {**budget.as_record(), "source": budget_source}),
@@ -190,7 +206,8 @@ PROTOCOL_TEXT = {
     "inputs": "the category's test images (normal and defective) in order, cycled; preprocessed "
     "1x3xSxS float32 (resize and normalisation are not timed)",
     "timer": "time.perf_counter_ns around one call; the device is synchronised before start and stop",
-    "harness": "pytest-benchmark pedantic mode (one call per round)",
+    "harness": "pytest-benchmark pedantic mode (one call per round); each run is its own test, and the test "
+    "order puts runs outermost, so one runtime's runs are spread over the session",
     "outputs": "raw and normalised map and score, label, mask (anomalib PostProcessor in the graph)",
 }
 
@@ -199,14 +216,14 @@ def latency_record(
     *,
     evaluation: EvalRecord,
     device: str,
+    runs: int,
     warmup: int,
     rounds: int,
     flops: compute.FlopCount,
-    gemm: compute.Gemm,
-    floor_ms: float,
     entries: Mapping[str, RuntimeLatency],
 ) -> LatencyRecord:
     """Latency of ``evaluation``'s model on ``device``: an entry per runtime, the floor and the platform."""
+    peak = max(c.flops_per_s for e in entries.values() for c in e.calibrations)
     return LatencyRecord(
         run_name=evaluation.run_name,
         method=evaluation.method,
@@ -220,13 +237,15 @@ def latency_record(
         protocol=Protocol(
             batch_size=1,
             image_size=evaluation.model.image_size,
+            runs=runs,
             warmup_calls=warmup,
             timed_calls=rounds,
             **PROTOCOL_TEXT,
         ),
         flops=flops,
-        gemm=block(Gemm, gemm.as_record()),
-        compute_floor_ms=round(floor_ms, 4),
+        peak_method=PEAK_METHOD,
+        peak_gflops_per_s=round(peak / 1e9, 2),
+        compute_floor_ms=round(flops.total / peak * 1e3, 4),
         platform=block(Platform, platform_block(device)),
         stat_definitions=STAT_DEFINITIONS,
         runtimes=dict(sorted(entries.items())),

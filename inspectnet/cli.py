@@ -83,13 +83,22 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from inspectnet._io import atomic_write_json
     from inspectnet.criteria import CriteriaError, load_profile, packaged
     from inspectnet.gate import compare
+    from inspectnet.harness.ab import measurer
 
     try:
         profile = load_profile(args.criteria or packaged("synthetic"))
     except CriteriaError as exc:
         print(f"inspectnet: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    result = compare(args.baseline, args.current, profile.gate)
+    for directory in args.artifacts:
+        if not directory.is_dir():
+            print(f"inspectnet: error: --artifacts {directory}: no such directory", file=sys.stderr)
+            return EXIT_USAGE
+    settings = profile.gate
+    ab = None
+    if args.mode == "auto":
+        ab = measurer([args.store_dir, *args.artifacts], settings.ab_quads, settings.ab_block_calls)
+    result = compare(args.baseline, args.current, settings, ab)
     print(result.table())
     if args.json is not None:
         atomic_write_json(args.json, result.as_json())
@@ -130,6 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--current", type=Path, required=True, help="current reports root (or records directory)")
     gate.add_argument("--json", type=Path, help="also write the verdict as JSON to this file")
     gate.add_argument("--criteria", type=Path, help="profile whose [gate] table sets the thresholds")
+    gate.add_argument(
+        "--mode",
+        choices=("auto", "records"),
+        default="auto",
+        help="latency: auto (A/B here where both models are found by sha256, records otherwise) or records",
+    )
+    gate.add_argument(
+        "--artifacts",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="where to look for the records' exported models besides --store-dir (repeatable)",
+    )
+    gate.add_argument(
+        "--store-dir",
+        type=Path,
+        default=Path(".inspectnet/store"),
+        help="artifact store holding exported models (default: .inspectnet/store)",
+    )
     gate.set_defaults(func=_cmd_gate)
     return parser
 

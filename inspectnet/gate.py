@@ -3,24 +3,27 @@
 - accuracy: a drop beyond the profile's tolerance for that metric is a regression (a gain beyond it, an
   improvement);
 - parity: clean -> broken is a regression (broken -> clean, an improvement);
-- latency: decided with noise in mind. The per-call samples of both runs are compared by a one-sided
-  Mann-Whitney U test *and* a minimum effect on the median: a regression needs both p < alpha and
-  median(current) / median(baseline) - 1 >= min_effect. Runs on different machines are compared only after
-  dividing each run's samples by its own compute floor (FLOPs over the GEMM measured in that run), and the
-  verdict says so.
+- latency: decided on units that a shared machine's drift does not bias (``inspectnet.measure.ab``). Where
+  both models can be run here (an A/B measurer finds them by the sha256 in their records), they are timed
+  alternately in ABBA blocks in this process and decided on the median block ratio (mode ``ab``). Otherwise
+  the decision falls back on the records alone: each holds R >= 3 runs spread over its session, and their
+  run medians decide (mode ``records``); records from different machines are first divided by each
+  record's peak-rate calibration. A regression needs the ratio's whole interval above 1 and the ratio at
+  least the mode's minimum effect above 1. Each latency finding names its mode, ratio and interval.
 
-Plain Python: the ``inspectnet gate`` command and the pytest option ``--baseline`` both call ``compare``.
+Plain Python: the ``inspectnet gate`` command and the pytest option ``--baseline`` both call ``compare``;
+they inject the A/B measurer (``inspectnet.harness.ab``), which needs the runtimes and the model files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from inspectnet.criteria import GateCriteria
+from inspectnet.measure.ab import ABTiming, RatioDecision, decide_ab, decide_runs
 from inspectnet.records import EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, load_reports
@@ -35,6 +38,7 @@ class Finding:
     current: str
     threshold: str
     note: str = ""
+    mode: str = ""  # latency: "ab" | "records" (empty where no decision was made)
 
 
 @dataclass
@@ -86,11 +90,20 @@ def records_dir(directory: Path) -> Path:
     raise RecordError(f"{directory}: no records here (expected {directory}/{RECORDS_DIR}/*.json or {directory}/*.json)")
 
 
-def compare(baseline: Path, current: Path, settings: GateCriteria | None = None) -> GateResult:
+# Times the baseline's and the current record's model of one runtime alternately here; a string says why
+# it cannot (no file, another runtime version, no such device), and the row falls back on the records.
+ABMeasure = Callable[[LatencyRecord, LatencyRecord, str], "ABTiming | str"]
+
+
+def compare(
+    baseline: Path, current: Path, settings: GateCriteria | None = None, ab: ABMeasure | None = None
+) -> GateResult:
+    """The verdict of ``current``'s records against ``baseline``'s; latency in A/B mode where ``ab`` can
+    time both models, on the records alone otherwise."""
     settings = settings or GateCriteria()
     base = load_reports(baseline, records_dir(baseline))
     cur = load_reports(current, records_dir(current))
-    findings = _accuracy(base, cur, settings) + _parity(base, cur) + _latency(base, cur, settings)
+    findings = _accuracy(base, cur, settings) + _parity(base, cur) + _latency(base, cur, settings, ab)
     return GateResult(findings, settings)
 
 
@@ -155,40 +168,23 @@ def _platform_key(record: LatencyRecord) -> tuple[str, int | None, str | None, s
     return (p.cpu, p.logical_cores, p.gpu.name if p.gpu else None, record.device)
 
 
-@dataclass(frozen=True)
-class LatencyDecision:
-    ratio: float  # median(current) / median(baseline), after normalisation when normalised
-    p_value: float
-    normalised: bool
-    verdict: str
-
-
-def decide_latency(
-    base_ms: np.ndarray,
-    cur_ms: np.ndarray,
-    settings: GateCriteria,
-    base_floor: float = 1.0,
-    cur_floor: float = 1.0,
-    normalised: bool = False,
-) -> LatencyDecision:
-    """Slower (one-sided Mann-Whitney U, p < alpha) *and* by at least ``min_effect`` on the median."""
-    from scipy.stats import mannwhitneyu
-
-    b = np.asarray(base_ms, dtype=np.float64) / (base_floor if normalised else 1.0)
-    c = np.asarray(cur_ms, dtype=np.float64) / (cur_floor if normalised else 1.0)
-    ratio = float(np.median(c) / np.median(b))
-    slower = float(mannwhitneyu(c, b, alternative="greater").pvalue)
-    faster = float(mannwhitneyu(c, b, alternative="less").pvalue)
-    if slower < settings.alpha and ratio - 1 >= settings.min_effect:
-        verdict = "regressed"
-    elif faster < settings.alpha and 1 - ratio >= settings.min_effect:
-        verdict = "improved"
+def decide_records(base: LatencyRecord, cur: LatencyRecord, runtime: str, settings: GateCriteria) -> RatioDecision:
+    """Records-only: the two entries' run medians; divided by each entry's peak rate when the records come
+    from different machines (ms x FLOP/s: the work a run took, in the machine's own peak units)."""
+    b, c = base.runtimes[runtime], cur.runtimes[runtime]
+    if _platform_key(base) == _platform_key(cur):
+        bs, cs = b.run_medians_ms, c.run_medians_ms
     else:
-        verdict = "same"
-    return LatencyDecision(ratio, min(slower, faster), normalised, verdict)
+        bs = [m * b.peak_flops_per_s for m in b.run_medians_ms]
+        cs = [m * c.peak_flops_per_s for m in c.run_medians_ms]
+    return decide_runs(bs, cs, settings.alpha, settings.records_min_effect)
 
 
-def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Finding]:
+def _latency_threshold(settings: GateCriteria, effect: float) -> str:
+    return f"{1 - settings.alpha:.0%} interval > 1, ratio >= {1 + effect:g}"
+
+
+def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria, ab: ABMeasure | None) -> list[Finding]:
     findings = []
     current = {(s.record.category, s.record.device): s.record for s in cur.of(LatencyRecord)}
     for key, b in sorted(((s.record.category, s.record.device), s.record) for s in base.of(LatencyRecord)):
@@ -196,23 +192,23 @@ def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Fi
         for runtime, entry in sorted(b.runtimes.items()):
             subject = f"{key[0]} {key[1]} {runtime}"
             before = f"{entry.stats.median_ms:.2f} ms"
-            threshold = f"p < {settings.alpha} and median +{settings.min_effect:.0%}"
+            threshold = _latency_threshold(settings, settings.min_effect)
             if c is None or runtime not in c.runtimes:
                 findings.append(Finding("latency", subject, "missing", before, "-", threshold))
                 continue
-            other = c.runtimes[runtime]
-            normalised = _platform_key(b) != _platform_key(c)
-            d = decide_latency(
-                np.array(entry.samples_ms),
-                np.array(other.samples_ms),
-                settings,
-                float(b.compute_floor_ms),
-                float(c.compute_floor_ms),
-                normalised,
-            )
-            how = "different machines: normalised by each run's GEMM floor" if normalised else "same machine"
-            note = f"median x{d.ratio:.3f}, p {d.p_value:.2g}; {how}"
-            findings.append(
-                Finding("latency", subject, d.verdict, before, f"{other.stats.median_ms:.2f} ms", threshold, note)
-            )
+            after = f"{c.runtimes[runtime].stats.median_ms:.2f} ms"
+            timing = ab(b, c, runtime) if ab is not None else "no A/B measurer (records only asked for)"
+            if isinstance(timing, ABTiming):
+                d = decide_ab(timing.ratios, settings.alpha, settings.min_effect)
+                note = f"{d.describe()}; {timing.seconds:.1f} s, both models timed here"
+            else:
+                try:
+                    d = decide_records(b, c, runtime, settings)
+                except ValueError as exc:
+                    findings.append(Finding("latency", subject, "missing", before, after, threshold, str(exc)))
+                    continue
+                machines = "same machine" if _platform_key(b) == _platform_key(c) else "other machines, peak-normalised"
+                note = f"{d.describe()}; {machines}; no A/B: {timing}"
+                threshold = _latency_threshold(settings, settings.records_min_effect)
+            findings.append(Finding("latency", subject, d.verdict, before, after, threshold, note, d.mode))
     return findings

@@ -198,8 +198,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Patchcore.load_from_checkpoint / Padim.load_from_checkpoint (and by --model)",
     )
     group.addoption("--device", choices=("cpu", "cuda", "auto"), default="auto", help="device (default: auto)")
-    group.addoption("--latency-warmup", type=_count(0), default=10, help="untimed calls before timing (default: 10)")
-    group.addoption("--latency-rounds", type=_count(10), default=50, help="timed calls per runtime (default: 50)")
+    group.addoption(
+        "--latency-warmup", type=_count(0), default=10, help="untimed calls before each timed run (default: 10)"
+    )
+    group.addoption("--latency-rounds", type=_count(10), default=20, help="timed calls per run (default: 20)")
+    group.addoption(
+        "--latency-runs",
+        type=_count(1),
+        default=3,
+        help="runs per runtime, spread over the session (default: 3; the records-only gate needs 3 or more)",
+    )
     group.addoption("--run-slow", action="store_true", help="also run tests marked slow (skipped by default)")
     group.addoption(
         "--criteria",
@@ -218,6 +226,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=Path,
         default=None,
         help="gate this run's records against a baseline reports root at session end (exit 1 on a regression)",
+    )
+    group.addoption(
+        "--gate-mode",
+        choices=("auto", "records"),
+        default="auto",
+        help="latency rows of --baseline: auto (A/B where both models are found, records otherwise) or records",
+    )
+    group.addoption(
+        "--artifacts",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="where --baseline's A/B looks for the exported models besides --store-dir (repeatable)",
     )
     group.addoption(
         "--store-dir",
@@ -398,8 +420,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(
                 name, [pytest.param(r, id=r.test_id, marks=pytest.mark.xdist_group(r.category)) for r in base.values()]
             )
-    if "latency_case" in metafunc.fixturenames:
-        metafunc.parametrize("latency_case", _device_params(metafunc.config, LATENCY_RUNTIMES, cpu_in_id=True))
+    if "latency_case" in metafunc.fixturenames:  # runs outermost: each case's runs are spread over the session
+        cases = _device_params(metafunc.config, LATENCY_RUNTIMES, cpu_in_id=True)
+        runs = metafunc.config.getoption("--latency-runs")
+        metafunc.parametrize(
+            "latency_case",
+            [
+                pytest.param((*case.values[0], run), id=f"{case.id}-run{run + 1}", marks=case.marks)
+                for run in range(runs)
+                for case in cases
+            ],
+        )
     if "parity_case" in metafunc.fixturenames:
         metafunc.parametrize("parity_case", _device_params(metafunc.config, PARITY_RUNTIMES, cpu_in_id=False))
     if "ablation_category" in metafunc.fixturenames:
@@ -476,10 +507,16 @@ class Reporter:
 
     def _gate(self, baseline: Path, current: Path, status: int | pytest.ExitCode, reporter: Any) -> int:
         from inspectnet.gate import compare
+        from inspectnet.harness.ab import measurer
         from inspectnet.records import RecordError
 
+        settings = self.config.stash[PROFILE_KEY].gate
+        ab = None
+        if self.config.getoption("--gate-mode") == "auto":
+            roots = [Path(self.config.getoption("--store-dir")), *self.config.getoption("--artifacts")]
+            ab = measurer(roots, settings.ab_quads, settings.ab_block_calls)
         try:
-            result = compare(baseline, current, self.config.stash[PROFILE_KEY].gate)
+            result = compare(baseline, current, settings, ab)
         except RecordError as exc:
             if reporter is not None:
                 reporter.write_line(f"inspectnet: gate: error: {exc}", red=True)
@@ -539,7 +576,11 @@ def latency_recorder(inspectnet: Session, request: pytest.FixtureRequest) -> Lat
 
     config = request.config
     if RECORDER_KEY not in config.stash:
-        protocol = Protocol(config.getoption("--latency-warmup"), config.getoption("--latency-rounds"))
+        protocol = Protocol(
+            config.getoption("--latency-warmup"),
+            config.getoption("--latency-rounds"),
+            config.getoption("--latency-runs"),
+        )
         config.stash[RECORDER_KEY] = LatencyRecorder(inspectnet, protocol)
     return config.stash[RECORDER_KEY]
 

@@ -15,11 +15,14 @@ from typing import ClassVar, TypeVar
 
 from inspectnet._io import atomic_write_json
 from inspectnet.deploy.calibration import Calibration
+from inspectnet.measure.ab import RatioDecision
 from inspectnet.measure.compute import FlopCount
 from inspectnet.measure.latency import Stats, WarmupTail
+from inspectnet.measure.peak import PeakCalibration
 from inspectnet.typed_json import OMITTED_WHEN_NONE, DecodeError, decode, encode
 
-SCHEMA_VERSION = 3  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors
+SCHEMA_VERSION = 4  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors;
+# 4: latency runs spread over a session and peak calibrations (no GEMM floor); gate quality by decision mode
 
 Scalar = str | int | float | bool | None
 Settings = dict[str, Scalar | list[str]]  # a runtime's or a tool's settings, as it reports them
@@ -240,43 +243,59 @@ class BudgetInfo:
 
 
 @dataclass(frozen=True)
+class LatencyRun:
+    """One run of a runtime's timing: its own warm-up, then timed calls. A record's runs are spread over
+    its session (other runtimes and categories run in between), so their spread shows the machine's drift."""
+
+    index: int
+    started: str  # UTC
+    warmup_samples_ms: list[float]
+    samples_ms: list[float]  # the timed calls, in order
+    median_ms: float
+
+
+@dataclass(frozen=True)
 class RuntimeLatency:
     """One runtime's latency on one (category, device)."""
 
     runtime: str
-    stats: Stats
-    samples_ms: list[float]  # the timed calls, in order
-    warmup_samples_ms: list[float]
-    warmup_tail: WarmupTail
-    compute_floor_ms: float
-    efficiency: float
+    stats: Stats  # over every run's timed calls
+    runs: list[LatencyRun]
+    warmup_tail: WarmupTail  # of the first run (the one right after the model was loaded)
+    calibrations: list[PeakCalibration]  # the device's peak rate, measured before and after each run
+    compute_floor_ms: float  # counted FLOPs over the best of those calibrations
+    efficiency: float  # compute floor / median: at most 1 when the floor is a floor
     budget: BudgetInfo
     budget_failures: list[str]
     settings: Settings  # threads, precision hint, providers, input transfer
     artifact: ExportInfo | GivenExport | None  # the exported file (None for torch)
     measured: str
 
+    @property
+    def samples_ms(self) -> list[float]:
+        """Every timed call of every run, in order."""
+        return [s for run in self.runs for s in run.samples_ms]
+
+    @property
+    def run_medians_ms(self) -> list[float]:
+        return [run.median_ms for run in self.runs]
+
+    @property
+    def peak_flops_per_s(self) -> int:
+        return max(c.flops_per_s for c in self.calibrations)
+
 
 @dataclass(frozen=True)
 class Protocol:
     batch_size: int
     image_size: int
-    warmup_calls: int
-    timed_calls: int
+    runs: int  # runs per runtime, spread over the session
+    warmup_calls: int  # per run
+    timed_calls: int  # per run
     inputs: str
     timer: str
     harness: str
     outputs: str
-
-
-@dataclass(frozen=True)
-class Gemm:
-    flops_per_s: int
-    gflops_per_s: float
-    method: str
-    best_s: float
-    torch_threads: int
-    tf32_matmul: bool
 
 
 @dataclass(frozen=True)
@@ -322,8 +341,9 @@ class LatencyRecord(Record):
     checkpoint: CheckpointInfo
     protocol: Protocol
     flops: FlopCount
-    gemm: Gemm
-    compute_floor_ms: float
+    peak_method: str  # how the device's peak float32 rate was calibrated
+    peak_gflops_per_s: float  # the best calibration among the runtimes'
+    compute_floor_ms: float  # counted FLOPs over that rate
     platform: Platform
     stat_definitions: dict[str, str]
     runtimes: dict[str, RuntimeLatency]
@@ -523,37 +543,47 @@ class HarnessOverheadRecord(Record):
 
 
 @dataclass(frozen=True)
-class GateDecision:
-    ratio: float
-    p: float
-    verdict: str
-
-
-@dataclass(frozen=True)
-class GateRun:
-    median_ms: float
-    floor_ms: float
-    same_machine: GateDecision
-    normalised: GateDecision
-
-
-@dataclass(frozen=True)
 class GateSettings:
     alpha: float
     min_effect: float
+    records_min_effect: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate decided against the baseline, and what the decision cost in wall time."""
+
+    decision: RatioDecision
+    seconds: float
+
+
+@dataclass(frozen=True)
+class QualityTable:
+    """One decision mode against one planted slowdown: unchanged candidates (false alarms) and slowed ones
+    (detections), decided one by one."""
+
+    mode: str  # "ab" | "records"
+    slowdown: float  # planted, as a fraction of the baseline's call
+    planted: str  # how
+    measured_slowdown: float  # the median ratio over the slowed candidates, minus 1
+    false_alarms: int
+    detections: int
+    candidates: int  # of each kind
+    seconds_per_decision: float  # median wall time of one decision
+    unchanged: list[Candidate]
+    slowed: list[Candidate]
 
 
 @dataclass(frozen=True, kw_only=True)
 class GateQualityRecord(Record):
     KIND: ClassVar[str] = "gate_quality"
     subject: str
+    host: str  # the CPU it ran on
     settings: GateSettings
+    ab_protocol: str
+    records_protocol: str
     baseline_median_ms: float
-    false_alarms: str
-    detections_of_10pct_slowdown: str
-    normalised_false_alarms: int
-    normalised_detections: int
-    runs: dict[str, list[GateRun]]  # unchanged | slowed_10pct
+    tables: list[QualityTable]
     created: str
 
 

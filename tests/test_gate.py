@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from inspectnet.cli import main
-from inspectnet.criteria import GateCriteria
-from inspectnet.gate import compare, decide_latency
+from inspectnet.gate import compare
+from inspectnet.measure.ab import ABTiming
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reports"
 RECORDS = FIXTURE / "eval_harness"
@@ -65,47 +64,68 @@ def test_a_planted_parity_break_regresses(current: Path) -> None:
     assert result.exit_code == 1 and [f.subject for f in result.regressed] == ["bottle openvino cpu"]
 
 
-def _samples(rng: np.random.Generator, median: float, n: int = 50) -> np.ndarray:
-    return median * np.exp(rng.normal(0, 0.04, n)) + rng.exponential(median * 0.01, n)  # jitter and a right tail
-
-
-def test_latency_noise_passes_and_a_10_percent_slowdown_fails() -> None:
-    """Simulated reruns with this machine's spread (4% log-sd plus a tail): 0 of 200 false alarms, and a 10%
-    slowdown detected 200 of 200 times. (The measured rates on real reruns are in the gate benchmark.)"""
-    rng = np.random.default_rng(0)
-    settings = GateCriteria()
-    false_alarms = sum(
-        decide_latency(_samples(rng, 150), _samples(rng, 150), settings).verdict == "regressed" for _ in range(200)
-    )
-    detected = sum(
-        decide_latency(_samples(rng, 150), _samples(rng, 165), settings).verdict == "regressed" for _ in range(200)
-    )
-    assert false_alarms == 0 and detected == 200
+def _scale_runs(entry: dict[str, Any], factor: float) -> None:
+    for run in entry["runs"]:
+        run["samples_ms"] = [x * factor for x in run["samples_ms"]]
+        run["median_ms"] *= factor
+    entry["stats"]["median_ms"] *= factor
 
 
 def test_a_planted_slowdown_in_the_records_regresses(current: Path) -> None:
-    def slower(d: dict[str, Any]) -> None:
-        entry = d["runtimes"]["openvino"]
-        entry["samples_ms"] = [s * 1.5 for s in entry["samples_ms"]]
-        entry["stats"]["median_ms"] *= 1.5
-
-    _edit(current, "patchcore_bottle_latency_cpu.json", slower)
+    _edit(current, "patchcore_bottle_latency_cpu.json", lambda d: _scale_runs(d["runtimes"]["openvino"], 1.5))
     result = compare(FIXTURE, current)
     assert [f.subject for f in result.regressed] == ["bottle cpu openvino"]
-    assert "same machine" in result.regressed[0].note
+    finding = result.regressed[0]
+    assert finding.mode == "records" and "x1.500" in finding.note and "same machine" in finding.note
 
 
-def test_other_machines_are_compared_through_their_gemm_floor(current: Path) -> None:
+def test_a_record_with_fewer_than_three_runs_cannot_be_decided_on_records(current: Path) -> None:
+    _edit(current, "patchcore_bottle_latency_cpu.json", lambda d: d["runtimes"]["torch"]["runs"].pop())
+    finding = next(f for f in compare(FIXTURE, current).findings if f.subject == "bottle cpu torch")
+    assert finding.verdict == "missing" and "holds 2 run(s); a records-only decision needs 3" in finding.note
+
+
+def test_other_machines_are_compared_through_their_peak_calibration(current: Path) -> None:
     def twice_as_slow_machine(d: dict[str, Any]) -> None:
         d["platform"]["cpu"] = "a slower CPU"
-        d["compute_floor_ms"] *= 2
         for entry in d["runtimes"].values():
-            entry["samples_ms"] = [s * 2 for s in entry["samples_ms"]]
+            _scale_runs(entry, 2.0)
+            for calibration in entry["calibrations"]:
+                calibration["flops_per_s"] //= 2
 
     _edit(current, "patchcore_bottle_latency_cpu.json", twice_as_slow_machine)
     result = compare(FIXTURE, current)
     latency = [f for f in result.findings if f.kind == "latency"]
-    assert result.exit_code == 0 and all("normalised by each run's GEMM floor" in f.note for f in latency)
+    assert result.exit_code == 0 and all("other machines, peak-normalised" in f.note for f in latency)
+    assert {f.verdict for f in latency} == {"same"}
+
+
+def _ab(ratios: list[float]) -> Any:
+    def measure(base: Any, cur: Any, runtime: str) -> ABTiming | str:
+        if runtime == "torch":
+            return "torch has no model file to load"
+        return ABTiming([100.0] * len(ratios), [100.0 * r for r in ratios], ratios, "A", 1.0)
+
+    return measure
+
+
+def test_ab_mode_decides_exported_runtimes_and_says_why_torch_fell_back(current: Path) -> None:
+    slower = [1.05 + 0.002 * (i % 3) for i in range(12)]
+    result = compare(FIXTURE, current, ab=_ab(slower))
+    latency = {f.subject: f for f in result.findings if f.kind == "latency"}
+    assert {s: f.mode for s, f in latency.items()} == {
+        "bottle cpu onnxruntime": "ab",
+        "bottle cpu openvino": "ab",
+        "bottle cpu torch": "records",
+    }
+    assert latency["bottle cpu openvino"].verdict == "regressed"  # the records alone are unchanged
+    assert "no A/B: torch has no model file to load" in latency["bottle cpu torch"].note
+    assert "x1.052 [1.050, 1.054] (99.4%, ab, n=12)" in result.table()  # mode, ratio and interval, per row
+
+
+def test_ab_mode_passes_noise_below_the_minimum_effect(current: Path) -> None:
+    within = [1.0 + 0.01 * ((i % 5) - 2) for i in range(12)]  # +-2%, centred on 1
+    assert compare(FIXTURE, current, ab=_ab(within)).exit_code == 0
 
 
 def test_cli_exit_codes_and_json_verdict(current: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

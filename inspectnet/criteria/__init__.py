@@ -142,8 +142,11 @@ class GateCriteria:
     accuracy_tolerance: dict[str, float] = field(
         default_factory=lambda: {"image_auroc": 0.01, "pixel_auroc": 0.005, "aupro": 0.01}
     )
-    alpha: float = 0.01
-    min_effect: float = 0.05
+    alpha: float = 0.01  # 1 - the confidence of each latency interval
+    min_effect: float = 0.03  # A/B mode: the smallest slowdown called a regression
+    records_min_effect: float = 0.05  # records-only mode: runs made at other times drift more
+    ab_quads: int = 12  # A/B mode: ABBA quads (one ratio each)
+    ab_block_calls: int = 3  # A/B mode: calls per block
 
 
 @dataclass(frozen=True)
@@ -278,14 +281,24 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
 
 
 def _gate(path: Path, value: Any) -> GateCriteria:
-    table = _table(path, value, ("accuracy_tolerance", "alpha", "min_effect", "note"), "gate")
+    keys = ("accuracy_tolerance", "alpha", "min_effect", "records_min_effect", "ab_quads", "ab_block_calls", "note")
+    table = _table(path, value, keys, "gate")
     defaults = GateCriteria()
     tolerance = dict(defaults.accuracy_tolerance)
     for metric, v in _table(path, table.get("accuracy_tolerance"), METRICS, "gate.accuracy_tolerance").items():
         tolerance[metric] = _positive(path, f"gate.accuracy_tolerance.{metric}", v)
     alpha = _positive(path, "gate.alpha", table.get("alpha", defaults.alpha))
     effect = _positive(path, "gate.min_effect", table.get("min_effect", defaults.min_effect))
-    return GateCriteria(tolerance, alpha, effect)
+    records = _positive(path, "gate.records_min_effect", table.get("records_min_effect", defaults.records_min_effect))
+    quads = _whole(path, "gate.ab_quads", table.get("ab_quads", defaults.ab_quads), 4)
+    calls = _whole(path, "gate.ab_block_calls", table.get("ab_block_calls", defaults.ab_block_calls), 1)
+    return GateCriteria(tolerance, alpha, effect, records, quads, calls)
+
+
+def _whole(path: Path, where: str, value: Any, least: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise CriteriaError(f"{path}: {where} must be an integer >= {least}, got {value!r}")
+    return value
 
 
 def _positive(path: Path, where: str, value: Any) -> float:

@@ -1,8 +1,9 @@
-"""Latency of a session's deployed models: timed calls on real test images, then one record per
-(category, device) with an entry per runtime, the compute floor and the platform.
+"""Latency of a session's deployed models: timed calls on real test images, in several runs per runtime
+spread over the session, then one record per (category, device) with an entry per runtime, the compute
+floor (counted FLOPs over the device's peak rate, calibrated around each run) and the platform.
 
 Plain Python: ``Sampler`` gives pytest-benchmark's pedantic mode its ``setup`` and ``target`` (or is driven
-by ``drive`` without pytest); ``LatencyRecorder`` turns the samples into records.
+by ``drive`` without pytest); ``LatencyRecorder`` turns the runs into records.
 """
 
 from __future__ import annotations
@@ -14,22 +15,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inspectnet.builders import latency_entry, latency_record
+from inspectnet.builders import latency_entry, latency_record, latency_run
 from inspectnet.measure.latency import Floor, Timer, statistics, warmup_tail
 from inspectnet.names import latency_record_name
-from inspectnet.records import RuntimeLatency
+from inspectnet.records import LatencyRun, RuntimeLatency
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
-    from inspectnet.measure.compute import FlopCount, Gemm
+    from inspectnet.measure.compute import FlopCount
+    from inspectnet.measure.peak import PeakCalibration, PeakMeter
 
 
 @dataclass(frozen=True)
 class Protocol:
-    warmup: int = 10
-    rounds: int = 50
+    warmup: int = 10  # untimed calls before each run
+    rounds: int = 20  # timed calls per run
+    runs: int = 3  # runs per runtime, spread over the session
 
 
 @dataclass
@@ -63,10 +66,18 @@ def drive(sampler: Sampler, rounds: int) -> None:
 
 @dataclass
 class LatencyRecorder:
+    """Collects each runtime's runs (a test per run; runs of one case are spread over the session) and
+    rewrites the (category, device) record after each. The device's peak rate is calibrated before the
+    first run and after every run; a run's floor uses the calibrations on both sides of it."""
+
     session: Session
     protocol: Protocol = field(default_factory=Protocol)
-    _gemm: dict[str, Gemm] = field(default_factory=dict)
+    _meters: dict[str, PeakMeter] = field(default_factory=dict)
+    _last: dict[str, PeakCalibration] = field(default_factory=dict)
     _flops: dict[RunKey, FlopCount] = field(default_factory=dict)
+    _runs: dict[tuple[RunKey, str, str], list[tuple[LatencyRun, PeakCalibration, PeakCalibration]]] = field(
+        default_factory=dict
+    )
     _entries: dict[tuple[RunKey, str], dict[str, RuntimeLatency]] = field(default_factory=dict)
 
     def sampler(self, run: RunKey, runner: Runner, wrap: Callable[[Any], Any] | None = None) -> Sampler:
@@ -76,12 +87,18 @@ class LatencyRecorder:
         call = runner.call if wrap is None else wrap(runner.call)
         return Sampler(call, placed, Timer(sync=runner.sync), self.protocol.warmup)
 
-    def gemm(self, device: str) -> Gemm:
-        from inspectnet.measure.compute import gemm_throughput
+    def calibrate(self, device: str) -> PeakCalibration:
+        """The device's peak float32 rate now (the meter's kernels are built once per device)."""
+        from inspectnet.measure.peak import PeakMeter
 
-        if device not in self._gemm:
-            self._gemm[device] = gemm_throughput(device)
-        return self._gemm[device]
+        if device not in self._meters:
+            self._meters[device] = PeakMeter(device)
+        self._last[device] = self._meters[device].measure()
+        return self._last[device]
+
+    def before_run(self, device: str) -> PeakCalibration:
+        """The calibration a run starts from: the one after the previous run on ``device``, or a new one."""
+        return self._last[device] if device in self._last else self.calibrate(device)
 
     def flops(self, run: RunKey) -> FlopCount:
         from inspectnet.measure.compute import count_flops
@@ -91,20 +108,24 @@ class LatencyRecorder:
             self._flops[run] = count_flops(module, self.session.spec(run).image_size, self.session.options.device)
         return self._flops[run]
 
-    def floor(self, run: RunKey, device: str) -> Floor:
-        return Floor(self.flops(run).total, self.gemm(device).flops_per_s)
-
-    def record(self, run: RunKey, runner: Runner, sampler: Sampler) -> tuple[RuntimeLatency, Path]:
-        """The runtime's entry from ``sampler``'s samples; the (category, device) record rewritten with it."""
+    def record(
+        self, run: RunKey, runner: Runner, sampler: Sampler, before: PeakCalibration, started: str
+    ) -> tuple[RuntimeLatency, Path]:
+        """Add ``sampler``'s run (calibrating after it) to the runtime's entry; rewrite the record with it."""
         device, profile = runner.device, self.session.options.profile
-        stats = statistics(sampler.timed_s, warmup=len(sampler.warmup_s))
-        floor = self.floor(run, device)
+        after = self.calibrate(device)
+        runs = self._runs.setdefault((run, device, runner.runtime), [])
+        runs.append((latency_run(len(runs), started, sampler.warmup_s, sampler.timed_s), before, after))
+        timed_s = [s / 1e3 for r, _, _ in runs for s in r.samples_ms]
+        stats = statistics(timed_s, warmup=self.protocol.warmup)
+        calibrations = [c for _, b, a in runs for c in (b, a)]
+        floor = Floor(self.flops(run).total, max(c.flops_per_s for c in calibrations))
         entry = latency_entry(
             runtime=runner.runtime,
             stats=stats,
-            timed_s=sampler.timed_s,
-            warmup_s=sampler.warmup_s,
-            tail=warmup_tail(sampler.timed_s),
+            runs=[r for r, _, _ in runs],
+            tail=warmup_tail([s / 1e3 for s in runs[0][0].samples_ms]),
+            calibrations=calibrations,
             floor_ms=floor.ms,
             efficiency=floor.efficiency(stats.median_ms),
             budget=profile.budget(device, runner.runtime),
@@ -117,11 +138,10 @@ class LatencyRecorder:
         record = latency_record(
             evaluation=self.session.evaluate(run).record,
             device=device,
+            runs=self.protocol.runs,
             warmup=self.protocol.warmup,
             rounds=self.protocol.rounds,
             flops=self.flops(run),
-            gemm=self.gemm(device),
-            floor_ms=floor.ms,
             entries=entries,
         )
         return entry, self.session.emit(latency_record_name(run.name, device), record)

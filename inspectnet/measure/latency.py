@@ -22,7 +22,11 @@ STAT_DEFINITIONS = {
     "p99": "nearest rank: the ceil(0.99 n)-th smallest sample",
     "std": "population standard deviation (divides by n)",
     "warmup_tail": "first timed decile's median over the rest's median; a tail when above the threshold",
-    "efficiency": "compute floor / median, the floor being the counted FLOPs over the GEMM throughput",
+    "efficiency": "compute floor / median, the floor being the counted FLOPs over the device's peak float32 rate "
+    "(the best of several convolution and matrix shapes in torch, onnxruntime and OpenVINO, calibrated before "
+    "and after each run); at most 1 up to the calibration's own noise",
+    "runs": "each runtime is timed in several runs spread over the session; a run's median is one unit of "
+    "the records-only gate",
 }
 TAIL_THRESHOLD = 1.25
 
@@ -112,14 +116,14 @@ def warmup_tail(samples_s: Sequence[float], threshold: float = TAIL_THRESHOLD) -
 
 @dataclass(frozen=True)
 class Floor:
-    """The compute floor: counted FLOPs over measured dense throughput."""
+    """The compute floor: counted FLOPs over the device's calibrated peak float32 rate."""
 
     flops: int
-    gemm_flops_per_s: float
+    peak_flops_per_s: float
 
     @property
     def ms(self) -> float:
-        return self.flops / self.gemm_flops_per_s * 1e3
+        return self.flops / self.peak_flops_per_s * 1e3
 
     def efficiency(self, median_ms: float) -> float:
         return self.ms / median_ms

@@ -34,12 +34,14 @@ def latency(reports: ReportSet, cite: Citations) -> list[str]:
             f"{hardware}. {platform.os}, Python {platform.python}, torch {platform.torch}, anomalib "
             f"{platform.anomalib}, onnxruntime {platform.onnxruntime}, OpenVINO {platform.openvino}.",
             f"Batch 1, {cite.num(first, lambda r: r.protocol.image_size, 'd', 'image size')} px, "
-            f"{cite.num(first, lambda r: r.protocol.warmup_calls, 'd', 'warm-up calls')} warm-up and "
-            f"{cite.num(first, lambda r: r.protocol.timed_calls, 'd', 'timed calls')} timed calls; milliseconds. "
+            f"{cite.num(first, lambda r: r.protocol.runs, 'd', 'runs per runtime')} runs per runtime spread over "
+            f"the session, each {cite.num(first, lambda r: r.protocol.warmup_calls, 'd', 'warm-up calls')} warm-up "
+            f"and {cite.num(first, lambda r: r.protocol.timed_calls, 'd', 'timed calls')} timed calls; milliseconds. "
             f"Compute floor {cite.num(first, lambda r: r.compute_floor_ms, '.1f', f'{device} compute floor ms')} ms = "
             f"{cite.num(first, lambda r: r.flops.total, ',d', 'FLOPs per image')} FLOPs / "
-            f"{cite.num(first, lambda r: r.gemm.gflops_per_s, '.1f', f'{device} GEMM GFLOP/s')} GFLOP/s "
-            "(float32 GEMM).",
+            f"{cite.num(first, lambda r: r.peak_gflops_per_s, '.1f', f'{device} peak GFLOP/s')} GFLOP/s, the "
+            "device's peak float32 rate (the best of several convolution and matrix shapes in each runtime, "
+            "calibrated before and after every run); efficiency = floor / median.",
             "",
         ]
         rows = []

@@ -1,0 +1,174 @@
+"""Latency decisions that hold on a noisy machine: A/B blocks in one process, or run-level spread.
+
+A shared machine drifts by several per cent over minutes, and every call of one run shares that run's
+drift, so a test over pooled per-call samples of two runs made at different times mistakes drift for an
+effect. Two ways out, each deciding on units that are independent of that drift:
+
+- **A/B** (``time_ab``): both models loaded in one process and timed alternately in short blocks, in ABBA
+  quads (A B B A, then B A A B, ...) whose first side is drawn from a seed. Each quad gives one ratio, the
+  sum of its two B block medians over the sum of its two A block medians; a drift that is linear over the
+  quad cancels. The decision is on the median of those ratios with a distribution-free (sign-test)
+  interval.
+- **Records only** (``decide_runs``): each record holds R >= 3 runs spread over its session; the decision
+  is on the run medians (a Welch interval on their logarithms), so the spread between runs, not between
+  calls, sets the width.
+
+Either way a regression needs the whole interval above 1 *and* the estimate at least ``min_effect`` above 1.
+Plain Python: the timer and the calls are injected, so the schedule is testable with a fake clock.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from inspectnet.measure.latency import Timer
+
+MODES = {
+    "ab": "A/B: both models timed alternately in one process (ABBA blocks); median block ratio, sign-test interval",
+    "records": "records only: run medians of each record (R >= 3 runs spread over a session); Welch interval on logs",
+}
+
+
+@dataclass(frozen=True)
+class ABProtocol:
+    quads: int = 12  # ABBA quads: one ratio each
+    block_calls: int = 3  # calls per block; a block's value is their median
+    warmup: int = 5  # untimed calls per side before the first block
+    seed: int = 0  # draws which side opens the first quad
+
+    def describe(self) -> str:
+        return (
+            f"{self.quads} ABBA quads of {self.block_calls}-call blocks after {self.warmup} warm-up calls per side; "
+            f"first side drawn with seed {self.seed}"
+        )
+
+
+@dataclass(frozen=True)
+class ABTiming:
+    """What ``time_ab`` measured: block medians in ms, one ratio per quad, and its wall time."""
+
+    a_block_ms: list[float]
+    b_block_ms: list[float]
+    ratios: list[float]  # per quad: (B1 + B2) / (A1 + A2)
+    first: str  # "A" or "B": the side that opened the first quad
+    seconds: float
+
+
+def quad_orders(quads: int, seed: int) -> list[str]:
+    """The block order of each quad: "ABBA" and "BAAB" alternate, the first drawn from ``seed``."""
+    first_b = bool(np.random.default_rng(seed).integers(2))
+    return ["BAAB" if (q % 2 == 0) == first_b else "ABBA" for q in range(quads)]
+
+
+def time_ab(
+    call_a: Callable[[Any], Any],
+    call_b: Callable[[Any], Any],
+    inputs_a: Sequence[Any],
+    inputs_b: Sequence[Any],
+    protocol: ABProtocol = ABProtocol(),
+    timer: Timer | None = None,
+) -> ABTiming:
+    """Time ``call_a`` and ``call_b`` alternately in ABBA quads; both sides see the same input sequence."""
+    if protocol.quads < 1 or protocol.block_calls < 1:
+        raise ValueError("an A/B protocol needs at least one quad of one-call blocks")
+    timer = timer or Timer()
+    sides = {"A": (call_a, inputs_a), "B": (call_b, inputs_b)}
+    started = time.perf_counter()
+    for call, inputs in sides.values():
+        for i in range(protocol.warmup):
+            call(inputs[i % len(inputs)])
+    blocks: dict[str, list[float]] = {"A": [], "B": []}
+    ratios = []
+    orders = quad_orders(protocol.quads, protocol.seed)
+    for q, order in enumerate(orders):
+        quad: dict[str, float] = {"A": 0.0, "B": 0.0}
+        for b, side in enumerate(order):
+            call, inputs = sides[side]
+            start = (q * 4 + b) * protocol.block_calls
+            ms = [timer.time(call, inputs[(start + i) % len(inputs)]) * 1e3 for i in range(protocol.block_calls)]
+            median = float(np.median(ms))
+            blocks[side].append(median)
+            quad[side] += median
+        ratios.append(quad["B"] / quad["A"])
+    return ABTiming(blocks["A"], blocks["B"], ratios, orders[0][0], time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class RatioDecision:
+    """A latency verdict: current over baseline, its interval, the units it came from and the verdict."""
+
+    mode: str  # "ab" | "records"
+    ratio: float
+    low: float
+    high: float
+    confidence: float  # the interval's coverage (exact for the sign test, nominal for Welch)
+    units: int  # ratios (A/B quads) or runs per side (records)
+    verdict: str  # regressed | improved | same
+
+    def describe(self) -> str:
+        return (
+            f"x{self.ratio:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.confidence:.1%}, {self.mode}, n={self.units})"
+        )
+
+
+def verdict_of(ratio: float, low: float, high: float, min_effect: float) -> str:
+    if low > 1.0 and ratio - 1.0 >= min_effect:
+        return "regressed"
+    if high < 1.0 and 1.0 - ratio >= min_effect:
+        return "improved"
+    return "same"
+
+
+def sign_interval(values: Sequence[float], alpha: float) -> tuple[float, float, float]:
+    """Distribution-free interval for the median: order statistics k and n+1-k with k the largest such
+    that 2 P(Binomial(n, 1/2) <= k - 1) <= alpha (k = 1, the range, when none is). Returns (low, high,
+    coverage)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("no values")
+
+    def tail(k: int) -> float:  # P(Binomial(n, 1/2) <= k - 1)
+        return sum(math.comb(n, i) for i in range(k)) / 2**n
+
+    k = 1
+    while k + 1 <= (n + 1) // 2 and 2 * tail(k + 1) <= alpha:
+        k += 1
+    return ordered[k - 1], ordered[n - k], 1.0 - 2 * tail(k)
+
+
+def decide_ab(ratios: Sequence[float], alpha: float, min_effect: float) -> RatioDecision:
+    low, high, coverage = sign_interval(ratios, alpha)
+    ratio = float(np.median(ratios))
+    return RatioDecision("ab", ratio, low, high, coverage, len(ratios), verdict_of(ratio, low, high, min_effect))
+
+
+def decide_runs(
+    base_run_ms: Sequence[float], cur_run_ms: Sequence[float], alpha: float, min_effect: float
+) -> RatioDecision:
+    """Current over baseline from each record's run medians: the ratio of geometric means with a Welch
+    interval on the logarithms (each side needs at least 3 runs)."""
+    from scipy.stats import t as student
+
+    for side, runs in (("baseline", base_run_ms), ("current", cur_run_ms)):
+        if len(runs) < 3:
+            raise ValueError(f"the {side} record holds {len(runs)} run(s); a records-only decision needs 3 or more")
+    b, c = np.log(np.asarray(base_run_ms, dtype=np.float64)), np.log(np.asarray(cur_run_ms, dtype=np.float64))
+    vb, vc = b.var(ddof=1) / b.size, c.var(ddof=1) / c.size
+    diff = float(c.mean() - b.mean())
+    se = math.sqrt(vb + vc)
+    if se == 0.0:
+        low = high = diff
+    else:
+        df = (vb + vc) ** 2 / (vb**2 / (b.size - 1) + vc**2 / (c.size - 1))
+        half = float(student.ppf(1 - alpha / 2, df)) * se
+        low, high = diff - half, diff + half
+    ratio, lo, hi = math.exp(diff), math.exp(low), math.exp(high)
+    units = min(b.size, c.size)
+    return RatioDecision("records", ratio, lo, hi, 1 - alpha, units, verdict_of(ratio, lo, hi, min_effect))
