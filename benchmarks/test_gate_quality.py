@@ -5,7 +5,8 @@ slowdown (extra convolution work in the exported graph), each decided against th
 Goal: 0 of 10 false alarms and at least 9 of 10 detections. Records-only fallback: the same with a 10%
 slowdown, decided on each record's run medians (reported; the fallback is for when A/B cannot run).
 `pytest benchmarks/test_gate_quality.py --run-slow` (about 15 min on 2 cores, OpenVINO, the subject
-category); publishes ``<report-dir>/gate_quality.json``.
+category); publishes ``<report-dir>/gate_quality_<UTC start time>.json``: each run adds a record, so runs made
+at different times can be compared and cited.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ def test_gate_quality(inspectnet: Session, latency_recorder: LatencyRecorder, su
     from inspectnet.measure.ab import ABProtocol
     from inspectnet.records import GateQualityRecord, now
 
+    started = now()
     settings = inspectnet.options.profile.gate
     quality = GateQuality(inspectnet, subject_run, settings, latency_recorder.protocol)
     ab = quality.ab_table(AB_SLOWDOWN)
     records = quality.records_table(RECORDS_SLOWDOWN)
     protocol = latency_recorder.protocol
     path = inspectnet.emit(
-        "gate_quality.json",
+        f"gate_quality_{started.replace('-', '').replace(':', '')}.json",
         GateQualityRecord(
             subject=f"patchcore {subject_run.category} cpu {RUNTIME}, each candidate against one baseline",
             host=cpu_model(),

@@ -177,11 +177,11 @@ def decide_records(base: LatencyRecord, cur: LatencyRecord, runtime: str, settin
     else:
         bs = [m * b.peak_flops_per_s for m in b.run_medians_ms]
         cs = [m * c.peak_flops_per_s for m in c.run_medians_ms]
-    return decide_runs(bs, cs, settings.alpha, settings.records_min_effect)
+    return decide_runs(bs, cs, settings.records_alpha, settings.records_min_effect)
 
 
-def _latency_threshold(settings: GateCriteria, effect: float) -> str:
-    return f"{1 - settings.alpha:.0%} interval > 1, ratio >= {1 + effect:g}"
+def _latency_threshold(alpha: float, effect: float) -> str:
+    return f"{1 - alpha:.0%} interval > 1, ratio >= {1 + effect:g}"
 
 
 def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria, ab: ABMeasure | None) -> list[Finding]:
@@ -192,7 +192,7 @@ def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria, ab: ABMeas
         for runtime, entry in sorted(b.runtimes.items()):
             subject = f"{key[0]} {key[1]} {runtime}"
             before = f"{entry.stats.median_ms:.2f} ms"
-            threshold = _latency_threshold(settings, settings.min_effect)
+            threshold = _latency_threshold(settings.alpha, settings.min_effect)
             if c is None or runtime not in c.runtimes:
                 findings.append(Finding("latency", subject, "missing", before, "-", threshold))
                 continue
@@ -209,6 +209,6 @@ def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria, ab: ABMeas
                     continue
                 machines = "same machine" if _platform_key(b) == _platform_key(c) else "other machines, peak-normalised"
                 note = f"{d.describe()}; {machines}; no A/B: {timing}"
-                threshold = _latency_threshold(settings, settings.records_min_effect)
+                threshold = _latency_threshold(settings.records_alpha, settings.records_min_effect)
             findings.append(Finding("latency", subject, d.verdict, before, after, threshold, note, d.mode))
     return findings

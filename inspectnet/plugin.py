@@ -199,14 +199,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--device", choices=("cpu", "cuda", "auto"), default="auto", help="device (default: auto)")
     group.addoption(
-        "--latency-warmup", type=_count(0), default=10, help="untimed calls before each timed run (default: 10)"
+        "--latency-warmup", type=_count(0), default=5, help="untimed calls before each timed run (default: 5)"
     )
-    group.addoption("--latency-rounds", type=_count(10), default=20, help="timed calls per run (default: 20)")
+    group.addoption("--latency-rounds", type=_count(10), default=12, help="timed calls per run (default: 12)")
     group.addoption(
         "--latency-runs",
         type=_count(1),
-        default=3,
-        help="runs per runtime, spread over the session (default: 3; the records-only gate needs 3 or more)",
+        default=5,
+        help="runs per runtime, spread over the session (default: 5; the records-only gate needs 3 or more)",
     )
     group.addoption("--run-slow", action="store_true", help="also run tests marked slow (skipped by default)")
     group.addoption(

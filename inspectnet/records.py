@@ -546,6 +546,7 @@ class HarnessOverheadRecord(Record):
 class GateSettings:
     alpha: float
     min_effect: float
+    records_alpha: float
     records_min_effect: float
 
 
@@ -555,6 +556,7 @@ class Candidate:
 
     decision: RatioDecision
     seconds: float
+    units: list[float]  # what it was decided on: the A/B quads' ratios, or the candidate record's run medians (ms)
 
 
 @dataclass(frozen=True)
@@ -570,6 +572,7 @@ class QualityTable:
     detections: int
     candidates: int  # of each kind
     seconds_per_decision: float  # median wall time of one decision
+    baseline_runs_ms: list[float]  # records mode: the baseline record's run medians (empty for A/B)
     unchanged: list[Candidate]
     slowed: list[Candidate]
 

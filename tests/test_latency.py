@@ -96,7 +96,7 @@ def test_a_slow_first_decile_is_a_warmup_tail() -> None:
 
 
 def test_floor_and_efficiency() -> None:
-    floor = Floor(flops=24_000_000_000, gemm_flops_per_s=120e9)
+    floor = Floor(flops=24_000_000_000, peak_flops_per_s=120e9)
     assert floor.ms == pytest.approx(200.0)
     assert floor.efficiency(250.0) == pytest.approx(0.8)
 

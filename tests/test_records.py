@@ -46,6 +46,20 @@ def test_every_kind_is_committed() -> None:
     assert {json.loads(p.read_text())["kind"] for p in COMMITTED} == set(KINDS)
 
 
+LATENCY_RECORDS = [p for p in COMMITTED + FIXTURES if json.loads(p.read_text())["kind"] == "latency"]
+
+
+@pytest.mark.parametrize("path", LATENCY_RECORDS, ids=lambda p: f"{p.parent.parent.parent.name}/{p.name}")
+def test_the_floor_is_a_floor_in_every_committed_latency_record(path: Path) -> None:
+    """No runtime beats the compute floor (efficiency <= 1, with 2% for the calibration's own noise), the
+    floor is the FLOPs over the best calibration around the runtime's runs, and each holds R >= 3 runs."""
+    record = read_as(LatencyRecord, path)
+    for name, entry in record.runtimes.items():
+        assert entry.efficiency <= 1.02, f"{path.name} {name}: efficiency {entry.efficiency} beats the floor"
+        assert entry.compute_floor_ms == pytest.approx(record.flops.total / entry.peak_flops_per_s * 1e3, abs=1e-3)
+        assert len(entry.runs) >= 3 and len(entry.calibrations) == 2 * len(entry.runs), f"{path.name} {name}"
+
+
 def test_records_are_typed_all_the_way_down() -> None:
     """No record field, at any depth, is an untyped dict: every block is a dataclass or a typed container."""
     seen: set[type] = set()

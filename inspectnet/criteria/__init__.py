@@ -145,6 +145,7 @@ class GateCriteria:
     alpha: float = 0.01  # 1 - the confidence of each latency interval
     min_effect: float = 0.03  # A/B mode: the smallest slowdown called a regression
     records_min_effect: float = 0.05  # records-only mode: runs made at other times drift more
+    records_alpha: float = 0.05  # records-only mode: 3 runs a side give few degrees of freedom (see README)
     ab_quads: int = 12  # A/B mode: ABBA quads (one ratio each)
     ab_block_calls: int = 3  # A/B mode: calls per block
 
@@ -281,7 +282,16 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
 
 
 def _gate(path: Path, value: Any) -> GateCriteria:
-    keys = ("accuracy_tolerance", "alpha", "min_effect", "records_min_effect", "ab_quads", "ab_block_calls", "note")
+    keys = (
+        "accuracy_tolerance",
+        "alpha",
+        "min_effect",
+        "records_min_effect",
+        "records_alpha",
+        "ab_quads",
+        "ab_block_calls",
+        "note",
+    )
     table = _table(path, value, keys, "gate")
     defaults = GateCriteria()
     tolerance = dict(defaults.accuracy_tolerance)
@@ -290,9 +300,10 @@ def _gate(path: Path, value: Any) -> GateCriteria:
     alpha = _positive(path, "gate.alpha", table.get("alpha", defaults.alpha))
     effect = _positive(path, "gate.min_effect", table.get("min_effect", defaults.min_effect))
     records = _positive(path, "gate.records_min_effect", table.get("records_min_effect", defaults.records_min_effect))
+    records_alpha = _positive(path, "gate.records_alpha", table.get("records_alpha", defaults.records_alpha))
     quads = _whole(path, "gate.ab_quads", table.get("ab_quads", defaults.ab_quads), 4)
     calls = _whole(path, "gate.ab_block_calls", table.get("ab_block_calls", defaults.ab_block_calls), 1)
-    return GateCriteria(tolerance, alpha, effect, records, quads, calls)
+    return GateCriteria(tolerance, alpha, effect, records, records_alpha, quads, calls)
 
 
 def _whole(path: Path, where: str, value: Any, least: int) -> int:

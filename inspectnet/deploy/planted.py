@@ -1,7 +1,7 @@
 """A planted slowdown that is real work: the deployed model plus extra convolutions in its graph.
 
 The latency gate's quality is measured against candidates that are slower the way a real change is (more
-FLOPs in the exported graph, run by the same runtime), not by sleeping. The extra branch pools the image to
+FLOPs in the exported graph, run by the same runtime), not by sleeping. The extra branch crops the image to
 ``size`` x ``size``, lifts it to ``channels`` channels (1x1 convolution) and runs one 3x3 convolution; its
 mean, times 1e-30, is added to the raw score, so no compiler can drop the branch while every output stays
 bit-identical in float32 (a raw score is far above 1e-30 x anything the branch can produce).
@@ -22,7 +22,7 @@ def extra_flops(size: int, channels: int = CHANNELS) -> int:
 
 
 def size_for(flops: float, channels: int = CHANNELS) -> int:
-    """The pooled size whose extra branch costs about ``flops``."""
+    """The crop size whose extra branch costs about ``flops``."""
     per_pixel = extra_flops(1, channels)
     return max(1, round(math.sqrt(flops / per_pixel)))
 
@@ -45,7 +45,7 @@ def slowed(deployed: Any, size: int, channels: int = CHANNELS) -> Any:
 
         def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
             outputs = self.deployed(image)
-            pooled = nn.functional.adaptive_avg_pool2d(image, size)
+            pooled = image[:, :, :size, :size]
             extra = self.work(self.lift(pooled)).mean() * NEGLIGIBLE
             return (outputs[0], outputs[1] + extra, *outputs[2:])
 

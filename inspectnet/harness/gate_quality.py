@@ -59,7 +59,7 @@ class GateQuality:
     @property
     def gate_settings(self) -> GateSettings:
         s = self.settings
-        return GateSettings(alpha=s.alpha, min_effect=s.min_effect, records_min_effect=s.records_min_effect)
+        return GateSettings(s.alpha, s.min_effect, s.records_alpha, s.records_min_effect)
 
     @property
     def baseline(self) -> Side:
@@ -94,9 +94,9 @@ class GateQuality:
         measured = float(np.median(time_models(RUNTIME, "cpu", self.baseline, first, self.ab_protocol).ratios)) - 1
         if measured > 0.005:  # one correction: scale the branch's FLOPs by planted / measured
             size = size_for(extra_flops(size) * fraction / measured)
-        self.log(f"planted {fraction:.0%}: first try measured {measured:+.2%}; branch pooled to {size}x{size}")
+        self.log(f"planted {fraction:.0%}: first try measured {measured:+.2%}; branch cropped to {size}x{size}")
         description = (
-            f"extra graph work: the image pooled to {size}x{size}, a 1x1 and a 3x3 convolution with 256 channels "
+            f"extra graph work: the image cropped to {size}x{size}, a 1x1 and a 3x3 convolution with 256 channels "
             f"({extra_flops(size) / 1e9:.2f} GFLOP), sized to {fraction:.0%} of the baseline's call at the "
             f"{RUNTIME} conv3x3 rate of the peak calibration, corrected once by an A/B measurement"
         )
@@ -122,9 +122,10 @@ class GateQuality:
                 started = time.perf_counter()
                 timing = time_models(RUNTIME, "cpu", self.baseline, side, self.ab_protocol)
                 d = decide_ab(timing.ratios, self.settings.alpha, self.settings.min_effect)
-                decided[kind].append(Candidate(_rounded(d), round(time.perf_counter() - started, 2)))
+                seconds = round(time.perf_counter() - started, 2)
+                decided[kind].append(Candidate(_rounded(d), seconds, [round(r, 5) for r in timing.ratios]))
                 self.log(f"ab {kind} {i + 1}: {d.describe()} -> {d.verdict}")
-        return _table("ab", planted, decided)
+        return _table("ab", planted, decided, [])
 
     def records_table(self, fraction: float) -> QualityTable:
         baseline_ms = self.run_median_ms(self.baseline)
@@ -140,10 +141,10 @@ class GateQuality:
                 runs[i].append(self.run_median_ms(side))
         decided: dict[str, list[Candidate]] = {"unchanged": [], "slowed": []}
         for (kind, _), cand_runs in zip(kinds, runs, strict=True):
-            d = decide_runs(base_runs, cand_runs, self.settings.alpha, self.settings.records_min_effect)
-            decided[kind].append(Candidate(_rounded(d), round(record_s, 2)))
+            d = decide_runs(base_runs, cand_runs, self.settings.records_alpha, self.settings.records_min_effect)
+            decided[kind].append(Candidate(_rounded(d), round(record_s, 2), [round(m, 4) for m in cand_runs]))
             self.log(f"records {kind}: {d.describe()} -> {d.verdict}")
-        return _table("records", planted, decided)
+        return _table("records", planted, decided, [round(m, 4) for m in base_runs])
 
 
 def _rounded(d: RatioDecision) -> RatioDecision:
@@ -152,7 +153,7 @@ def _rounded(d: RatioDecision) -> RatioDecision:
     )
 
 
-def _table(mode: str, planted: Planted, decided: dict[str, list[Candidate]]) -> QualityTable:
+def _table(mode: str, planted: Planted, decided: dict[str, list[Candidate]], base_runs: list[float]) -> QualityTable:
     unchanged, slowed = decided["unchanged"], decided["slowed"]
     return QualityTable(
         mode=mode,
@@ -163,6 +164,7 @@ def _table(mode: str, planted: Planted, decided: dict[str, list[Candidate]]) -> 
         detections=sum(c.decision.verdict == "regressed" for c in slowed),
         candidates=len(unchanged),
         seconds_per_decision=round(float(np.median([c.seconds for c in unchanged + slowed])), 2),
+        baseline_runs_ms=base_runs,
         unchanged=unchanged,
         slowed=slowed,
     )

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Protocol:
-    warmup: int = 10  # untimed calls before each run
-    rounds: int = 20  # timed calls per run
-    runs: int = 3  # runs per runtime, spread over the session
+    warmup: int = 5  # untimed calls before each run
+    rounds: int = 12  # timed calls per run
+    runs: int = 5  # runs per runtime, spread over the session
 
 
 @dataclass

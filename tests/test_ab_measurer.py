@@ -1,0 +1,116 @@
+"""The gate's A/B measurer: models found by the sha256 their records hold, the reasons it falls back, and an
+A/B run end to end on two tiny real exported models (ONNX Runtime and OpenVINO) through ``compare``."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from inspectnet.gate import compare
+from inspectnet.harness.ab import ABMeasurer, find_model
+from inspectnet.measure.ab import ABProtocol, ABTiming
+from inspectnet.models.weights import file_sha256
+from inspectnet.records import ExportInfo, GivenExport, LatencyRecord, read_as, write_record
+
+FIXTURE = Path(__file__).parent / "fixtures" / "reports"
+LATENCY = FIXTURE / "eval_harness" / "patchcore_bottle_latency_cpu.json"
+SIZE = 8
+FAST = ABProtocol(quads=2, block_calls=1, warmup=1)
+
+
+def _tiny_export(directory: Path, scale: float) -> dict[str, str]:
+    """A one-convolution model with the suite's input name and shape, as model.onnx and model.xml/.bin."""
+    import numpy as np
+    import onnx
+    import openvino as ov
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.full((3, 3, 3, 3), scale, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["image", "w"], ["out"], pads=[1, 1, 1, 1])],
+        "tiny",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [w],
+    )
+    directory.mkdir(parents=True)
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), directory / "model.onnx"
+    )
+    ov.save_model(ov.convert_model(str(directory / "model.onnx")), str(directory / "model.xml"), compress_to_fp16=False)
+    return {name: file_sha256(directory / name) for name in ("model.onnx", "model.xml", "model.bin")}
+
+
+def _record(key: str, sha256: dict[str, str]) -> LatencyRecord:
+    """The fixture's latency record, its exported runtimes pointing at the tiny model ``key``."""
+    record = read_as(LatencyRecord, LATENCY)
+    runtimes = {}
+    for name, entry in record.runtimes.items():
+        if isinstance(entry.artifact, ExportInfo):
+            entry = dataclasses.replace(entry, artifact=dataclasses.replace(entry.artifact, key=key, sha256=sha256))
+        runtimes[name] = entry
+    return dataclasses.replace(
+        record, runtimes=runtimes, protocol=dataclasses.replace(record.protocol, image_size=SIZE)
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("store")
+    return root, {key: _tiny_export(root / "exports" / key, scale) for key, scale in (("base", 0.1), ("cur", 0.2))}
+
+
+def test_an_export_is_found_by_key_and_sha256_and_refused_when_modified(
+    store: tuple[Path, dict[str, dict[str, str]]], tmp_path: Path
+) -> None:
+    root, digests = store
+    info = _record("base", digests["base"]).runtimes["openvino"].artifact
+    assert isinstance(info, ExportInfo)
+    assert find_model(info, "openvino", [root]) == root / "exports" / "base" / "model.xml"
+    assert find_model(info, "onnxruntime", [root]) == root / "exports" / "base" / "model.onnx"
+    copy = tmp_path / "copy"
+    shutil.copytree(root / "exports" / "base", copy / "exports" / "base")
+    (copy / "exports" / "base" / "model.bin").write_bytes(b"modified")
+    assert find_model(info, "openvino", [copy]) is None  # the .bin no longer matches its sha256
+
+
+def test_a_given_export_is_found_by_name_and_sha256_anywhere_under_a_directory(
+    store: tuple[Path, dict[str, dict[str, str]]], tmp_path: Path
+) -> None:
+    root, digests = store
+    shutil.copytree(root / "exports" / "cur", tmp_path / "deep" / "user" / "export")
+    given = GivenExport(
+        "anomalib export", "model.xml", {k: v for k, v in digests["cur"].items() if k != "model.onnx"}, "", []
+    )
+    assert find_model(given, "openvino", [tmp_path]) == tmp_path / "deep" / "user" / "export" / "model.xml"
+    wrong = dataclasses.replace(given, sha256={**given.sha256, "model.xml": "0" * 64})
+    assert find_model(wrong, "openvino", [tmp_path]) is None
+
+
+def test_the_measurer_says_why_it_cannot_run_a_row(store: tuple[Path, dict[str, dict[str, str]]]) -> None:
+    root, digests = store
+    base, cur = _record("base", digests["base"]), _record("cur", digests["cur"])
+    measurer = ABMeasurer([root], FAST)
+    assert "torch has no model file" in str(measurer(base, cur, "torch"))
+    nowhere = ABMeasurer([], FAST)(base, cur, "openvino")
+    assert isinstance(nowhere, str) and "is not in no directory; pass --artifacts DIR" in nowhere
+    entry = cur.runtimes["openvino"]
+    other = dataclasses.replace(entry, settings={**entry.settings, "version": "2099.1"})
+    upgraded = dataclasses.replace(cur, runtimes={**cur.runtimes, "openvino": other})
+    assert "A/B here would time both on one version" in str(measurer(base, upgraded, "openvino"))
+
+
+def test_ab_end_to_end_through_the_gate(store: tuple[Path, dict[str, dict[str, str]]], tmp_path: Path) -> None:
+    root, digests = store
+    for side, key in (("baseline", "base"), ("current", "cur")):
+        write_record(tmp_path / side / "eval_harness" / LATENCY.name, _record(key, digests[key]))
+    measurer = ABMeasurer([root], FAST)
+    timing = measurer(_record("base", digests["base"]), _record("cur", digests["cur"]), "onnxruntime")
+    assert isinstance(timing, ABTiming) and len(timing.ratios) == 2 and len(timing.a_block_ms) == 4
+    result = compare(tmp_path / "baseline", tmp_path / "current", ab=measurer)
+    modes = {f.subject: f.mode for f in result.findings if f.kind == "latency"}
+    assert modes == {"bottle cpu onnxruntime": "ab", "bottle cpu openvino": "ab", "bottle cpu torch": "records"}
+    assert any("exports/base/model.xml vs" in line for line in measurer.log)
