@@ -197,7 +197,7 @@ def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria, ab: ABMeas
                 findings.append(Finding("latency", subject, "missing", before, "-", threshold))
                 continue
             after = f"{c.runtimes[runtime].stats.median_ms:.2f} ms"
-            timing = ab(b, c, runtime) if ab is not None else "no A/B measurer (records only asked for)"
+            timing = ab(b, c, runtime) if ab is not None else "records mode asked for (--mode records)"
             if isinstance(timing, ABTiming):
                 d = decide_ab(timing.ratios, settings.alpha, settings.min_effect)
                 note = f"{d.describe()}; {timing.seconds:.1f} s, both models timed here"

@@ -177,3 +177,16 @@ def test_pytest_baseline_gates_the_session(pytester: pytest.Pytester, drop: floa
     result.assert_outcomes(passed=1)
     assert result.ret == status
     result.stdout.fnmatch_lines(["*inspectnet gate*", "*no regression*" if status == 0 else "*REGRESSION*"])
+
+
+def test_cli_latency_modes_and_a_missing_artifacts_directory(
+    current: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["gate", "--baseline", str(FIXTURE), "--current", str(current)]
+    assert main([*args, "--artifacts", str(tmp_path / "absent")]) == 2
+    assert "--artifacts" in capsys.readouterr().err
+    assert main([*args, "--mode", "records"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("records mode asked for (--mode records)") == 3  # one per latency row, each with its mode
+    assert main([*args, "--store-dir", str(tmp_path)]) == 0  # auto: nothing found there, every row says so
+    assert capsys.readouterr().out.count(f"is not in {tmp_path}; pass --artifacts DIR") == 2
