@@ -25,7 +25,6 @@ RECORDS_SLOWDOWN = 0.10
 def test_gate_quality(inspectnet: Session, latency_recorder: LatencyRecorder, subject_run: RunKey) -> None:
     from inspectnet.harness.gate_quality import RUNTIME, GateQuality
     from inspectnet.hostinfo import cpu_model
-    from inspectnet.measure.ab import ABProtocol
     from inspectnet.records import GateQualityRecord, now
 
     started = now()
@@ -40,7 +39,7 @@ def test_gate_quality(inspectnet: Session, latency_recorder: LatencyRecorder, su
             subject=f"patchcore {subject_run.category} cpu {RUNTIME}, each candidate against one baseline",
             host=cpu_model(),
             settings=quality.gate_settings,
-            ab_protocol=ABProtocol(quads=settings.ab_quads, block_calls=settings.ab_block_calls).describe(),
+            ab_protocol=quality.ab_protocol.describe(),
             records_protocol=f"{protocol.runs} runs per record, each {protocol.warmup} warm-up and "
             f"{protocol.rounds} timed calls; baseline first, candidates' runs round-robin",
             baseline_median_ms=round(quality.run_median_ms(quality.baseline), 3),

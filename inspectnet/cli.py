@@ -97,7 +97,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     settings = profile.gate
     ab = None
     if args.mode == "auto":
-        ab = measurer([args.store_dir, *args.artifacts], settings.ab_quads, settings.ab_block_calls)
+        ab = measurer([args.store_dir, *args.artifacts], settings)
     result = compare(args.baseline, args.current, settings, ab)
     print(result.table())
     if args.json is not None:

@@ -19,6 +19,13 @@ RUNTIMES = ("torch", "onnxruntime", "openvino")
 # what each device measures: OpenVINO runs on its CPU plugin; onnxruntime on CUDA needs onnxruntime-gpu
 LATENCY_RUNTIMES = {"cpu": RUNTIMES, "cuda": ("torch", "onnxruntime")}
 PARITY_RUNTIMES = {"cpu": ("onnxruntime", "openvino"), "cuda": ("onnxruntime",)}
+# deployment candidates built from the FP32 OpenVINO IR (``deploy.candidates``), in the card's order
+CANDIDATES = ("int8", "int8-fp32-search", "fp16", "bf16")
+
+
+def candidate_record_name(method: str, category: str, candidate: str) -> str:
+    """``candidate_patchcore_bottle_int8-fp32-search.json``."""
+    return f"candidate_{method}_{category}_{candidate}.json"
 
 
 def _parts(method: str, category: str, seed: int, coreset: float | None) -> list[str]:

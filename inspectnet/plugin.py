@@ -514,7 +514,7 @@ class Reporter:
         ab = None
         if self.config.getoption("--gate-mode") == "auto":
             roots = [Path(self.config.getoption("--store-dir")), *self.config.getoption("--artifacts")]
-            ab = measurer(roots, settings.ab_quads, settings.ab_block_calls)
+            ab = measurer(roots, settings)
         try:
             result = compare(baseline, current, settings, ab)
         except RecordError as exc:

@@ -146,7 +146,8 @@ class GateCriteria:
     min_effect: float = 0.03  # A/B mode: the smallest slowdown called a regression
     records_min_effect: float = 0.05  # records-only mode: runs made at other times drift more
     records_alpha: float = 0.05  # records-only mode: 3 runs a side give few degrees of freedom (see README)
-    ab_quads: int = 12  # A/B mode: ABBA quads (one ratio each)
+    ab_quads: int = 12  # A/B mode: ABBA quads (one ratio each), and the step an undecided run is extended by
+    ab_max_quads: int = 36  # A/B mode: the most quads an undecided run is extended to
     ab_block_calls: int = 3  # A/B mode: calls per block
 
 
@@ -289,6 +290,7 @@ def _gate(path: Path, value: Any) -> GateCriteria:
         "records_min_effect",
         "records_alpha",
         "ab_quads",
+        "ab_max_quads",
         "ab_block_calls",
         "note",
     )
@@ -302,8 +304,9 @@ def _gate(path: Path, value: Any) -> GateCriteria:
     records = _positive(path, "gate.records_min_effect", table.get("records_min_effect", defaults.records_min_effect))
     records_alpha = _positive(path, "gate.records_alpha", table.get("records_alpha", defaults.records_alpha))
     quads = _whole(path, "gate.ab_quads", table.get("ab_quads", defaults.ab_quads), 4)
+    most = _whole(path, "gate.ab_max_quads", table.get("ab_max_quads", defaults.ab_max_quads), quads)
     calls = _whole(path, "gate.ab_block_calls", table.get("ab_block_calls", defaults.ab_block_calls), 1)
-    return GateCriteria(tolerance, alpha, effect, records, records_alpha, quads, calls)
+    return GateCriteria(tolerance, alpha, effect, records, records_alpha, quads, most, calls)
 
 
 def _whole(path: Path, where: str, value: Any, least: int) -> int:

@@ -8,18 +8,19 @@ be timed on one version here, hiding the other; a file that is in no searched di
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inspectnet.measure.ab import ABProtocol, ABTiming, time_ab
+from inspectnet.measure.ab import ABProtocol, ABTiming, straddles, time_ab
 from inspectnet.measure.latency import Timer
 from inspectnet.records import ExportInfo, GivenExport, LatencyRecord
 
 if TYPE_CHECKING:
+    from inspectnet.criteria import GateCriteria
     from inspectnet.deploy.runtimes import Runner
 
 MODEL_FILE = {"onnxruntime": (".onnx",), "openvino": (".xml", ".bin")}
@@ -64,6 +65,7 @@ class ABMeasurer:
 
     roots: list[Path]
     protocol: ABProtocol = field(default_factory=ABProtocol)
+    undecided: Callable[[list[float]], bool] | None = None  # extend a run while this holds (``straddles``)
     log: list[str] = field(default_factory=list)
 
     def __call__(self, base: LatencyRecord, cur: LatencyRecord, runtime: str) -> ABTiming | str:
@@ -91,7 +93,7 @@ class ABMeasurer:
             for path, record, entry in zip(paths, (base, cur), (b, c), strict=True)
         ]
         try:
-            timing = time_models(runtime, base.device, sides[0], sides[1], self.protocol)
+            timing = time_models(runtime, base.device, sides[0], sides[1], self.protocol, self.undecided)
         except (RuntimeUnavailable, ExportError) as exc:
             return str(exc)
         self.log.append(f"{base.category} {base.device} {runtime}: {paths[0]} vs {paths[1]}, {timing.seconds:.1f} s")
@@ -116,13 +118,28 @@ class Side:
         raise ValueError(f"A/B times exported models (onnxruntime, openvino), not {runtime!r}")
 
 
-def time_models(runtime: str, device: str, a: Side, b: Side, protocol: ABProtocol) -> ABTiming:
+def time_models(
+    runtime: str,
+    device: str,
+    a: Side,
+    b: Side,
+    protocol: ABProtocol,
+    undecided: Callable[[list[float]], bool] | None = None,
+) -> ABTiming:
     """Load both models anew and time them alternately (ABBA) on the same fixed-seed inputs."""
     runners = [a.runner(runtime, device), b.runner(runtime, device)]
     placed = [[r.place(x) for x in inputs_for(r.image_size)] for r in runners]
-    return time_ab(runners[0].call, runners[1].call, placed[0], placed[1], protocol, Timer(sync=runners[0].sync))
+    timer = Timer(sync=runners[0].sync)
+    return time_ab(runners[0].call, runners[1].call, placed[0], placed[1], protocol, timer, undecided)
 
 
-def measurer(roots: Iterable[Path], quads: int, block_calls: int) -> ABMeasurer:
+def gate_protocol(settings: GateCriteria) -> tuple[ABProtocol, Callable[[list[float]], bool]]:
+    """The gate profile's A/B protocol and its extension rule (a run goes on while it ``straddles``)."""
+    protocol = ABProtocol(quads=settings.ab_quads, max_quads=settings.ab_max_quads, block_calls=settings.ab_block_calls)
+    return protocol, lambda ratios: straddles(ratios, settings.alpha, settings.min_effect)
+
+
+def measurer(roots: Iterable[Path], settings: GateCriteria) -> ABMeasurer:
     """An A/B measurer with the gate profile's protocol, over the directories that exist among ``roots``."""
-    return ABMeasurer([r for r in roots if r.is_dir()], ABProtocol(quads=quads, block_calls=block_calls))
+    protocol, undecided = gate_protocol(settings)
+    return ABMeasurer([r for r in roots if r.is_dir()], protocol, undecided)

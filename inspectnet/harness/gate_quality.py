@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inspectnet.harness.ab import Side, time_models
+from inspectnet.harness.ab import Side, gate_protocol, time_models
 from inspectnet.measure.ab import ABProtocol, RatioDecision, decide_ab, decide_runs
 from inspectnet.records import Candidate, GateSettings, QualityTable
 
@@ -57,7 +57,7 @@ class GateQuality:
 
     @property
     def ab_protocol(self) -> ABProtocol:
-        return ABProtocol(quads=self.settings.ab_quads, block_calls=self.settings.ab_block_calls)
+        return gate_protocol(self.settings)[0]
 
     @property
     def gate_settings(self) -> GateSettings:
@@ -95,7 +95,7 @@ class GateQuality:
             if (k.runtime, " ".join(k.kernel.split()[:2])) == BRANCH_KERNEL
         )
         size = size_for(fraction * baseline_ms / 1e3 * rate)
-        long = ABProtocol(quads=SIZING_QUADS, block_calls=self.settings.ab_block_calls, seed=1)
+        long = ABProtocol(quads=SIZING_QUADS, max_quads=SIZING_QUADS, block_calls=self.settings.ab_block_calls, seed=1)
         tried: list[str] = []
         for attempt in range(SIZING_TRIES):
             side = self._export(size)
@@ -130,7 +130,7 @@ class GateQuality:
         for i in range(self.candidates):
             for kind, side in (("unchanged", self.baseline), ("slowed", slowed)):
                 started = time.perf_counter()
-                timing = time_models(RUNTIME, "cpu", self.baseline, side, self.ab_protocol)
+                timing = time_models(RUNTIME, "cpu", self.baseline, side, *gate_protocol(self.settings))
                 d = decide_ab(timing.ratios, self.settings.alpha, self.settings.min_effect)
                 seconds = round(time.perf_counter() - started, 2)
                 decided[kind].append(Candidate(_rounded(d), seconds, [round(r, 5) for r in timing.ratios]))

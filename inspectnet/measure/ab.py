@@ -37,15 +37,17 @@ MODES = {
 
 @dataclass(frozen=True)
 class ABProtocol:
-    quads: int = 12  # ABBA quads: one ratio each
+    quads: int = 12  # ABBA quads: one ratio each (and the step by which an undecided run is extended)
+    max_quads: int = 36  # the most an undecided run is extended to
     block_calls: int = 3  # calls per block; a block's value is their median
     warmup: int = 5  # untimed calls per side before the first block
     seed: int = 0  # draws which side opens the first quad
 
     def describe(self) -> str:
         return (
-            f"{self.quads} ABBA quads of {self.block_calls}-call blocks after {self.warmup} warm-up calls per side; "
-            f"first side drawn with seed {self.seed}"
+            f"{self.quads} ABBA quads of {self.block_calls}-call blocks after {self.warmup} warm-up calls per side, "
+            f"extended by {self.quads} at a time up to {self.max_quads} while the interval holds both 1 and "
+            f"1 + min_effect; first side drawn with seed {self.seed}"
         )
 
 
@@ -73,8 +75,10 @@ def time_ab(
     inputs_b: Sequence[Any],
     protocol: ABProtocol = ABProtocol(),
     timer: Timer | None = None,
+    undecided: Callable[[list[float]], bool] | None = None,
 ) -> ABTiming:
-    """Time ``call_a`` and ``call_b`` alternately in ABBA quads; both sides see the same input sequence."""
+    """Time ``call_a`` and ``call_b`` alternately in ABBA quads; both sides see the same input sequence.
+    After every ``protocol.quads`` quads, while ``undecided(ratios)`` holds, go on (up to ``max_quads``)."""
     if protocol.quads < 1 or protocol.block_calls < 1:
         raise ValueError("an A/B protocol needs at least one quad of one-call blocks")
     timer = timer or Timer()
@@ -84,9 +88,11 @@ def time_ab(
         for i in range(protocol.warmup):
             call(inputs[i % len(inputs)])
     blocks: dict[str, list[float]] = {"A": [], "B": []}
-    ratios = []
-    orders = quad_orders(protocol.quads, protocol.seed)
+    ratios: list[float] = []
+    orders = quad_orders(max(protocol.quads, protocol.max_quads), protocol.seed)
     for q, order in enumerate(orders):
+        if q and q % protocol.quads == 0 and (undecided is None or not undecided(ratios)):
+            break
         quad: dict[str, float] = {"A": 0.0, "B": 0.0}
         for b, side in enumerate(order):
             call, inputs = sides[side]
@@ -147,6 +153,13 @@ def decide_ab(ratios: Sequence[float], alpha: float, min_effect: float) -> Ratio
     low, high, coverage = sign_interval(ratios, alpha)
     ratio = float(np.median(ratios))
     return RatioDecision("ab", ratio, low, high, coverage, len(ratios), verdict_of(ratio, low, high, min_effect))
+
+
+def straddles(ratios: Sequence[float], alpha: float, min_effect: float) -> bool:
+    """The A/B interval holds both 1 and 1 + ``min_effect``: the quads so far cannot tell no change from the
+    smallest slowdown that counts (``time_ab`` then extends the run). Regressions only: the gate's question."""
+    d = decide_ab(ratios, alpha, min_effect)
+    return d.verdict == "same" and d.low <= 1.0 and d.high >= 1.0 + min_effect
 
 
 def decide_runs(
