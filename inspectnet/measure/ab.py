@@ -44,10 +44,15 @@ class ABProtocol:
     seed: int = 0  # draws which side opens the first quad
 
     def describe(self) -> str:
+        extended = (
+            f", extended by {self.quads} at a time up to {self.max_quads} while the interval holds both 1 and "
+            "1 + min_effect"
+            if self.max_quads > self.quads
+            else ""
+        )
         return (
-            f"{self.quads} ABBA quads of {self.block_calls}-call blocks after {self.warmup} warm-up calls per side, "
-            f"extended by {self.quads} at a time up to {self.max_quads} while the interval holds both 1 and "
-            f"1 + min_effect; first side drawn with seed {self.seed}"
+            f"{self.quads} ABBA quads of {self.block_calls}-call blocks after {self.warmup} warm-up calls per side"
+            f"{extended}; first side drawn with seed {self.seed}"
         )
 
 
