@@ -21,23 +21,25 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/inspectnet data synth --out $(DATA)
 	$(BIN)/inspectnet data check $(DATA) --report $(REPORTS)/eval_harness/dataset_synthetic.json
-	$(BIN)/pytest tests/acceptance parity -m "accuracy or parity" --report-dir $(REPORTS)/eval_harness
+	$(BIN)/pytest tests/acceptance parity candidates -m "accuracy or parity or candidates" --report-dir $(REPORTS)/eval_harness
 	$(BIN)/pytest benchmarks --device cpu --report-dir $(REPORTS)/eval_harness
 	$(BIN)/inspectnet card --reports $(REPORTS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check inspectnet tests benchmarks parity conftest.py
-	$(BIN)/ruff format --check inspectnet tests benchmarks parity conftest.py
+	$(BIN)/ruff check inspectnet tests benchmarks parity candidates conftest.py
+	$(BIN)/ruff format --check inspectnet tests benchmarks parity candidates conftest.py
 	$(BIN)/mypy inspectnet
 
 # The whole suite: unit and plugin tests, then the accuracy and parity criteria on the embedded dataset
-# (pytest.ini's testpaths: tests, parity), into a fresh directory, gated against the committed reports/
-# (an accuracy drop or a parity break fails). Latency (benchmarks/) is measured by `make run`, not here:
-# timings taken while a test suite shares the cores are not numbers to keep.
+# (pytest.ini's testpaths: tests, parity), then the deployment candidates of one category (bottle) with their
+# mutation tests (`make run` builds all four categories'), into a fresh directory, gated against the committed
+# reports/ (an accuracy drop, a parity break or a candidate turning rejected fails). Latency (benchmarks/) is
+# measured by `make run`, not here: timings taken while a test suite shares the cores are not numbers to keep.
 # Its records go to a scratch directory so that a test run never rewrites the committed reports/.
 test: lint
 	rm -rf .inspectnet/test-run
-	$(BIN)/pytest --report-dir .inspectnet/test-run/eval_harness --baseline $(REPORTS)
+	$(BIN)/pytest -m "not candidates" --report-dir .inspectnet/test-run/eval_harness
+	$(BIN)/pytest candidates --category bottle --report-dir .inspectnet/test-run/eval_harness --baseline $(REPORTS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -27,6 +27,9 @@ from inspectnet.records import (
     AmbiguousFlips,
     Band,
     BudgetInfo,
+    CandidateBuild,
+    CandidateLimits,
+    CandidateRecord,
     CategoryCheck,
     CheckpointInfo,
     Counts,
@@ -56,10 +59,13 @@ from inspectnet.records import (
 from inspectnet.typed_json import decode
 
 if TYPE_CHECKING:
+    from inspectnet.criteria.candidates import CandidateCriteria
     from inspectnet.criteria.latency import Budget
     from inspectnet.data.layout import CategorySummary
+    from inspectnet.deploy.candidates import Built
     from inspectnet.deploy.export import Exported
     from inspectnet.measure import compute, latency
+    from inspectnet.measure.candidates import Agreement, SpeedUp
     from inspectnet.measure.evaluate import AccuracyMetrics
     from inspectnet.measure.parity import ParityResult
     from inspectnet.measure.peak import PeakCalibration
@@ -361,4 +367,60 @@ def dataset_check_record(result: CheckResult) -> DatasetCheckRecord:
         categories=[
             block(CategoryCheck, asdict(s) | {"fingerprint": result.fingerprints[s.category]}) for s in result.summaries
         ],
+    )
+
+
+def candidate_record(
+    *,
+    evaluation: EvalRecord,
+    built: Built,
+    limits: CandidateCriteria,
+    fp32_metrics: Mapping[str, float],
+    metrics: Mapping[str, float],
+    measured: Agreement,
+    fast: SpeedUp,
+    latency_protocol: str,
+    fp32_size_bytes: int,
+    failures: Sequence[str],
+    export: ExportInfo,
+    runtime_settings: Mapping[str, object],
+    calibration: Calibration,
+    environment_device: str,
+) -> CandidateRecord:
+    """A candidate judged against its FP32 model: what was built, what it measured, the verdict and why."""
+    from inspectnet.deploy.candidates import DESCRIPTIONS
+
+    return CandidateRecord(
+        run_name=evaluation.run_name,
+        method=evaluation.method,
+        category=evaluation.category,
+        candidate=built.name,
+        description=DESCRIPTIONS[built.name],
+        runtime="openvino",
+        device="cpu",
+        status="rejected" if failures else "accepted",
+        failures=list(failures),
+        criteria=block(CandidateLimits, limits.as_record()),
+        n_images=measured.n_images,
+        fp32_metrics=dict(fp32_metrics),
+        metrics=dict(metrics),
+        drop={m: fp32_metrics[m] - metrics[m] for m in metrics},
+        label_agreement=measured.label_agreement,
+        mask_iou=measured.mask_iou,
+        speedup=fast,
+        latency_protocol=latency_protocol,
+        fp32_size_bytes=fp32_size_bytes,
+        size_ratio=built.size_bytes / fp32_size_bytes,
+        build=CandidateBuild(
+            built.key, decode(Settings, dict(built.settings), "settings"), built.sha256, built.size_bytes, built.build_s
+        ),
+        fp32_export=export,
+        runtime_settings=decode(Settings, dict(runtime_settings), "runtime_settings"),
+        calibration=calibration,
+        checkpoint=evaluation.checkpoint,
+        weights=evaluation.weights,
+        dataset=evaluation.dataset,
+        environment=environment_info(environment_device),
+        created=now(),
+        source=evaluation.source,
     )

@@ -24,14 +24,14 @@ from typing import Any
 
 from inspectnet.criteria import GateCriteria
 from inspectnet.measure.ab import ABTiming, RatioDecision, decide_ab, decide_runs
-from inspectnet.records import EvalRecord, LatencyRecord, ParityRecord, RecordError
+from inspectnet.records import CandidateRecord, EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, load_reports
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # accuracy | parity | latency
+    kind: str  # accuracy | parity | candidate | latency
     subject: str  # e.g. patchcore_cable image_auroc; bottle cpu openvino
     verdict: str  # regressed | improved | same | missing
     baseline: str
@@ -103,7 +103,8 @@ def compare(
     settings = settings or GateCriteria()
     base = load_reports(baseline, records_dir(baseline))
     cur = load_reports(current, records_dir(current))
-    findings = _accuracy(base, cur, settings) + _parity(base, cur) + _latency(base, cur, settings, ab)
+    findings = _accuracy(base, cur, settings) + _parity(base, cur) + _candidates(base, cur)
+    findings += _latency(base, cur, settings, ab)
     return GateResult(findings, settings)
 
 
@@ -160,6 +161,28 @@ def _parity(base: ReportSet, cur: ReportSet) -> list[Finding]:
         )
         note = "; ".join(c.where[:2]) if verdict == "regressed" else ""
         findings.append(Finding("parity", subject, verdict, before, after, "clean stays clean", note))
+    return findings
+
+
+def _candidates(base: ReportSet, cur: ReportSet) -> list[Finding]:
+    """A deployment candidate that was accepted and is now rejected is a regression (and the reverse an
+    improvement); the note names the criteria it now misses."""
+    findings = []
+
+    def key(r: CandidateRecord) -> tuple[str, str, str]:
+        return (r.run_name, r.runtime, r.candidate)
+
+    current = {key(s.record): s.record for s in cur.of(CandidateRecord)}
+    for k, b in sorted((key(s.record), s.record) for s in base.of(CandidateRecord)):
+        c = current.get(k)
+        subject = " ".join(k)
+        if c is None:
+            findings.append(Finding("candidate", subject, "missing", b.status, "-", "accepted stays accepted"))
+            continue
+        was, now = b.status == "accepted", c.status == "accepted"
+        verdict = "regressed" if was and not now else "improved" if now and not was else "same"
+        note = "; ".join(c.failures) if verdict == "regressed" else ""
+        findings.append(Finding("candidate", subject, verdict, b.status, c.status, "accepted stays accepted", note))
     return findings
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from inspectnet.harness.candidates import CandidateJudge
     from inspectnet.harness.given import GivenModel
     from inspectnet.harness.latency import LatencyRecorder
     from inspectnet.harness.parity import ParityChecker
@@ -32,6 +33,7 @@ MARKERS = {
     "accuracy": "accuracy acceptance criteria (AUROC, AUPRO) per method, category and seed",
     "latency": "latency acceptance criteria (benchmarks)",
     "parity": "ONNX / OpenVINO export parity acceptance criteria",
+    "candidates": "deployment candidates (INT8, FP16, bf16 OpenVINO models) judged against the FP32 model",
     "cuda": "needs a CUDA device; skipped with a reason under --device auto when there is none",
     "slow": "long-running; deselect with -m 'not slow'",
     # pytest-xdist registers this itself; registered here too so that --strict-markers holds without xdist
@@ -41,6 +43,7 @@ SESSION_KEY = pytest.StashKey["Session"]()
 SINK_KEY = pytest.StashKey["RecordSink"]()
 RECORDER_KEY = pytest.StashKey["LatencyRecorder"]()
 PARITY_KEY = pytest.StashKey["ParityChecker"]()
+CANDIDATES_KEY = pytest.StashKey["CandidateJudge"]()
 DEVICE_KEY = pytest.StashKey[str]()
 PROFILE_KEY = pytest.StashKey[Profile]()
 IDENTITY_KEY = pytest.StashKey[DatasetIdentity]()
@@ -431,6 +434,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for case in cases
             ],
         )
+    if "candidate_case" in metafunc.fixturenames:  # ids like bottle-openvino-int8, the profile's candidates
+        names = list(metafunc.config.stash[PROFILE_KEY].candidates.build)
+        cats = sorted({r.category for r in _plan_runs(metafunc.config)})
+        metafunc.parametrize(
+            "candidate_case",
+            [
+                pytest.param((c, n), id=f"{c}-openvino-{n}", marks=pytest.mark.xdist_group(c))
+                for c in cats
+                for n in names
+            ],
+        )
     if "parity_case" in metafunc.fixturenames:
         metafunc.parametrize("parity_case", _device_params(metafunc.config, PARITY_RUNTIMES, cpu_in_id=False))
     if "ablation_category" in metafunc.fixturenames:
@@ -593,6 +607,16 @@ def parity_checker(inspectnet: Session, request: pytest.FixtureRequest) -> Parit
     if PARITY_KEY not in request.config.stash:
         request.config.stash[PARITY_KEY] = ParityChecker(inspectnet)
     return request.config.stash[PARITY_KEY]
+
+
+@pytest.fixture(scope="session")
+def candidate_judge(inspectnet: Session, request: pytest.FixtureRequest) -> CandidateJudge:
+    """Builds deployment candidates from the FP32 OpenVINO IR and judges them against it."""
+    from inspectnet.harness.candidates import CandidateJudge
+
+    if CANDIDATES_KEY not in request.config.stash:
+        request.config.stash[CANDIDATES_KEY] = CandidateJudge(inspectnet)
+    return request.config.stash[CANDIDATES_KEY]
 
 
 @pytest.fixture

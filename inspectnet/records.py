@@ -16,6 +16,7 @@ from typing import ClassVar, TypeVar
 from inspectnet._io import atomic_write_json
 from inspectnet.deploy.calibration import Calibration
 from inspectnet.measure.ab import RatioDecision
+from inspectnet.measure.candidates import SpeedUp
 from inspectnet.measure.compute import FlopCount
 from inspectnet.measure.latency import Stats, WarmupTail
 from inspectnet.measure.peak import PeakCalibration
@@ -436,6 +437,65 @@ class ParityRecord(Record):
 
 
 @dataclass(frozen=True)
+class CandidateLimits:
+    """What a candidate must meet against its FP32 model (None: measured, not judged)."""
+
+    max_drop: dict[str, float]
+    min_label_agreement: float | None
+    min_mask_iou: float | None
+    min_speedup: float | None
+    max_size_ratio: float | None
+
+
+@dataclass(frozen=True)
+class CandidateBuild:
+    """How a candidate was built: its store key (None: it runs the FP32 IR), settings, files and cost."""
+
+    key: str | None
+    settings: Settings  # NNCF version and scope, calibration images and their sha256, OpenVINO version
+    sha256: dict[str, str]
+    size_bytes: int
+    build_s: float | None  # None when reused from the store
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateRecord(Record):
+    """A cheaper model built from the FP32 deployed model, judged against it on the full test split."""
+
+    KIND: ClassVar[str] = "candidate"
+    run_name: str
+    method: str
+    category: str
+    candidate: str  # int8 | int8-fp32-search | fp16 | bf16
+    description: str
+    runtime: str
+    device: str
+    status: str  # accepted | rejected
+    failures: list[str]  # each criterion missed, by how much
+    criteria: CandidateLimits
+    n_images: int
+    fp32_metrics: dict[str, float]  # the FP32 OpenVINO model's, on the same images, by the same code
+    metrics: dict[str, float]
+    drop: dict[str, float]  # FP32 minus candidate
+    label_agreement: float
+    mask_iou: float
+    speedup: SpeedUp  # FP32 OpenVINO time over the candidate's, A/B in one process
+    latency_protocol: str
+    fp32_size_bytes: int
+    size_ratio: float
+    build: CandidateBuild
+    fp32_export: ExportInfo
+    runtime_settings: Settings
+    calibration: Calibration
+    checkpoint: CheckpointInfo
+    weights: WeightsInfo
+    dataset: DatasetInfo
+    environment: Environment
+    created: str
+    source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+
+
+@dataclass(frozen=True)
 class Aggregate:
     """One metric over seeds: mean, population std (pstdev) and n."""
 
@@ -646,6 +706,7 @@ KINDS: dict[str, type[Record]] = {
         EvalRecord,
         LatencyRecord,
         ParityRecord,
+        CandidateRecord,
         AblationRecord,
         DatasetCheckRecord,
         MetricSpeedRecord,

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from inspectnet.measure.curves import downsample_curve
-from inspectnet.report.figures import Case, cases_figure, curves_figure, latency_figure
+from inspectnet.report.figures import Case, Point, cases_figure, curves_figure, latency_figure, tradeoff_figure
 
 CurveSet = dict[str, dict[str, dict[str, Sequence[float]]]]
 
@@ -229,3 +229,23 @@ def test_cases_figure_rejects_bad_case_naming_its_title(
 def test_cases_figure_rejects_no_cases(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no cases"):
         cases_figure("cable", [], tmp_path / "x.png")
+
+
+def test_tradeoff_figure_is_sized_per_category_and_deterministic(tmp_path: Path) -> None:
+    points = {
+        category: [
+            Point("OpenVINO f32", 140.0 + i, 0.80, True),
+            Point("torch eager", 200.0, 0.80, True),
+            Point("int8-fp32-search", 64.0, 0.79 - i / 100, False),
+        ]
+        for i, category in enumerate(("bottle", "cable", "capsule"))
+    }
+    first, again, one = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "one.png"
+    tradeoff_figure(points, first)
+    tradeoff_figure(points, again)
+    assert first.read_bytes() == again.read_bytes()
+    assert Image.open(first).size == (1200, 400)
+    tradeoff_figure({"bottle": points["bottle"]}, one)
+    assert Image.open(one).size == (640, 400)
+    with pytest.raises(ValueError, match="every category needs at least one point"):
+        tradeoff_figure({"bottle": []}, one)

@@ -37,7 +37,7 @@ def test_an_unchanged_run_passes(current: Path) -> None:
     result = compare(FIXTURE, current)
     assert result.exit_code == 0 and not result.regressed
     kinds = {f.kind for f in result.findings}
-    assert kinds == {"accuracy", "parity", "latency"} and {f.verdict for f in result.findings} == {"same"}
+    assert kinds == {"accuracy", "parity", "candidate", "latency"} and {f.verdict for f in result.findings} == {"same"}
 
 
 def test_a_planted_auroc_drop_regresses(current: Path) -> None:
@@ -48,6 +48,24 @@ def test_a_planted_auroc_drop_regresses(current: Path) -> None:
     assert result.exit_code == 1
     assert [f.subject for f in result.regressed] == ["patchcore_bottle image_auroc"]
     assert "delta -0.0200" in result.regressed[0].note
+
+
+def test_a_candidate_turning_rejected_regresses_and_the_reverse_improves(current: Path) -> None:
+    why = "image AUROC drop 0.0200 > max 0.0050 (by 0.0150)"
+    _edit(current, "candidate_patchcore_bottle_fp16.json", lambda d: d.update(status="rejected", failures=[why]))
+    _edit(
+        current, "candidate_patchcore_bottle_int8-fp32-search.json", lambda d: d.update(status="accepted", failures=[])
+    )
+    result = compare(FIXTURE, current)
+    assert result.exit_code == 1
+    assert [(f.kind, f.subject, f.note) for f in result.regressed] == [
+        ("candidate", "patchcore_bottle openvino fp16", why)
+    ]
+    improved = [f.subject for f in result.findings if f.verdict == "improved"]
+    assert improved == ["patchcore_bottle openvino int8-fp32-search"]
+    (current / "eval_harness" / "candidate_patchcore_bottle_fp16.json").unlink()
+    missing = [f for f in compare(FIXTURE, current).findings if f.verdict == "missing"]
+    assert [(f.kind, f.subject) for f in missing] == [("candidate", "patchcore_bottle openvino fp16")]
 
 
 def test_a_drop_within_tolerance_is_not_a_regression(current: Path) -> None:

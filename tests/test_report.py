@@ -76,8 +76,11 @@ def test_every_cited_number_is_the_records_value(reports: Path) -> None:
         assert text in card
         if isinstance(value, float):  # the value, rounded to the decimals shown
             shown = text.replace(",", "")
+            percent = shown.endswith("%")
+            shown = shown.rstrip("%")
             decimals = len(shown.split(".")[1]) if "." in shown else 0
-            assert abs(float(shown) - value) <= 0.5 * 10**-decimals * (1 + 1e-9), row
+            scale = 100.0 if percent else 1.0
+            assert abs(float(shown) - value * scale) <= 0.5 * 10**-decimals * (1 + 1e-9), row
         else:
             assert text.replace(",", "") == str(value), row
 

@@ -18,10 +18,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from inspectnet.criteria.candidates import CandidatesProfile, parse_candidates
 from inspectnet.criteria.latency import Budget, parse_budgets
 from inspectnet.names import METHODS, METRICS, run_id, run_name
 
-TOP_KEYS = ("schema", "dataset", "description", "plan", "criteria", "delta", "latency", "parity", "gate")
+TOP_KEYS = (
+    "schema",
+    "dataset",
+    "description",
+    "plan",
+    "criteria",
+    "delta",
+    "latency",
+    "parity",
+    "gate",
+    "candidates",
+)
 # per --dataset kind; a user's own dataset in MVTec AD layout (folder) starts from MVTec AD's categories and numbers
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml", "folder": "mvtec_ad.toml"}
 
@@ -161,6 +173,7 @@ class Profile:
     budgets: dict[tuple[str, str], Budget] = field(default_factory=dict)
     parity: ParityCriteria = field(default_factory=ParityCriteria)
     gate: GateCriteria = field(default_factory=GateCriteria)
+    candidates: CandidatesProfile = field(default_factory=CandidatesProfile)
 
     def budget(self, device: str, runtime: str) -> Budget:
         try:
@@ -275,11 +288,12 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
     }
     try:
         budgets = parse_budgets(path, data.get("latency"))
+        candidates = parse_candidates(path, data.get("candidates"))
     except ValueError as exc:
         raise CriteriaError(str(exc)) from None
     parity = _parity(path, data.get("parity"))
     gate = _gate(path, data.get("gate"))
-    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity, gate)
+    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity, gate, candidates)
 
 
 def _gate(path: Path, value: Any) -> GateCriteria:

@@ -7,20 +7,24 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inspectnet._io import atomic_directory, atomic_write_text
-from inspectnet.records import LatencyRecord, RecordError
+from inspectnet.records import CandidateRecord, LatencyRecord, RecordError
 from inspectnet.report import FIGURES_DIR, RECORDS_DIR
 from inspectnet.report.card import card_path, render
-from inspectnet.report.load import ReportSet, load_reports
+from inspectnet.report.load import ReportSet, Source, load_reports
 from inspectnet.report.tables import base, categories
+
+if TYPE_CHECKING:
+    from inspectnet.report.figures import Point
 
 CHECKSUMS = "CHECKSUMS.sha256"
 
 
 def render_figures(reports: ReportSet) -> list[Path]:
     """The figures the records alone determine: ROC / PRO curves per category, latency per device."""
-    from inspectnet.report.figures import curves_figure, latency_figure
+    from inspectnet.report.figures import curves_figure, latency_figure, tradeoff_figure
 
     written = []
     for category in categories(reports):
@@ -43,7 +47,42 @@ def render_figures(reports: ReportSet) -> list[Path]:
         path = reports.root / FIGURES_DIR / f"latency_{device}.png"
         latency_figure(device, samples, path)
         written.append(path)
+    points = tradeoff_points(reports)
+    if points:
+        path = reports.root / FIGURES_DIR / "candidates.png"
+        tradeoff_figure(points, path)
+        written.append(path)
     return written
+
+
+def _cpu_latency(reports: ReportSet, category: str) -> Source[LatencyRecord] | None:
+    return reports.one(LatencyRecord, lambda r: r.category == category and r.device == "cpu")
+
+
+def tradeoff_points(reports: ReportSet) -> dict[str, list[Point]]:
+    """Per category with candidates: the FP32 runtimes at their CPU latency record's medians, with the FP32
+    model's image AUROC; each candidate at FP32 OpenVINO's median divided by its measured speed-up (an A/B
+    ratio, so the candidates sit on the same time scale as the latency record), with its own image AUROC.
+    Without a latency record, the candidates' own A/B medians."""
+    from inspectnet.report.card_runtime import RUNTIME_NAMES
+    from inspectnet.report.figures import Point
+
+    out: dict[str, list[Point]] = {}
+    scale: dict[str, float | None] = {}
+    for s in sorted(reports.of(CandidateRecord), key=lambda s: (s.record.category, s.record.candidate)):
+        r = s.record
+        if r.category not in out:
+            out[r.category] = []
+            timed = _cpu_latency(reports, r.category)
+            runtimes = timed.record.runtimes if timed is not None else {}
+            for runtime, entry in sorted(runtimes.items()):
+                label = RUNTIME_NAMES.get(runtime, runtime)
+                out[r.category].append(Point(label, entry.stats.median_ms, r.fp32_metrics["image_auroc"], True))
+            scale[r.category] = runtimes["openvino"].stats.median_ms if "openvino" in runtimes else None
+        base_ms = scale[r.category]
+        ms = base_ms / r.speedup.ratio if base_ms is not None else r.speedup.candidate_median_ms
+        out[r.category].append(Point(r.candidate, ms, r.metrics["image_auroc"], False))
+    return out
 
 
 def checksums(root: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from inspectnet.names import METHODS, run_name
 from inspectnet.records import AblationRecord, DatasetInfo, EvalRecord, LatencyRecord
 from inspectnet.report import FIGURES_DIR
+from inspectnet.report.card_candidates import candidates
 from inspectnet.report.card_runtime import latency, parity, tradeoff
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet
@@ -307,6 +308,7 @@ SECTIONS: tuple[Callable[[ReportSet, Citations], list[str]], ...] = (
     latency,
     tradeoff,
     parity,
+    candidates,
     lambda r, c: licence(r),
     checkpoints,
     lambda r, c: hyperparameters(r),

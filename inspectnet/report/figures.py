@@ -235,6 +235,60 @@ def latency_figure(device: str, samples: Mapping[str, Mapping[str, Sequence[floa
     _save(figure, path)
 
 
+# --------------------------------------------------------------------------- accuracy against cost
+
+TRADEOFF_PANEL = (4.0, 4.0)  # inches per category panel
+
+
+@dataclass(frozen=True)
+class Point:
+    """One model on the accuracy / cost plot."""
+
+    label: str  # e.g. "OpenVINO f32", "int8-fp32-search"
+    median_ms: float
+    image_auroc: float
+    fp32: bool  # an FP32 runtime (filled marker) or a candidate (hollow)
+
+
+def tradeoff_figure(points: Mapping[str, Sequence[Point]], path: Path) -> None:
+    """Image AUROC against median latency, one panel per category: FP32 runtimes as filled markers, candidates
+    hollow, one colour per model with a legend below. 400 pixels per category (at least 640), 400 high."""
+    from matplotlib.lines import Line2D
+
+    if not points or any(not p for p in points.values()):
+        raise ValueError("tradeoff_figure: every category needs at least one point")
+    labels = list(dict.fromkeys(p.label for ps in points.values() for p in ps))
+    fp32 = {p.label: p.fp32 for ps in points.values() for p in ps}
+    figure = _new_figure((max(6.4, TRADEOFF_PANEL[0] * len(points)), TRADEOFF_PANEL[1]))
+    axes = figure.subplots(1, len(points), squeeze=False)[0]
+    for ax, (category, mine) in zip(axes, points.items(), strict=True):
+        for p in mine:
+            colour = _colour(labels.index(p.label))
+            face = colour if p.fp32 else "none"
+            ax.scatter([p.median_ms], [p.image_auroc], s=50, facecolors=[face], edgecolors=[colour], linewidths=1.6)
+        ax.set_xlim(left=0.0, right=max(p.median_ms for p in mine) * 1.15)
+        ax.set_xlabel("median ms per call (batch 1)")
+        ax.set_title(category)
+        ax.grid(True, linewidth=0.4, alpha=0.5)
+    axes[0].set_ylabel("image AUROC")
+    handles = [
+        Line2D(
+            [],
+            [],
+            linestyle="none",
+            marker="o",
+            markersize=7,
+            markerfacecolor=_colour(i) if fp32[label] else "none",
+            markeredgecolor=_colour(i),
+            label=label,
+        )
+        for i, label in enumerate(labels)
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncol=min(len(labels), 4), fontsize="small")
+    figure.suptitle("Accuracy against latency (filled: FP32 runtimes; hollow: candidates)")
+    _save(figure, path)
+
+
 # --------------------------------------------------------------------------- cases
 
 
@@ -317,4 +371,4 @@ def cases_figure(category: str, cases: Sequence[Case], path: Path) -> None:
     _save(figure, path)
 
 
-__all__ = ["Case", "cases_figure", "curves_figure", "latency_figure"]
+__all__ = ["Case", "Point", "cases_figure", "curves_figure", "latency_figure", "tradeoff_figure"]

@@ -1,0 +1,152 @@
+"""Deployment candidates of a session's models, judged by the same criteria as the FP32 model.
+
+For one category's measured model: build the candidate from its FP32 OpenVINO IR (``deploy.candidates``,
+cached in the store), run it and the FP32 IR over the whole test split at batch 1, compute both models'
+exact metrics by the same code, label agreement and mask IoU with FP32, time both alternately in this process
+(``measure.ab``: FP32 as A, the candidate as B) and compare sizes; the profile's ``[candidates]`` limits give
+the verdict. Plain Python; ``candidates/test_candidates.py`` and its mutation tests call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from inspectnet.builders import candidate_record, export_info
+from inspectnet.harness.parity import run_outputs
+from inspectnet.measure.ab import ABProtocol, time_ab
+from inspectnet.measure.candidates import agreement, failures, speedup
+from inspectnet.measure.evaluate import Predictions, score
+from inspectnet.names import candidate_record_name
+
+if TYPE_CHECKING:
+    from inspectnet.criteria import RunKey
+    from inspectnet.criteria.candidates import CandidateCriteria, CandidatesProfile
+    from inspectnet.deploy.candidates import Built
+    from inspectnet.harness.session import Session
+    from inspectnet.records import CandidateRecord
+
+IR_FILES = ("model.xml", "model.bin")
+
+
+def metrics_of(outputs: dict[str, np.ndarray], labels: np.ndarray, masks: np.ndarray) -> dict[str, float]:
+    """Exact metrics of a deployed model's raw outputs (``pred_score_raw``, ``anomaly_map_raw``)."""
+    maps = outputs["anomaly_map_raw"]
+    predictions = Predictions(outputs["pred_score_raw"].reshape(-1), maps.reshape(maps.shape[0], *maps.shape[-2:]))
+    return score(predictions, labels, masks).as_dict()
+
+
+def calibration_indices(available: int, wanted: int) -> list[int]:
+    """``wanted`` train images spread evenly over the ``available`` ones (all of them when fewer)."""
+    if wanted >= available:
+        return list(range(available))
+    return sorted({int(i) for i in np.linspace(0, available - 1, wanted).round()})
+
+
+@dataclass
+class CandidateJudge:
+    session: Session
+    _reference: dict[RunKey, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def profile(self) -> CandidatesProfile:
+        return self.session.options.profile.candidates
+
+    @property
+    def protocol(self) -> ABProtocol:
+        gate = self.session.options.profile.gate
+        return ABProtocol(quads=gate.ab_quads, max_quads=gate.ab_quads, block_calls=gate.ab_block_calls)
+
+    def calibration(self, run: RunKey, images: int | None = None) -> np.ndarray:
+        """Preprocessed train/good images NNCF calibrates on (never the test split)."""
+        train = self.session.evaluate(run).inputs.train
+        chosen = calibration_indices(train.shape[0], images or self.profile.calibration_images)
+        return np.ascontiguousarray(train[chosen].numpy(), dtype=np.float32)
+
+    def build(self, run: RunKey, name: str, calibration: np.ndarray | None = None, whole: bool | None = None) -> Built:
+        """Candidate ``name`` of ``run``'s FP32 IR (``calibration`` and ``whole`` plant a bad one in tests)."""
+        from inspectnet.deploy.candidates import build
+
+        exported = self.session.exported(run)
+        files = {n: exported.files[n] for n in IR_FILES}
+        images = self.calibration(run) if calibration is None else calibration
+        return build(name, exported.openvino, files, images, self.session.options.store_dir, whole)
+
+    def reference(self, run: RunKey) -> dict[str, np.ndarray]:
+        """The FP32 OpenVINO model's outputs on the whole test split at batch 1 (memoised per run)."""
+        if run not in self._reference:
+            self._reference = {k: v for k, v in self._reference.items() if k.category == run.category}
+            runner = self.session.runner(run, "openvino")
+            self._reference[run] = run_outputs(runner, self.session.test_images(run))
+        return self._reference[run]
+
+    def judge(self, run: RunKey, built: Built, limits: CandidateCriteria) -> CandidateRecord:
+        from inspectnet.deploy.candidates import size_of
+        from inspectnet.deploy.runtimes import openvino_runner
+        from inspectnet.harness.ab import inputs_for
+        from inspectnet.measure.latency import Timer
+
+        session = self.session
+        evaluation = session.evaluate(run)
+        size = session.spec(run).image_size
+        runner = openvino_runner(built.path, size, precision=built.precision_hint)
+        outputs = run_outputs(runner, session.test_images(run))
+        reference = self.reference(run)
+        labels, masks = evaluation.inputs.labels, evaluation.inputs.masks
+        fp32_metrics, metrics = metrics_of(reference, labels, masks), metrics_of(outputs, labels, masks)
+        measured = agreement(reference, outputs)
+        fp32 = session.runner(run, "openvino")
+        placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
+        timing = time_ab(fp32.call, runner.call, placed[0], placed[1], self.protocol, Timer())
+        fast = speedup(timing.ratios, timing.a_block_ms, timing.b_block_ms, session.options.profile.gate.alpha)
+        exported = session.exported(run)
+        fp32_size = size_of(exported.openvino)
+        drops = {m: fp32_metrics[m] - metrics[m] for m in metrics}
+        missed = failures(
+            drops,
+            limits.max_drop,
+            measured,
+            limits.min_label_agreement,
+            limits.min_mask_iou,
+            fast,
+            limits.min_speedup,
+            built.size_bytes / fp32_size,
+            limits.max_size_ratio,
+        )
+        return candidate_record(
+            evaluation=evaluation.record,
+            built=built,
+            limits=limits,
+            fp32_metrics=fp32_metrics,
+            metrics=metrics,
+            measured=measured,
+            fast=fast,
+            latency_protocol=f"FP32 OpenVINO (A) against the candidate (B): {self.protocol.describe()}",
+            fp32_size_bytes=fp32_size,
+            failures=missed,
+            export=export_info(exported),
+            runtime_settings=runner.settings,
+            calibration=session.deployment(run).calibration,
+            environment_device=session.options.device,
+        )
+
+    def emit(self, record: CandidateRecord) -> Path:
+        return self.session.emit(candidate_record_name(record.method, record.category, record.candidate), record)
+
+
+def outcome(record: CandidateRecord, path: Path, fail_on_reject: bool) -> tuple[str, str]:
+    """What the candidate's test does: ("pass" | "fail" | "xfail", one message naming the verdict and why)."""
+    subject = f"{record.category}-openvino-{record.candidate}"
+    facts = (
+        f"speed-up {record.speedup.describe()}, label agreement {record.label_agreement:.1%}, "
+        f"size {record.size_ratio:.2f} of FP32"
+    )
+    if record.status == "accepted":
+        return "pass", f"{subject} accepted: {facts}; record: {path}"
+    why = "; ".join(record.failures)
+    if fail_on_reject:
+        return "fail", f"{subject} rejected: {why} ({facts}); record: {path}"
+    return "xfail", f"{subject} rejected (reported, [candidates] fail_on_reject = false): {why}; record: {path}"
