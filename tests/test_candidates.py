@@ -111,3 +111,47 @@ def test_calibration_images_are_spread_over_the_train_split() -> None:
     assert calibration_indices(60, 60) == list(range(60)) and calibration_indices(10, 60) == list(range(10))
     chosen = calibration_indices(200, 5)
     assert chosen == [0, 50, 100, 149, 199]
+
+
+def _tiny_ir(directory: Path) -> tuple[Path, dict[str, str]]:
+    """A two-convolution OpenVINO IR whose operations sit under a ``feature_extractor`` name, like the suite's."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from inspectnet.models.weights import file_sha256
+
+    rng = np.random.default_rng(0)
+    image = ops.parameter([1, 3, 8, 8], np.float32, name="image")
+    conv = ops.convolution(
+        image, ops.constant(rng.standard_normal((4, 3, 3, 3)).astype(np.float32)), [1, 1], [1, 1], [1, 1], [1, 1]
+    )
+    conv.set_friendly_name("/model/feature_extractor/conv")
+    head = ops.convolution(
+        conv, ops.constant(rng.standard_normal((1, 4, 1, 1)).astype(np.float32)), [1, 1], [0, 0], [0, 0], [1, 1]
+    )
+    head.set_friendly_name("/model/head/conv")
+    directory.mkdir(parents=True)
+    xml = directory / "model.xml"
+    ov.save_model(ov.Model([head], [image], "tiny"), str(xml), compress_to_fp16=False)
+    return xml, {n: file_sha256(directory / n) for n in ("model.xml", "model.bin")}
+
+
+def test_candidates_are_built_once_and_checked_on_reuse(tmp_path: Path) -> None:
+    from inspectnet.deploy.candidates import build
+    from inspectnet.deploy.export import ExportError
+
+    xml, sha = _tiny_ir(tmp_path / "fp32")
+    store = tmp_path / "store"
+    calibration = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    first = build("int8-fp32-search", xml, sha, calibration, store)
+    assert first.build_s is not None and first.settings["calibration_images"] == 3
+    assert "backbone only" in first.settings["scope"] and first.settings["nncf"]
+    again = build("int8-fp32-search", xml, sha, calibration, store)
+    assert again.build_s is None and again.sha256 == first.sha256 and again.path == first.path
+    other = build("int8-fp32-search", xml, sha, calibration[:2], store)  # another calibration set: another model
+    assert other.key != first.key
+    fp16 = build("fp16", xml, sha, calibration, store)
+    assert "compress_to_fp16=True" in fp16.settings["conversion"] and fp16.key not in (first.key, other.key)
+    (first.path.with_suffix(".bin")).write_bytes(b"truncated")
+    with pytest.raises(ExportError, match=r"missing or modified since it was built; delete .* to rebuild"):
+        build("int8-fp32-search", xml, sha, calibration, store)
