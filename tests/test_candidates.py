@@ -153,5 +153,19 @@ def test_candidates_are_built_once_and_checked_on_reuse(tmp_path: Path) -> None:
     fp16 = build("fp16", xml, sha, calibration, store)
     assert "compress_to_fp16=True" in fp16.settings["conversion"] and fp16.key not in (first.key, other.key)
     (first.path.with_suffix(".bin")).write_bytes(b"truncated")
-    with pytest.raises(ExportError, match=r"missing or modified since it was built; delete .* to rebuild"):
+    with pytest.raises(
+        ExportError, match=r"model.bin: sha256 .* does not match its candidate record.*delete .* to rebuild"
+    ):
         build("int8-fp32-search", xml, sha, calibration, store)
+
+
+def test_the_search_cannot_be_kept_fp32_in_a_model_without_a_named_backbone(tmp_path: Path) -> None:
+    from inspectnet.deploy.candidates import CandidateUnavailable, build
+
+    xml, sha = _tiny_ir(tmp_path / "fp32")
+    text = xml.read_text().replace("/model/feature_extractor/conv", "/model/encoder/conv")
+    xml.write_text(text)
+    calibration = np.zeros((2, 3, 8, 8), dtype=np.float32)
+    with pytest.raises(CandidateUnavailable, match=r"no operation of this model is named \*feature_extractor\*"):
+        build("int8-fp32-search", xml, sha, calibration, tmp_path / "store")
+    assert not (tmp_path / "store" / "candidates").exists() or not any((tmp_path / "store" / "candidates").iterdir())

@@ -18,7 +18,6 @@ imported only here, only when an INT8 candidate is built.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from inspectnet._io import atomic_directory, atomic_write_json
-from inspectnet.deploy.export import ExportError
+from inspectnet.deploy.export import verified_record
 from inspectnet.models.store import ArtifactStore, spec_key
 from inspectnet.models.weights import file_sha256
 from inspectnet.names import CANDIDATES
@@ -146,23 +145,19 @@ def _quantised(model: Any, calibration: np.ndarray, whole: bool) -> Any:
     samples = [np.ascontiguousarray(calibration[i : i + 1], dtype=np.float32) for i in range(calibration.shape[0])]
     scope = None
     if not whole:
-        kept = [op.get_friendly_name() for op in model.get_ordered_ops() if BACKBONE not in op.get_friendly_name()]
-        scope = nncf.IgnoredScope(names=kept, validate=False)
+        names = [op.get_friendly_name() for op in model.get_ordered_ops()]
+        if not any(BACKBONE in n for n in names):
+            raise CandidateUnavailable(
+                f"int8-fp32-search: no operation of this model is named *{BACKBONE}*, so its backbone cannot be "
+                "told from the search; build int8 instead"
+            )
+        scope = nncf.IgnoredScope(names=[n for n in names if BACKBONE not in n], validate=False)
     return nncf.quantize(
         model, nncf.Dataset(samples), subset_size=len(samples), ignored_scope=scope, fast_bias_correction=True
     )
 
 
 def _verified(name: str, directory: Path, key: str) -> Built:
-    meta_path = directory / "candidate.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-        files: dict[str, str] = meta["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"{meta_path}: unreadable candidate record ({exc}); delete {directory} to rebuild") from None
-    for f in FILES:
-        path = directory / f
-        if not path.is_file() or file_sha256(path) != files.get(f):
-            raise ExportError(f"{path}: missing or modified since it was built; delete {directory} to rebuild")
+    meta = verified_record(directory, "candidate.json", FILES, "candidate", "rebuild")
     xml = directory / "model.xml"
-    return Built(name, xml, "f32", key, files, size_of(xml), meta["settings"], None)
+    return Built(name, xml, "f32", key, meta["sha256"], size_of(xml), meta["settings"], None)

@@ -120,20 +120,27 @@ def _write_openvino(onnx_path: Path, xml_path: Path) -> None:
 
 
 def _verified(directory: Path, key: str) -> Exported:
-    meta_path = directory / "export.json"
+    meta = verified_record(directory, "export.json", FILES, "export", "re-export")
+    return Exported(key, directory, meta["settings"], meta["sha256"], None)
+
+
+def verified_record(directory: Path, record: str, files: tuple[str, ...], what: str, redo: str) -> dict[str, Any]:
+    """The JSON ``record`` of a cached store directory, after checking each of ``files`` against the sha256 it
+    holds; ExportError in one line naming the file and how to recover (delete the directory, then ``redo``)."""
+    meta_path = directory / record
     try:
-        meta = json.loads(meta_path.read_text())
-        files: dict[str, str] = meta["sha256"]
+        meta: dict[str, Any] = json.loads(meta_path.read_text())
+        digests: dict[str, str] = meta["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"{meta_path}: unreadable export record ({exc}); delete {directory} to re-export") from None
-    for name in FILES:
+        raise ExportError(f"{meta_path}: unreadable {what} record ({exc}); delete {directory} to {redo}") from None
+    for name in files:
         path = directory / name
         if not path.is_file():
-            raise ExportError(f"{path}: missing from the cached export; delete {directory} to re-export")
+            raise ExportError(f"{path}: missing from the cached {what}; delete {directory} to {redo}")
         actual = file_sha256(path)
-        if actual != files.get(name):
+        if actual != digests.get(name):
             raise ExportError(
-                f"{path}: sha256 {actual[:16]}... does not match its export record; the file was modified or "
-                f"truncated; delete {directory} to re-export"
+                f"{path}: sha256 {actual[:16]}... does not match its {what} record; the file was modified or "
+                f"truncated; delete {directory} to {redo}"
             )
-    return Exported(key, directory, meta["settings"], files, None)
+    return meta

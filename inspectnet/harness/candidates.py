@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
     from inspectnet.criteria.candidates import CandidateCriteria, CandidatesProfile
     from inspectnet.deploy.candidates import Built
+    from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
     from inspectnet.records import CandidateRecord
 
@@ -50,6 +51,9 @@ def calibration_indices(available: int, wanted: int) -> list[int]:
 class CandidateJudge:
     session: Session
     _reference: dict[RunKey, dict[str, np.ndarray]] = field(default_factory=dict)
+    _fp32: dict[RunKey, Runner] = field(
+        default_factory=dict
+    )  # loaded once per run: every candidate is timed against it
 
     @property
     def profile(self) -> CandidatesProfile:
@@ -75,12 +79,18 @@ class CandidateJudge:
         images = self.calibration(run) if calibration is None else calibration
         return build(name, exported.openvino, files, images, self.session.options.store_dir, whole)
 
+    def fp32(self, run: RunKey) -> Runner:
+        """``run``'s FP32 OpenVINO model, loaded once (one category's at a time)."""
+        if run not in self._fp32:
+            self._fp32 = {k: v for k, v in self._fp32.items() if k.category == run.category}
+            self._fp32[run] = self.session.runner(run, "openvino")
+        return self._fp32[run]
+
     def reference(self, run: RunKey) -> dict[str, np.ndarray]:
         """The FP32 OpenVINO model's outputs on the whole test split at batch 1 (memoised per run)."""
         if run not in self._reference:
             self._reference = {k: v for k, v in self._reference.items() if k.category == run.category}
-            runner = self.session.runner(run, "openvino")
-            self._reference[run] = run_outputs(runner, self.session.test_images(run))
+            self._reference[run] = run_outputs(self.fp32(run), self.session.test_images(run))
         return self._reference[run]
 
     def judge(self, run: RunKey, built: Built, limits: CandidateCriteria) -> CandidateRecord:
@@ -98,7 +108,7 @@ class CandidateJudge:
         labels, masks = evaluation.inputs.labels, evaluation.inputs.masks
         fp32_metrics, metrics = metrics_of(reference, labels, masks), metrics_of(outputs, labels, masks)
         measured = agreement(reference, outputs)
-        fp32 = session.runner(run, "openvino")
+        fp32 = self.fp32(run)
         placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
         timing = time_ab(fp32.call, runner.call, placed[0], placed[1], self.protocol, Timer())
         fast = speedup(timing.ratios, timing.a_block_ms, timing.b_block_ms, session.options.profile.gate.alpha)
