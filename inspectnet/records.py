@@ -153,11 +153,15 @@ class ExportSettings:
 
 @dataclass(frozen=True)
 class ExportInfo:
-    """An exported model: its store key, how it was exported and the sha256 of each file."""
+    """An exported model: its store key, how it was exported, the sha256 of each file and (when this session
+    exported it) how long that took."""
 
     key: str
     settings: ExportSettings
     sha256: dict[str, str]
+    # the wall time of the export when this session made it; absent when it came from the store (and in
+    # records written before it was kept)
+    export_s: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True)

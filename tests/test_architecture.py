@@ -14,7 +14,14 @@ import inspectnet
 PACKAGE = Path(inspectnet.__file__).parent
 # bottom to top; a module may import its own layer and the layers below it
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("inspectnet", "inspectnet._io", "inspectnet.names", "inspectnet.hostinfo", "inspectnet.typed_json"),
+    (
+        "inspectnet",
+        "inspectnet._io",
+        "inspectnet.names",
+        "inspectnet.hostinfo",
+        "inspectnet.typed_json",
+        "inspectnet.progress",
+    ),
     ("inspectnet.data", "inspectnet.criteria"),
     ("inspectnet.models",),
     ("inspectnet.deploy",),

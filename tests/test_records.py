@@ -167,3 +167,22 @@ def test_seed_aggregate_is_mean_and_population_std() -> None:
     agg = aggregate([0, 1, 2], [0.9, 1.0, 0.8])
     assert agg.mean == pytest.approx(0.9) and agg.n == 3
     assert agg.pstd == pytest.approx((((0.0) ** 2 + 0.1**2 + 0.1**2) / 3) ** 0.5)
+
+
+def test_an_export_block_keeps_the_export_time_and_older_records_still_load() -> None:
+    from dataclasses import replace
+
+    from inspectnet.builders import export_info
+    from inspectnet.deploy.export import Exported
+    from inspectnet.records import ExportInfo
+    from inspectnet.typed_json import encode
+
+    path = ROOT / "reports" / "eval_harness" / "onnxruntime_parity_patchcore_bottle.json"
+    record = read_as(ParityRecord, path)  # written before export_s was kept: none in its export block
+    assert isinstance(record.export, ExportInfo) and record.export.export_s is None
+    assert "export_s" not in encode(record.export)
+    old = record.export
+    made = export_info(Exported(old.key, path.parent, encode(old.settings), old.sha256, 12.5))
+    assert made == replace(old, export_s=12.5) and encode(made)["export_s"] == 12.5
+    reused = export_info(Exported(old.key, path.parent, encode(old.settings), old.sha256, None))
+    assert reused == old  # from the store: no time, and the block is what it was

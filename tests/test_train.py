@@ -104,12 +104,72 @@ def _anomalib_picks(embedding: torch.Tensor, ratio: float, seed: int) -> list[in
     return k_center_greedy_indices(embedding, ratio)
 
 
-@pytest.mark.parametrize(("n", "dim", "ratio"), [(500, 8, 0.2), (3000, 128, 0.05), (6000, 1536, 0.02)])
-def test_fast_coreset_picks_anomalibs_points(n: int, dim: int, ratio: float) -> None:
-    embedding = torch.randn(n, dim, generator=torch.Generator().manual_seed(n))
+def _clustered(n: int, dim: int, clusters: int, spread: float, seed: int) -> torch.Tensor:
+    """Tight Gaussian clusters at random centres: most picks prune almost every row."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(clusters, dim, generator=g) * 4
+    return centres[torch.randint(clusters, (n,), generator=g)] + spread * torch.randn(n, dim, generator=g)
+
+
+def _ties(n: int, dim: int, seed: int) -> torch.Tensor:
+    """Exact duplicates and mirror pairs b + v, b - v: rows at equal distances from a center in exact
+    arithmetic, which float32 rounding orders (or leaves equal, for the first index to win)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n // 8, dim, generator=g)
+    offsets = torch.randn(n // 8, dim, generator=g) * 0.25
+    mirrored = torch.cat([base + offsets, base - offsets, base, base.round()])
+    return torch.cat([mirrored, mirrored])[torch.randperm(n // 8 * 8, generator=g)]
+
+
+EMBEDDINGS = {
+    "random-500x8": lambda: torch.randn(500, 8, generator=torch.Generator().manual_seed(500)),
+    "random-3000x128": lambda: torch.randn(3000, 128, generator=torch.Generator().manual_seed(3000)),
+    "random-6000x1536": lambda: torch.randn(6000, 1536, generator=torch.Generator().manual_seed(6000)),
+    "clustered-8000x256": lambda: _clustered(8000, 256, 40, 0.05, 1),
+    "clustered-4000x64-loose": lambda: _clustered(4000, 64, 8, 1.0, 2),
+    "ties-4000x32": lambda: _ties(4000, 32, 3),
+    "ties-2000x1536": lambda: _ties(2000, 1536, 4),
+}
+
+
+@pytest.mark.parametrize("ratio", [0.02, 0.25])
+@pytest.mark.parametrize("name", sorted(EMBEDDINGS))
+def test_fast_coreset_picks_anomalibs_points(name: str, ratio: float) -> None:
+    embedding = EMBEDDINGS[name]()
     expected = _anomalib_picks(embedding, ratio, seed=7)
     pin_seed(7)
     assert coreset.select(embedding, ratio) == expected
+
+
+def test_ties_embedding_has_exact_ties() -> None:
+    """The tie case is real: duplicated rows, so equal minimum distances occur and the first index decides."""
+    embedding = EMBEDDINGS["ties-4000x32"]()
+    assert torch.unique(embedding, dim=0).shape[0] <= embedding.shape[0] // 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_fast_coreset_picks_anomalibs_points_on_cuda() -> None:
+    embedding = _clustered(20000, 512, 60, 0.2, 5).cuda()
+    expected = _anomalib_picks(embedding, 0.1, seed=7)
+    pin_seed(7)
+    assert coreset.select(embedding, 0.1) == expected
+
+
+def test_fast_coreset_reports_progress_and_what_it_read() -> None:
+    embedding = _clustered(8000, 64, 20, 0.3, 6)
+    calls: list[tuple[int, int]] = []
+    stats = coreset.GreedyStats()
+    pin_seed(0)
+    picks = coreset.select(embedding, 0.2, lambda done, total: calls.append((done, total)), stats)
+    assert calls[-1] == (1600, 1600) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert stats.picks == len(picks) == 1600
+    assert stats.exact_rows < 1600 * 8000 // 4  # the bound pruned most of the rows a dense loop would read
+    assert stats.bytes_read > 0
+    small = coreset.GreedyStats()
+    pin_seed(0)
+    coreset.select(embedding, 0.01, stats=small)
+    # no N x k anything: the working set grows with the coreset only by the pick list (8 bytes a pick)
+    assert 0 < stats.working_set_bytes - small.working_set_bytes == (1600 - 80) * 8
 
 
 def test_fast_coreset_picks_anomalibs_points_on_real_features(weights: ResolvedWeights, images: torch.Tensor) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inspectnet import progress
 from inspectnet._io import atomic_directory, atomic_write_json
 from inspectnet.deploy.postprocess import OUTPUTS
 from inspectnet.models.store import ArtifactStore, spec_key
@@ -49,7 +50,7 @@ class Exported:
         return self.directory / "model.xml"
 
     def as_record(self) -> dict[str, Any]:
-        return {"key": self.key, "settings": self.settings, "sha256": self.files}
+        return {"key": self.key, "settings": self.settings, "sha256": self.files, "export_s": self.export_s}
 
 
 def settings(image_size: int) -> dict[str, Any]:
@@ -71,10 +72,11 @@ def settings(image_size: int) -> dict[str, Any]:
     }
 
 
-def export(module: Any, image_size: int, store_dir: Path, identity: dict[str, Any]) -> Exported:
+def export(module: Any, image_size: int, store_dir: Path, identity: dict[str, Any], label: str = "") -> Exported:
     """ONNX + OpenVINO IR of ``module`` (a ``Deployed``), from the store when an intact export exists.
 
-    ``identity`` must name what the graph is made of (checkpoint and weights sha256, calibration).
+    ``identity`` must name what the graph is made of (checkpoint and weights sha256, calibration); ``label``
+    names the run in progress lines (three steps: ONNX, OpenVINO IR, checksums).
     """
     config = settings(image_size)
     key = spec_key({"identity": identity, "settings": config})
@@ -84,10 +86,13 @@ def export(module: Any, image_size: int, store_dir: Path, identity: dict[str, An
         if (directory / "export.json").is_file():
             return _verified(directory, key)
         started = time.perf_counter()
-        with atomic_directory(directory) as staging:
+        with progress.phase("export", 3, "steps", label) as shown, atomic_directory(directory) as staging:
             _write_onnx(module, image_size, staging / "model.onnx")
+            shown.tick(1)
             _write_openvino(staging / "model.onnx", staging / "model.xml")
+            shown.tick(2)
             files = {name: file_sha256(staging / name) for name in FILES}
+            shown.tick(3)
             atomic_write_json(staging / "export.json", {"identity": identity, "settings": config, "sha256": files})
         return Exported(key, directory, config, files, round(time.perf_counter() - started, 3))
 

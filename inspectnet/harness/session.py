@@ -230,7 +230,7 @@ class Session:
 
         def train() -> dict[str, Any]:
             model = build(spec, self.weights_for(spec)).to(self.options.device)
-            fitted = fit(model, spec, inputs.train, self.cache, identity)
+            fitted = fit(model, spec, inputs.train, self.cache, identity, label=run.test_id)
             timings.update(feature_extraction=fitted.feature_extraction_s, fit=fitted.fit_s)
             if spec.method == "patchcore":
                 timings["coreset"] = fitted.coreset_s
@@ -248,12 +248,13 @@ class Session:
         timings: dict[str, float] = {}
         head, checkpoint, created = self._head(run, spec, inputs, fp, timings)
         started = time.perf_counter()
-        predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity)
+        predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity, label=run.test_id)
         timings["evaluation"] = time.perf_counter() - started
         metrics = score(predictions, inputs.labels, inputs.masks)
         method_scoring = scoring(spec, self.stable(spec))
         if method_scoring["departs_from_anomalib"]:  # measure what the departure changes, on this model
-            plain = predict(self.build_model(spec, head, stable=False), inputs.test, self.cache, identity)
+            plain_model = self.build_model(spec, head, stable=False)
+            plain = predict(plain_model, inputs.test, self.cache, identity, label=f"{run.test_id} (anomalib distances)")
             anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
             method_scoring["effect_on_metrics"] = {m: v - anomalib_metrics[m] for m, v in metrics.as_dict().items()}
             method_scoring["effect_definition"] = "each metric minus the same model's with anomalib's own distances"
@@ -317,7 +318,7 @@ class Session:
             module = deployment.module.to("cpu")  # export on the CPU; the graph is device-neutral
             try:
                 self._exports[run] = export(
-                    module, self.spec(run).image_size, self.options.store_dir, deployment.identity
+                    module, self.spec(run).image_size, self.options.store_dir, deployment.identity, label=run.test_id
                 )
             finally:
                 module.to(self.options.device)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspectnet import progress
 from inspectnet.measure.metrics import auroc, pixel_metrics, roc_curve
 from inspectnet.names import METRICS
 
@@ -43,8 +44,10 @@ def predict(
     cache: FeatureCache | None = None,
     identity: str = "",
     batch_size: int = 8,
+    label: str = "",
 ) -> Predictions:
-    """Run ``model`` (eval mode) over ``images``; backbone features are replayed from ``cache`` if given."""
+    """Run ``model`` (eval mode) over ``images``; backbone features are replayed from ``cache`` if given.
+    ``label`` names the run in progress lines."""
     import contextlib
 
     import torch
@@ -54,14 +57,16 @@ def predict(
     device = next(model.parameters()).device
     scores, maps = [], []
     ctx = replaying(model, cache, identity) if cache is not None else contextlib.nullcontext(model)
-    with ctx, torch.no_grad():
+    batches = -(-images.shape[0] // batch_size)
+    with progress.phase("evaluation", batches, "batches", label) as shown, ctx, torch.no_grad():
         model.eval()
-        for i in range(0, images.shape[0], batch_size):
+        for done, i in enumerate(range(0, images.shape[0], batch_size), 1):
             out = model(images[i : i + batch_size].to(device))
             scores.append(out.pred_score.reshape(-1).float().cpu().numpy())
             maps.append(
                 out.anomaly_map.reshape(out.anomaly_map.shape[0], *out.anomaly_map.shape[-2:]).float().cpu().numpy()
             )
+            shown.tick(done)
     return Predictions(np.concatenate(scores), np.concatenate(maps))
 
 

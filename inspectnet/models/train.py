@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inspectnet import progress
 from inspectnet.models import coreset
 from inspectnet.models.features import FeatureCache, replaying
 from inspectnet.models.weights import ResolvedWeights, apply
@@ -125,21 +126,30 @@ def fit(
     identity: str,
     batch_size: int = 8,
     perturb: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    label: str = "",
 ) -> FitTimings:
     """Fit ``model`` on ``train`` (N x 3 x S x S); backbone features come from ``cache`` when present.
 
     ``perturb`` (PatchCore) changes the training embeddings before the memory bank is built: what another
-    machine's rounding would do, for the parity margin benchmark."""
+    machine's rounding would do, for the parity margin benchmark. ``label`` names the run in progress lines
+    (default: the category)."""
     import torch
 
     anomalib_model: Any = model  # its embedding_store / memory_bank / fit are not typed as nn.Module
     timings = FitTimings()
     device = next(model.parameters()).device
+    label = label or spec.category
+    batches = -(-train.shape[0] // batch_size)
     started = time.perf_counter()
     model.train()
-    with replaying(model, cache, identity), torch.no_grad():
-        for batch in _batches(train, batch_size):
+    with (
+        progress.phase("feature extraction", batches, "batches", label) as shown,
+        replaying(model, cache, identity),
+        torch.no_grad(),
+    ):
+        for done, batch in enumerate(_batches(train, batch_size), 1):
             model(batch.to(device))
+            shown.tick(done)
     timings.feature_extraction_s = time.perf_counter() - started
     started = time.perf_counter()
     pin_seed(spec.seed)
@@ -150,7 +160,9 @@ def fit(
         if perturb is not None:
             embeddings = perturb(embeddings)
         anomalib_model.embedding_store.clear()
-        anomalib_model.memory_bank = coreset.sample(embeddings, spec.coreset)
+        picks = coreset.coreset_size(embeddings.shape[0], spec.coreset)
+        with progress.phase("coreset", picks, "picks", label) as shown:
+            anomalib_model.memory_bank = coreset.sample(embeddings, spec.coreset, progress=shown.callback())
         timings.coreset_s = time.perf_counter() - started
     else:
         anomalib_model.fit()
