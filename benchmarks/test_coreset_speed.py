@@ -1,80 +1,85 @@
-"""Coreset speed, side by side: anomalib 2.7's KCenterGreedy against InspectNet's exact fast sampler on the
-same real embeddings (a category of the session's dataset, PatchCore's wide_resnet50_2 layer2+3 with the
-session's weights; cable when the plan has it), at the card's ratios 0.01 / 0.10 / 0.25, same seed.
-Run: `pytest benchmarks/test_coreset_speed.py --run-slow` (about 10 min on 2 cores, most of it anomalib).
-Publishes ``<report-dir>/coreset_speed.json``.
+"""Coreset speed, side by side: anomalib 2.7's KCenterGreedy against InspectNet's exact sampler, at the card's
+ratios 0.01 / 0.10 / 0.25, same seed, at two scales:
+
+- ``card``: PatchCore's training embedding of a category of the session's dataset (wide_resnet50_2
+  layer2+3, the session's weights; cable when the plan has it); anomalib runs every pick.
+- ``mvtec``: the same category at MVTec AD's size, 200 training images (>= 200,000 patches): the category's
+  own training images where it has 200, else, on the embedded set, 200 rendered by its generator (the shipped
+  60 are the first 60 of them). anomalib would take about an hour per ratio here, so it is timed on its first
+  ``MVTEC_ANOMALIB_PICKS`` picks and every pick is compared with a replay of its arithmetic.
+
+Run: ``pytest benchmarks/test_coreset_speed.py --run-slow`` (about 25 min on 2 cores, most of it anomalib and
+its replay); ``--device cuda`` runs both samplers on the GPU. Publishes ``<report-dir>/coreset_speed.json``.
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 import torch
 
 from inspectnet.builders import environment_info
+from inspectnet.harness.coreset_speed import measure_scale
 from inspectnet.harness.session import Session
-from inspectnet.records import CoresetRow, CoresetSpeedRecord, now
+from inspectnet.records import CoresetScale, CoresetSpeedRecord, now
 
 pytestmark = pytest.mark.slow
-RATIOS = (0.01, 0.10, 0.25)
+MVTEC_IMAGES = 200
+MVTEC_ANOMALIB_PICKS = 1024
 
 
-def _embeddings(session: Session, category: str) -> tuple[torch.Tensor, str]:
-    """PatchCore's training embeddings of ``category`` (before any coreset), and what they are."""
+def _embedding(session: Session, category: str, images: torch.Tensor, source: str) -> tuple[torch.Tensor, str]:
+    """PatchCore's training embedding of ``images`` (before any coreset), and what it is."""
     from inspectnet.models.train import build
 
     run = session.plan.base_run("patchcore", category)
     spec = session.spec(run)
     weights = session.weights_for(spec)
-    model = build(spec, weights)
-    images = session.inputs(category, spec.image_size).train
+    model = build(spec, weights).to(session.options.device)
     model.train()
     with torch.no_grad():
-        embedding = torch.cat([model(images[i : i + 8]) for i in range(0, len(images), 8)])
+        embedding = torch.cat([model(images[i : i + 8].to(session.options.device)) for i in range(0, len(images), 8)])
     what = (
-        f"{category}, {session.options.dataset} dataset, {spec.backbone} {'+'.join(spec.layers)}, "
+        f"{category}, {session.options.dataset} dataset, {source}, {spec.backbone} {'+'.join(spec.layers)}, "
         f"{weights.spec}: {tuple(embedding.shape)}"
     )
     return embedding, what
 
 
-def test_coreset_speed_against_anomalib(inspectnet: Session) -> None:
-    from inspectnet.models import coreset
-    from inspectnet.models.anomalib_private import k_center_greedy_indices
-    from inspectnet.models.train import pin_seed
+def _mvtec_sized_images(session: Session, category: str, size: int) -> tuple[torch.Tensor, str] | None:
+    train = session.inputs(category, size).train
+    if len(train) >= MVTEC_IMAGES:
+        return train[:MVTEC_IMAGES], f"its first {MVTEC_IMAGES} training images"
+    if session.options.dataset != "synthetic":
+        return None
+    from inspectnet.data.synthetic import render_sample
+    from inspectnet.models.inputs import to_tensor
 
+    rendered = [to_tensor(render_sample(category, 0, "train", None, i)[0], size) for i in range(MVTEC_IMAGES)]
+    return torch.stack(rendered), f"{MVTEC_IMAGES} training images rendered by the embedded generator (seed 0)"
+
+
+def test_coreset_speed_against_anomalib(inspectnet: Session) -> None:
     categories = inspectnet.plan.categories
-    embedding, what = _embeddings(inspectnet, "cable" if "cable" in categories else categories[0])
-    rows = []
-    for ratio in RATIOS:
-        pin_seed(0)
-        started = time.perf_counter()
-        theirs = k_center_greedy_indices(embedding, ratio)
-        anomalib_s = time.perf_counter() - started
-        pin_seed(0)
-        started = time.perf_counter()
-        ours = coreset.select(embedding, ratio)
-        ours_s = time.perf_counter() - started
-        rows.append(
-            CoresetRow(
-                ratio=ratio,
-                picks=len(ours),
-                identical_picks=ours == theirs,
-                anomalib_s=round(anomalib_s, 3),
-                inspectnet_s=round(ours_s, 3),
-                speedup=round(anomalib_s / ours_s, 2),
-            )
-        )
+    category = "cable" if "cable" in categories else categories[0]
+    size = inspectnet.spec(inspectnet.plan.base_run("patchcore", category)).image_size
+    train = inspectnet.inputs(category, size).train
+    embedding, what = _embedding(inspectnet, category, train, f"its {len(train)} training images")
+    scales: list[CoresetScale] = [measure_scale("card", embedding, what)]
+    del embedding
+    mvtec = _mvtec_sized_images(inspectnet, category, size)
+    if mvtec is not None:
+        embedding, what = _embedding(inspectnet, category, *mvtec)
+        scales.append(measure_scale("mvtec", embedding, what, anomalib_limit=MVTEC_ANOMALIB_PICKS))
     path = inspectnet.emit(
         "coreset_speed.json",
         CoresetSpeedRecord(
-            embedding=what,
-            measure="one wall-clock run each, anomalib first, same seed (0), projection included",
-            rows=rows,
-            environment=environment_info("cpu"),
+            measure="one wall-clock run each, same seed (0), projection included, on an otherwise idle machine",
+            scales=scales,
+            environment=environment_info(inspectnet.options.device),
             created=now(),
         ),
     )
-    different = [row.ratio for row in rows if not row.identical_picks]
-    assert not different, f"picks differ from anomalib's at ratios {different}; {path}"
+    different = [(s.name, row.ratio) for s in scales for row in s.rows if not row.identical_picks]
+    assert not different, f"picks differ from anomalib's at {different}; {path}"
+    if mvtec is None:
+        pytest.skip(f"{category} has fewer than {MVTEC_IMAGES} training images: no MVTec-sized row; {path}")

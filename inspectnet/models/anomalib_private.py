@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import torch
     from torch import nn
 
@@ -73,3 +75,29 @@ def aupro(maps: torch.Tensor, masks: torch.Tensor, fpr_limit: float = 0.3) -> fl
     metric = _AUPRO(fpr_limit=fpr_limit)
     metric.update(maps, masks)
     return float(metric.compute())
+
+
+def k_center_greedy_stepper(embedding: torch.Tensor, ratio: float) -> tuple[torch.Tensor, Iterator[int]]:
+    """anomalib's own ``KCenterGreedy`` on ``embedding``, one pick at a time: its projected features and an
+    iterator of its picks. The steps are ``select_coreset_idxs``'s, line for line, through its methods
+    ``update_distances`` and ``get_new_idx`` and its attributes ``model``, ``features``, ``min_distances``
+    (so a caller can time any prefix of the picks; they do not depend on how many are taken)."""
+    import torch
+    from anomalib.models.components.sampling import k_center_greedy
+
+    sampler: Any = k_center_greedy.KCenterGreedy(embedding, ratio)
+    sampler.model.fit(sampler.embedding)
+    sampler.features = sampler.model.transform(sampler.embedding)
+    sampler.reset_distances()
+    start = torch.randint(high=sampler.n_observations, size=(1,), device=sampler.features.device).squeeze()
+
+    def picks() -> Iterator[int]:
+        idx = start
+        yield int(idx)
+        for _ in range(sampler.coreset_size - 1):
+            sampler.update_distances(cluster_center=idx)
+            idx = sampler.get_new_idx()
+            sampler.min_distances.scatter_(0, idx.unsqueeze(0).unsqueeze(1), 0.0)
+            yield int(idx)
+
+    return sampler.features, picks()

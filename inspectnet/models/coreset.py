@@ -27,8 +27,9 @@ N-vectors; no N x N or N x k matrix is ever formed (``GreedyStats.working_set_by
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -66,6 +67,13 @@ class GreedyStats:
     crowded_rows: int = 0  # near-tie rows with a second center in the band (looked up through the slab)
     bytes_read: int = 0
     working_set_bytes: int = 0  # the loop's own tensors (not counting the embedding and its projection)
+    bytes_after: list[int] = field(default_factory=list)  # bytes_read after each pick
+
+    def bytes_per_pick_by_part(self, parts: int) -> list[float]:
+        """Mean bytes read per pick over ``parts`` equal runs of consecutive picks."""
+        done = [0, *self.bytes_after]
+        cuts = [round(i * (len(done) - 1) / parts) for i in range(parts + 1)]
+        return [(done[b] - done[a]) / max(1, b - a) for a, b in itertools.pairwise(cuts)]
 
 
 def select(
@@ -150,12 +158,14 @@ def greedy(
     top = float("inf")  # the farthest row's squared distance: no center yet
     for j in range(k):
         loop.add_center(j, picks[-1], top)
+        loop.stats.bytes_after.append(loop.stats.bytes_read)
         if progress is not None and (j + 1) % _PROGRESS_EVERY == 0:
             progress(j + 1, k)
         if j == k - 1:
             break
         top = float(loop.block_max.max())
         picks.append(loop.argmax_as_anomalib(top))
+        loop.stats.bytes_after[-1] = loop.stats.bytes_read
     loop.stats.picks = len(picks)
     if progress is not None:
         progress(len(picks), k)
