@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inspectnet.models import coreset
 from inspectnet.models.features import FeatureCache
@@ -185,3 +187,27 @@ def test_fast_coreset_picks_anomalibs_points_on_real_features(weights: ResolvedW
 def test_fast_coreset_refuses_an_empty_coreset() -> None:
     with pytest.raises(ValueError, match="coreset_size must be a positive integer"):
         coreset.select(torch.randn(10, 4), 0.01)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(40, 400),
+    dim=st.integers(1, 24),
+    levels=st.integers(1, 4),
+    ratio=st.sampled_from([0.05, 0.3, 0.9]),
+    jitter=st.sampled_from([0.0, 1e-7, 1e-5]),
+    seed=st.integers(0, 2**16),
+)
+def test_fast_coreset_picks_anomalibs_points_on_small_integer_grids(
+    n: int, dim: int, levels: int, ratio: float, jitter: float, seed: int
+) -> None:
+    """Integer features on a few levels: duplicates and exactly equal distances everywhere, the hardest ties;
+    with a jitter, distances that differ by about float32's rounding, which anomalib's own arithmetic orders."""
+    g = torch.Generator().manual_seed(seed)
+    embedding = torch.randint(0, levels + 1, (n, dim), generator=g).float()
+    embedding += jitter * torch.randn(n, dim, generator=g)
+    if int(n * ratio) == 0:
+        return
+    expected = _anomalib_picks(embedding, ratio, seed=seed)
+    pin_seed(seed)
+    assert coreset.select(embedding, ratio) == expected
