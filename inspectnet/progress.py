@@ -6,7 +6,8 @@ the default, nothing is shown and a tick costs one attribute check.
 
 Throttling: nothing until a phase has run ``FIRST_AFTER_S`` (short phases stay silent); then at most one update
 per ``TTY_EVERY_S`` on a terminal (rewritten in place) and one line per ``LOG_EVERY_S`` elsewhere (CI logs);
-and, when something was shown, a final line with the phase's wall time.
+and, when something was shown, a final line with the phase's wall time. The ETA runs on the rate since the
+previous line (the phase's average for the first), so phases whose units get cheaper are not over-estimated.
 
     with progress.phase("feature extraction", total=29, unit="batches", label="patchcore_cable_seed0") as p:
         for i, batch in enumerate(batches, 1):
@@ -88,7 +89,7 @@ class Phase:
 
     Bound at construction to the installed sink and clock; with no sink every method returns at once."""
 
-    __slots__ = ("_clock", "_last", "_shown", "_sink", "done", "label", "name", "started", "total", "unit")
+    __slots__ = ("_clock", "_last", "_mark", "_shown", "_sink", "done", "label", "name", "started", "total", "unit")
 
     def __init__(
         self,
@@ -105,6 +106,7 @@ class Phase:
         self.done = 0
         self.started = self._clock() if self._sink is not None else 0.0
         self._last: float | None = None  # when the last update was shown
+        self._mark: tuple[float, int] | None = None  # (when, done) of the last line shown: the recent rate's base
         self._shown = False
 
     def __enter__(self) -> Phase:
@@ -132,6 +134,7 @@ class Phase:
         self._last = now
         self._shown = True
         self._sink.update(self.line(now))
+        self._mark = (now, done)
 
     def callback(self) -> Callback | None:
         """``tick`` for code that takes a ``(done, total)`` callback; None when nothing is shown (no sink), so
@@ -154,9 +157,12 @@ class Phase:
         return f"inspectnet: {self.name}{label} ({self.total}{unit})"
 
     def line(self, now: float) -> str:
+        """The progress line; its ETA runs on the rate since the previous line (the phase's average for the first
+        one), so a phase whose units get cheaper as it goes, like the coreset's picks, is not over-estimated."""
         elapsed = now - self.started
         percent = f"{100.0 * self.done / self.total:.0f}%" if self.total > 0 else "?%"
-        left = remaining(elapsed, self.done, self.total)
+        since, base = self._mark if self._mark is not None and self._mark[1] < self.done else (self.started, 0)
+        left = remaining(now - since, self.done - base, self.total - base)
         shown_eta = eta(left) if left is not None else "?"
         return f"{self._head()} {self.done}/{self.total}  {percent}  {duration(elapsed)}  ETA {shown_eta}"
 

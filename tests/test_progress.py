@@ -90,6 +90,19 @@ def test_in_a_log_at_most_one_line_per_thirty_seconds_then_the_final_line() -> N
     assert sink.ends == ["inspectnet: feature extraction patchcore-bottle-seed0 (100 batches) done in 1m40s"]
 
 
+def test_the_eta_follows_the_rate_since_the_previous_line() -> None:
+    """Units that get cheaper (the coreset's picks): the first line's ETA is the average's, later ones the
+    recent rate's, not the whole phase's average."""
+    clock = Clock()
+    sink = Recorder(clock, tty=True)
+    phase = progress.Phase("coreset", 1000, "picks", "cable", sink=sink, clock=clock)
+    clock.now += 4.0
+    phase.tick(100)  # 4 s for the first 100: 900 left at that rate is 36 s
+    clock.now += 1.0
+    phase.tick(600)  # then 500 in 1 s: 400 left is 0.8 s (the average would say 3.3 s)
+    assert [line.rsplit("ETA ", 1)[1] for _, line in sink.updates] == ["36s", "1s"]
+
+
 def test_the_line_and_its_linear_eta() -> None:
     clock = Clock()
     phase = progress.Phase("coreset", 20480, "picks", "cable", sink=Recorder(clock, tty=True), clock=clock)
