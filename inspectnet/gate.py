@@ -20,13 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from inspectnet.criteria import GateCriteria
 from inspectnet.measure.ab import ABTiming, RatioDecision, decide_ab, decide_runs
 from inspectnet.records import CandidateRecord, EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, load_reports
+
+R = TypeVar("R", ParityRecord, CandidateRecord)
 
 
 @dataclass(frozen=True)
@@ -136,54 +138,59 @@ def _accuracy(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[F
     return findings
 
 
-def _parity(base: ReportSet, cur: ReportSet) -> list[Finding]:
+def _stays_good(
+    area: str,
+    base: list[R],
+    cur: list[R],
+    key: Callable[[R], tuple[str, str, str]],
+    status: Callable[[R], str],
+    good: str,
+    rule: str,
+    why: Callable[[R], list[str]],
+) -> list[Finding]:
+    """A pass/fail status that must stay ``good``: good -> anything else is a regression (the note says why,
+    from the current record), the reverse an improvement; a baseline record with no current one is missing."""
+    current = {key(r): r for r in cur}
     findings = []
-
-    def key(r: ParityRecord) -> tuple[str, str, str]:
-        return (r.category, r.runtime, r.device)
-
-    current = {key(s.record): s.record for s in cur.of(ParityRecord)}
-    for k, b in sorted((key(s.record), s.record) for s in base.of(ParityRecord)):
+    for k, b in sorted(((key(r), r) for r in base), key=lambda pair: pair[0]):
         c = current.get(k)
         subject = " ".join(k)
-        before = b.status
         if c is None:
-            findings.append(Finding("parity", subject, "missing", before, "-", "clean stays clean"))
+            findings.append(Finding(area, subject, "missing", status(b), "-", rule))
             continue
-        after = c.status
-        clean_before, clean_after = before == "parity_clean", after == "parity_clean"
-        verdict = (
-            "regressed"
-            if clean_before and not clean_after
-            else "improved"
-            if clean_after and not clean_before
-            else "same"
-        )
-        note = "; ".join(c.where[:2]) if verdict == "regressed" else ""
-        findings.append(Finding("parity", subject, verdict, before, after, "clean stays clean", note))
+        was, now = status(b) == good, status(c) == good
+        verdict = "regressed" if was and not now else "improved" if now and not was else "same"
+        note = "; ".join(why(c)) if verdict == "regressed" else ""
+        findings.append(Finding(area, subject, verdict, status(b), status(c), rule, note))
     return findings
+
+
+def _parity(base: ReportSet, cur: ReportSet) -> list[Finding]:
+    return _stays_good(
+        "parity",
+        [s.record for s in base.of(ParityRecord)],
+        [s.record for s in cur.of(ParityRecord)],
+        lambda r: (r.category, r.runtime, r.device),
+        lambda r: r.status,
+        "parity_clean",
+        "clean stays clean",
+        lambda r: r.where[:2],
+    )
 
 
 def _candidates(base: ReportSet, cur: ReportSet) -> list[Finding]:
     """A deployment candidate that was accepted and is now rejected is a regression (and the reverse an
     improvement); the note names the criteria it now misses."""
-    findings = []
-
-    def key(r: CandidateRecord) -> tuple[str, str, str]:
-        return (r.run_name, r.runtime, r.candidate)
-
-    current = {key(s.record): s.record for s in cur.of(CandidateRecord)}
-    for k, b in sorted((key(s.record), s.record) for s in base.of(CandidateRecord)):
-        c = current.get(k)
-        subject = " ".join(k)
-        if c is None:
-            findings.append(Finding("candidate", subject, "missing", b.status, "-", "accepted stays accepted"))
-            continue
-        was, now = b.status == "accepted", c.status == "accepted"
-        verdict = "regressed" if was and not now else "improved" if now and not was else "same"
-        note = "; ".join(c.failures) if verdict == "regressed" else ""
-        findings.append(Finding("candidate", subject, verdict, b.status, c.status, "accepted stays accepted", note))
-    return findings
+    return _stays_good(
+        "candidate",
+        [s.record for s in base.of(CandidateRecord)],
+        [s.record for s in cur.of(CandidateRecord)],
+        lambda r: (r.run_name, r.runtime, r.candidate),
+        lambda r: r.status,
+        "accepted",
+        "accepted stays accepted",
+        lambda r: list(r.failures),
+    )
 
 
 def _platform_key(record: LatencyRecord) -> tuple[str, int | None, str | None, str]:

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("inspectnet.records", "inspectnet.builders"),
     ("inspectnet.report", "inspectnet.gate"),
     ("inspectnet.harness",),
-    ("inspectnet.plugin", "inspectnet.cli"),
+    ("inspectnet.plugin", "inspectnet.cli", "inspectnet.terminal_progress"),
 )
 
 

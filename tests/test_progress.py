@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from inspectnet import progress
-from inspectnet.plugin import TerminalProgress
+from inspectnet.terminal_progress import TerminalProgress
 
 pytest_plugins = ["pytester"]
 

@@ -144,7 +144,7 @@ def measure_scale(
         reference = replay_anomalib(theirs.features, theirs.picks[0], max(sizes), name)
         if reference[:limit] != theirs.picks:
             raise AssertionError(f"{name}: the replay of anomalib's arithmetic departs from anomalib's own picks")
-    rows, last = [], coreset.GreedyStats()
+    rows, largest = [], coreset.GreedyStats()
     for ratio, k in zip(ratios, sizes, strict=True):
         stats = coreset.GreedyStats()
         pin_seed(0)
@@ -169,7 +169,8 @@ def measure_scale(
                 peak_rss_increase_bytes=memory.increase,
             )
         )
-        last = stats
+        if k == max(sizes):
+            largest = stats
     dim = theirs.features.shape[1]
     if full:
         how = f"anomalib's loop driven once to {limit} picks, timed at each ratio's count; projection included"
@@ -192,6 +193,6 @@ def measure_scale(
         anomalib=how,
         identity=identity,
         anomalib_bytes_per_pick=3 * n * dim * theirs.features.element_size(),
-        bytes_per_pick_by_tenth=[round(b) for b in last.bytes_per_pick_by_part(10)],
+        bytes_per_pick_by_tenth=[round(b) for b in largest.bytes_per_pick_by_part(10)],
         rows=rows,
     )

@@ -136,13 +136,18 @@ class _Layout:
         k = float(self.key[pos])
         return int(torch.searchsorted(self.key, k - r)), int(torch.searchsorted(self.key, k + r, right=True))
 
+    def lower2(self, at: slice | torch.Tensor, pos: int) -> torch.Tensor:
+        """Squared P-dimensional distances from the positions ``at`` to ``pos``: lower bounds of the squared
+        distances, to within ``slack``."""
+        import torch
+
+        return torch.addmv(self.norms[at], self.coords[at], self.coords[pos], alpha=-2.0).add_(self.norms[pos])
+
     def reachable(self, pos: int, lo: int, hi: int, limit2: torch.Tensor) -> torch.Tensor:
         """Positions in [lo, hi) whose P-dimensional distance to ``pos`` may be within sqrt(``limit2``)."""
         import torch
 
-        lower2 = torch.addmv(self.norms[lo:hi], self.coords[lo:hi], self.coords[pos], alpha=-2.0)
-        lower2.add_(self.norms[pos])
-        return torch.nonzero(lower2 <= limit2 + self.slack).squeeze(1).add_(lo)
+        return torch.nonzero(self.lower2(slice(lo, hi), pos) <= limit2 + self.slack).squeeze(1).add_(lo)
 
 
 def greedy(
@@ -260,8 +265,7 @@ class _Loop:
         band = float(self.min_d2[pos]) * _WIDEN
         lo, hi = layout.slab(pos, band)
         centers = torch.nonzero(self.is_center[lo:hi]).squeeze(1).add_(lo)
-        lower2 = layout.norms[centers] - 2.0 * (layout.coords[centers] @ layout.coords[pos]) + layout.norms[pos]
-        centers = layout.row[centers[lower2 <= band + layout.slack]]
+        centers = layout.row[centers[layout.lower2(centers, pos) <= band + layout.slack]]
         x = features[layout.row[pos]]
         exact2 = (features[centers].double() - x.double()).square_().sum(dim=1)
         centers = centers[exact2 <= band]
