@@ -19,9 +19,11 @@ from inspectnet.data.licences import DatasetIdentity
 from inspectnet.deploy.calibration import Calibration
 from inspectnet.hostinfo import environment, platform_block
 from inspectnet.measure.latency import STAT_DEFINITIONS, Stats, WarmupTail
+from inspectnet.measure.layers import METHOD as LAYER_METHOD
 from inspectnet.measure.peak import METHOD as PEAK_METHOD
 from inspectnet.records import (
     METRIC_DEFINITIONS,
+    OUTCOMES,
     AblationRecord,
     Aggregate,
     AmbiguousFlips,
@@ -33,6 +35,8 @@ from inspectnet.records import (
     CategoryCheck,
     CheckpointInfo,
     Counts,
+    CriteriaRecord,
+    CriterionOutcome,
     DatasetCheckRecord,
     DatasetInfo,
     Environment,
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
     from inspectnet.measure import compute, latency
     from inspectnet.measure.candidates import Agreement, SpeedUp
     from inspectnet.measure.evaluate import AccuracyMetrics
+    from inspectnet.measure.layers import LayerCalibration
     from inspectnet.measure.parity import ParityResult
     from inspectnet.measure.peak import PeakCalibration
     from inspectnet.models.store import Checkpoint
@@ -186,12 +191,27 @@ def latency_entry(
     calibrations: Sequence[PeakCalibration],
     floor_ms: float,
     efficiency: float,
+    layer_calibrations: Sequence[LayerCalibration],
     budget: Budget,
     budget_source: str,
+    records: str,
     settings: Mapping[str, object],
     artifact: ExportInfo | GivenExport | None,
 ) -> RuntimeLatency:
-    """One runtime's entry of a latency record: statistics, every run, the floor and the budget verdict."""
+    """One runtime's entry of a latency record: statistics, every run, both floors and the budget verdict
+    (``records``: where these records go, for the line that says how to write a class budget from them)."""
+    layer_floor = float(np.median([c.floor_ms for c in layer_calibrations]))
+    layer_efficiency = layer_floor / stats.median_ms
+    m = budget.machine
+    budget_info = BudgetInfo(
+        min_layer_efficiency=budget.min_layer_efficiency,
+        machine_class=budget.machine_class,
+        class_budget=m.pattern if m else None,
+        median_ms=m.median_ms if m else None,
+        p95_ms=m.p95_ms if m else None,
+        not_judged=budget.not_judged(records),
+        source=budget_source,
+    )
     return RuntimeLatency(
         runtime=runtime,
         stats=block(Stats, stats.as_record()),
@@ -200,8 +220,11 @@ def latency_entry(
         calibrations=list(calibrations),
         compute_floor_ms=round(floor_ms, 4),
         efficiency=round(efficiency, 4),
-        budget=block(BudgetInfo, {**budget.as_record(), "source": budget_source}),
-        budget_failures=budget.failures(stats.median_ms, stats.p95_ms, efficiency),
+        layer_calibrations=list(layer_calibrations),
+        layer_floor_ms=round(layer_floor, 4),
+        layer_efficiency=round(layer_efficiency, 4),
+        budget=budget_info,
+        budget_failures=budget.failures(stats.median_ms, stats.p95_ms, layer_efficiency),
         settings=decode(Settings, dict(settings), "settings"),
         artifact=artifact,
         measured=now(),
@@ -250,6 +273,7 @@ def latency_record(
         ),
         flops=flops,
         peak_method=PEAK_METHOD,
+        layer_method=LAYER_METHOD,
         peak_gflops_per_s=round(peak / 1e9, 2),
         compute_floor_ms=round(flops.total / peak * 1e3, 4),
         platform=block(Platform, platform_block(device)),
@@ -424,3 +448,13 @@ def candidate_record(
         created=now(),
         source=evaluation.source,
     )
+
+
+def criteria_record(tests: Mapping[str, CriterionOutcome], created: str) -> CriteriaRecord:
+    """The criteria record of ``tests`` (pytest node id -> outcome), in node-id order, counted by outcome."""
+    unknown = sorted({t.outcome for t in tests.values()} - set(OUTCOMES))
+    if unknown:
+        raise ValueError(f"criteria outcomes {unknown}: not one of {', '.join(OUTCOMES)}")
+    ordered = {node: tests[node] for node in sorted(tests)}
+    counts = {o: sum(t.outcome == o for t in ordered.values()) for o in OUTCOMES}
+    return CriteriaRecord(ran=len(ordered), counts=counts, tests=ordered, created=created)

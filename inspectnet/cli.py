@@ -106,6 +106,40 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _margin(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--margin must be a fraction such as 0.25, got {text!r}") from None
+    if not 0 <= value < 10:
+        raise argparse.ArgumentTypeError(f"--margin must be in [0, 10), got {value}")
+    return value
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from inspectnet._io import atomic_write_text
+    from inspectnet.records import LatencyRecord, now
+    from inspectnet.report import RECORDS_DIR
+    from inspectnet.report.budget import as_toml, class_budgets
+    from inspectnet.report.load import load_reports
+
+    source: Path = args.source
+    directory = source / RECORDS_DIR if (source / RECORDS_DIR).is_dir() else source
+    reports = load_reports(source, directory)
+    budgets = class_budgets([s.record for s in reports.of(LatencyRecord)], args.margin)
+    if args.machine_class is not None and len(budgets) > 1:
+        shown = ", ".join(f"{b.device} {b.machine_class}" for b in budgets)
+        print(f"inspectnet: error: --class names one class, but {source} holds several ({shown})", file=sys.stderr)
+        return EXIT_USAGE
+    text = "\n".join(as_toml(b, str(source), args.margin, now(), args.machine_class) for b in budgets)
+    if args.out is None:
+        print(text, end="")
+    else:
+        atomic_write_text(args.out, text)
+        print(f"budget: {args.out} (add it to your criteria profile, or pass the profile with --criteria)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inspectnet", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -126,6 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
     card = commands.add_parser("card", help="render MODEL_CARD.md, PROVENANCE.md, CHECKSUMS.sha256 and figures")
     card.add_argument("--reports", type=Path, default=Path("reports"), help="reports root (default: reports)")
     card.set_defaults(func=_cmd_card)
+
+    budget = commands.add_parser(
+        "budget", help="write a machine class's latency budget ([[latency.<device>.machine]]) from latency records"
+    )
+    budget.add_argument(
+        "--from", dest="source", type=Path, required=True, help="reports root or records directory to read"
+    )
+    budget.add_argument(
+        "--margin", type=_margin, default=0.25, help="added to the largest median and p95 (default: 0.25)"
+    )
+    budget.add_argument(
+        "--class",
+        dest="machine_class",
+        metavar="PATTERN",
+        help='key the budget by this class pattern instead of the records\' exact class (e.g. "AMD EPYC*/avx512/*")',
+    )
+    budget.add_argument("--out", type=Path, help="write the table to this file instead of standard output")
+    budget.set_defaults(func=_cmd_budget)
 
     report = commands.add_parser("report", help="work with report sets")
     report_cmds = report.add_subparsers(dest="report_command", required=True, metavar="SUBCOMMAND")

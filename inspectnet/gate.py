@@ -7,9 +7,11 @@
   both models can be run here (an A/B measurer finds them by the sha256 in their records), they are timed
   alternately in ABBA blocks in this process and decided on the median block ratio (mode ``ab``). Otherwise
   the decision falls back on the records alone: each holds R >= 3 runs spread over its session, and their
-  run medians decide (mode ``records``); records from different machines are first divided by each
-  record's peak-rate calibration. A regression needs the ratio's whole interval above 1 and the ratio at
-  least the mode's minimum effect above 1. Each latency finding names its mode, ratio and interval.
+  run medians, each at the reference speed measured in its own run, decide (mode ``records``). Records of
+  other machine classes, or whose reference speed moved by more than the records' minimum effect, are
+  ``undecided``: printed with the reason, not a regression (re-run A/B on one machine). A regression needs
+  the ratio's whole interval above 1 and the ratio at least the mode's minimum effect above 1. Each latency
+  finding names its mode, ratio and interval.
 
 Plain Python: the ``inspectnet gate`` command and the pytest option ``--baseline`` both call ``compare``;
 they inject the A/B measurer (``inspectnet.harness.ab``), which needs the runtimes and the model files.
@@ -23,7 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from inspectnet.criteria import GateCriteria
-from inspectnet.measure.ab import ABTiming, RatioDecision, decide_ab, decide_runs
+from inspectnet.measure.ab import VERDICTS, ABTiming, RatioDecision, RunSeries, decide_ab
+from inspectnet.measure.ab import decide_records as decide_series
 from inspectnet.records import CandidateRecord, EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, load_reports
@@ -35,7 +38,7 @@ R = TypeVar("R", ParityRecord, CandidateRecord)
 class Finding:
     kind: str  # accuracy | parity | candidate | latency
     subject: str  # e.g. patchcore_cable image_auroc; bottle cpu openvino
-    verdict: str  # regressed | improved | same | missing
+    verdict: str  # regressed | improved | same | undecided (latency, records only) | missing
     baseline: str
     current: str
     threshold: str
@@ -57,7 +60,7 @@ class GateResult:
         return 1 if self.regressed else 0
 
     def as_json(self) -> dict[str, Any]:
-        counts = {v: sum(f.verdict == v for f in self.findings) for v in ("regressed", "improved", "same", "missing")}
+        counts = {v: sum(f.verdict == v for f in self.findings) for v in (*VERDICTS, "missing")}
         return {
             "kind": "gate_verdict",
             "passed": not self.regressed,
@@ -68,7 +71,7 @@ class GateResult:
         }
 
     def table(self) -> str:
-        order = {"regressed": 0, "improved": 1, "missing": 2, "same": 3}
+        order = {"regressed": 0, "improved": 1, "undecided": 2, "missing": 3, "same": 4}
         rows = sorted(self.findings, key=lambda f: (order[f.verdict], f.kind, f.subject))
         widths = [9, 8, max([len(f.subject) for f in rows] + [7]), 12, 12]
         head = ["verdict", "kind", "subject", "baseline", "current"]
@@ -193,21 +196,18 @@ def _candidates(base: ReportSet, cur: ReportSet) -> list[Finding]:
     )
 
 
-def _platform_key(record: LatencyRecord) -> tuple[str, int | None, str | None, str]:
-    p = record.platform
-    return (p.cpu, p.logical_cores, p.gpu.name if p.gpu else None, record.device)
+def run_series(record: LatencyRecord, runtime: str) -> RunSeries:
+    """What the records-only decision reads of ``runtime``'s entry: run medians, calibrations, machine class."""
+    entry = record.runtimes[runtime]
+    return RunSeries(entry.run_medians_ms, entry.calibrations, record.platform.machine_class)
 
 
 def decide_records(base: LatencyRecord, cur: LatencyRecord, runtime: str, settings: GateCriteria) -> RatioDecision:
-    """Records-only: the two entries' run medians; divided by each entry's peak rate when the records come
-    from different machines (ms x FLOP/s: the work a run took, in the machine's own peak units)."""
-    b, c = base.runtimes[runtime], cur.runtimes[runtime]
-    if _platform_key(base) == _platform_key(cur):
-        bs, cs = b.run_medians_ms, c.run_medians_ms
-    else:
-        bs = [m * b.peak_flops_per_s for m in b.run_medians_ms]
-        cs = [m * c.peak_flops_per_s for m in c.run_medians_ms]
-    return decide_runs(bs, cs, settings.records_alpha, settings.records_min_effect)
+    """Records-only (``inspectnet.measure.ab.decide_records``): run medians at each run's reference speed;
+    undecided across machine classes and when the reference speed moved beyond ``records_min_effect``."""
+    return decide_series(
+        run_series(base, runtime), run_series(cur, runtime), settings.records_alpha, settings.records_min_effect
+    )
 
 
 def _latency_threshold(alpha: float, effect: float) -> str:
@@ -232,13 +232,14 @@ def _latency(base: ReportSet, cur: ReportSet, settings: GateCriteria, ab: ABMeas
                 d = decide_ab(timing.ratios, settings.alpha, settings.min_effect)
                 note = f"{d.describe()}; {timing.seconds:.1f} s, both models timed here"
             else:
+                threshold = _latency_threshold(settings.records_alpha, settings.records_min_effect)
                 try:
                     d = decide_records(b, c, runtime, settings)
                 except ValueError as exc:
                     findings.append(Finding("latency", subject, "missing", before, after, threshold, str(exc)))
                     continue
-                machines = "same machine" if _platform_key(b) == _platform_key(c) else "other machines, peak-normalised"
-                note = f"{d.describe()}; {machines}; no A/B: {timing}"
-                threshold = _latency_threshold(settings.records_alpha, settings.records_min_effect)
+                same = b.platform.machine_class == c.platform.machine_class
+                basis = "; same machine class, run medians at each run's reference speed" if same else ""
+                note = f"{d.describe()}{basis}; no A/B: {timing}"
             findings.append(Finding("latency", subject, d.verdict, before, after, threshold, note, d.mode))
     return findings

@@ -26,6 +26,68 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as the kernel lists them (``flags`` on x86, ``Features`` on ARM)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+# widest first: the level a float32 kernel can use (AMX adds bf16/int8 tiles, which an f32 budget may meet
+# through a runtime's bf16 hint); ARM: SVE over NEON (asimd)
+ISA_LEVELS = (
+    ("avx512-amx", ("avx512f", "amx_tile")),
+    ("avx512", ("avx512f",)),
+    ("avx2", ("avx2", "fma")),
+    ("avx", ("avx",)),
+    ("sve", ("sve",)),
+    ("neon", ("asimd",)),
+)
+
+
+def isa_level(flags: frozenset[str] | None = None) -> str:
+    """The widest vector ISA level of this CPU ("avx512-amx", "avx512", "avx2", ..., "baseline")."""
+    have = cpu_flags() if flags is None else flags
+    return next((level for level, needs in ISA_LEVELS if all(f in have for f in needs)), "baseline")
+
+
+def usable_cores() -> int | None:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def cpu_identity() -> str:
+    """The CPU model name with its family and model numbers where the kernel gives them (x86): a VM's name
+    can be as generic as "AMD EPYC" for two generations whose float32 rates differ twofold."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("cpu family", "model") and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+            if not line.strip() and fields:
+                break
+    except OSError:
+        pass
+    numbers = f" family {fields['cpu family']} model {fields['model']}" if len(fields) == 2 else ""
+    return cpu_model() + numbers
+
+
+def machine_class(device: str) -> str:
+    """The machine class an absolute latency budget holds for: ``<CPU>/<ISA level>/<usable cores>`` on the CPU
+    (``AMD EPYC family 26 model 2/avx512/2``), ``<GPU name>/sm_<compute capability>/<multiprocessors>`` on
+    CUDA. Budgets match it with shell wildcards (``AMD EPYC*/avx512/*``)."""
+    if device.startswith("cuda"):
+        import torch
+
+        props = torch.cuda.get_device_properties(torch.device(device))
+        return f"{props.name}/sm_{props.major}{props.minor}/{props.multi_processor_count}"
+    return f"{cpu_identity()}/{isa_level()}/{usable_cores()}"
+
+
 def _physical_cores() -> int | None:
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -140,7 +202,9 @@ def platform_block(device: str) -> dict[str, Any]:
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
         "physical_cores": _physical_cores(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "usable_cores": usable_cores(),
+        "isa": isa_level(),
+        "machine_class": machine_class(device),
         "gpu": gpu_block(device),
         "os": platform.platform(),
         **{name: v[name] for name in ("python", "torch", "anomalib", "onnxruntime", "openvino", "numpy")},

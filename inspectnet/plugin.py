@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from inspectnet.harness.session import Session
     from inspectnet.progress import Sink as ProgressSink
     from inspectnet.report.emit import Publisher, RecordSink
+    from inspectnet.report.outcomes import Phase
 
 MARKERS = {
     "accuracy": "accuracy acceptance criteria (AUROC, AUPRO) per method, category and seed",
@@ -40,6 +41,8 @@ MARKERS = {
     # pytest-xdist registers this itself; registered here too so that --strict-markers holds without xdist
     "xdist_group": "xdist_group(name): under pytest-xdist's --dist loadgroup, items of one group share a worker",
 }
+CRITERIA = ("accuracy", "latency", "parity", "candidates")  # the markers whose tests are acceptance criteria
+CRITERION_PROPERTY = "inspectnet_criterion"  # on a criterion's reports: its marker (reaches the xdist controller)
 SESSION_KEY = pytest.StashKey["Session"]()
 SINK_KEY = pytest.StashKey["RecordSink"]()
 RECORDER_KEY = pytest.StashKey["LatencyRecorder"]()
@@ -502,10 +505,14 @@ def _device_params(config: pytest.Config, runtimes: dict[str, tuple[str, ...]], 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Records emitted during this test phase ride on its report (to the xdist controller, when there is one)."""
+    """Records emitted during this test phase ride on its report (to the xdist controller, when there is one),
+    and so does the marker that makes the test an acceptance criterion."""
     from inspectnet.report.emit import USER_PROPERTY
 
     report = yield
+    suite = next((m for m in CRITERIA if item.get_closest_marker(m) is not None), None)
+    if suite is not None:
+        report.user_properties.append((CRITERION_PROPERTY, suite))
     sink = item.config.stash.get(SINK_KEY, None)
     if sink is not None:
         drained = sink.drain()
@@ -514,15 +521,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+def _phase(report: pytest.TestReport, suite: str) -> Phase:
+    """A criterion's phase report as plain facts: the failure's text (its exception line, or what
+    pytest.fail said), the skip or xfail reason."""
+    from inspectnet.report.outcomes import Phase
+
+    xfail = hasattr(report, "wasxfail")
+    longrepr = report.longrepr
+    if xfail:
+        message = str(report.wasxfail)
+    elif report.skipped and isinstance(longrepr, tuple):
+        message = str(longrepr[2]).removeprefix("Skipped: ")
+    elif report.failed:
+        crash = getattr(longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else str(longrepr)
+    else:
+        message = ""
+    return Phase(report.nodeid, suite, report.when or "", report.outcome, xfail, message)
+
+
 class Reporter:
-    """Registered at configure: collects the records that test reports carry and, in the process that owns
-    the session (the xdist controller, or the one process), writes them when the session ends."""
+    """Registered at configure: collects the records that test reports carry and the acceptance criteria's
+    outcomes and, in the process that owns the session (the xdist controller, or the one process), writes them
+    when the session ends."""
 
     def __init__(self, config: pytest.Config) -> None:
         from inspectnet.report.emit import Collected
+        from inspectnet.report.outcomes import Tally
 
         self.config = config
         self.collected = Collected()
+        self.tally = Tally()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from inspectnet.report.emit import USER_PROPERTY
@@ -530,6 +559,8 @@ class Reporter:
         for key, value in report.user_properties:
             if key == USER_PROPERTY and isinstance(value, dict):
                 self.collected.add(value)
+            elif key == CRITERION_PROPERTY and isinstance(value, str):
+                self.tally.add(_phase(report, value))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
@@ -540,9 +571,28 @@ class Reporter:
             written = self.collected.write(report_dir.parent)
             if reporter is not None:
                 reporter.write_line(f"inspectnet: wrote {len(written)} records and figures under {report_dir.parent}")
+        if self.tally.phases:  # the session ran acceptance criteria: which passed, beside their records
+            self._criteria(report_dir, reporter)
         baseline = self.config.getoption("--baseline")
         if baseline is not None:
             session.exitstatus = self._gate(baseline, report_dir, session.exitstatus, reporter)
+
+    def _criteria(self, report_dir: Path, reporter: Any) -> None:
+        from inspectnet.records import now
+        from inspectnet.report.outcomes import write_outcomes
+
+        created = now()
+        ran = self.tally.outcomes(created)
+        path, record, note = write_outcomes(report_dir, ran, created)
+        if reporter is None:
+            return
+        if note is not None:
+            reporter.write_line(f"inspectnet: {note}", yellow=True)
+        failed = sum(o.outcome == "failed" for o in ran.values())
+        reporter.write_line(
+            f"inspectnet: {len(ran)} criteria this session, {failed} failed; {record.ran} in {path}",
+            red=bool(failed),
+        )
 
     def _gate(self, baseline: Path, current: Path, status: int | pytest.ExitCode, reporter: Any) -> int:
         from inspectnet.gate import compare

@@ -19,11 +19,13 @@ from inspectnet.measure.ab import RatioDecision
 from inspectnet.measure.candidates import SpeedUp
 from inspectnet.measure.compute import FlopCount
 from inspectnet.measure.latency import Stats, WarmupTail
+from inspectnet.measure.layers import LayerCalibration
 from inspectnet.measure.peak import PeakCalibration
 from inspectnet.typed_json import OMITTED_WHEN_NONE, DecodeError, decode, encode
 
-SCHEMA_VERSION = 4  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors;
-# 4: latency runs spread over a session and peak calibrations (no GEMM floor); gate quality by decision mode
+SCHEMA_VERSION = 5  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors;
+# 4: latency runs spread over a session and peak calibrations (no GEMM floor); gate quality by decision mode;
+# 5: machine classes and class budgets, the portable floor (each runtime's rate on the model's own layers)
 
 Scalar = str | int | float | bool | None
 Settings = dict[str, Scalar | list[str]]  # a runtime's or a tool's settings, as it reports them
@@ -241,9 +243,14 @@ class EvalRecord(Record):
 
 @dataclass(frozen=True)
 class BudgetInfo:
-    median_ms: float | None
+    """What a runtime was held to: the portable floor, and the class budget where one matched this machine."""
+
+    min_layer_efficiency: float | None  # the portable floor (layer floor / median)
+    machine_class: str  # the class of the machine the run was on
+    class_budget: str | None  # the profile's class pattern that matched it; None: no absolute budget applies
+    median_ms: float | None  # the class budget's limits (None without one)
     p95_ms: float | None
-    min_efficiency: float | None
+    not_judged: str | None  # why no absolute budget was judged here, and what writes one
     source: str  # the criteria profile's file name
 
 
@@ -269,7 +276,10 @@ class RuntimeLatency:
     warmup_tail: WarmupTail  # of the first run (the one right after the model was loaded)
     calibrations: list[PeakCalibration]  # the device's peak rate, measured before and after each run
     compute_floor_ms: float  # counted FLOPs over the best of those calibrations
-    efficiency: float  # compute floor / median: at most 1 when the floor is a floor
+    efficiency: float  # compute floor / median: at most 1 when the floor is a floor; machine-dependent
+    layer_calibrations: list[LayerCalibration]  # this runtime's own time for the model's dense ops, after each run
+    layer_floor_ms: float  # the median of those
+    layer_efficiency: float  # layer floor / median: what the portable floor judges
     budget: BudgetInfo
     budget_failures: list[str]
     settings: Settings  # threads, precision hint, providers, input transfer
@@ -319,6 +329,8 @@ class Platform:
     logical_cores: int | None
     physical_cores: int | None
     usable_cores: int | None
+    isa: str  # the CPU's widest vector ISA level (hostinfo.isa_level)
+    machine_class: str  # what an absolute budget is keyed by (hostinfo.machine_class)
     gpu: GpuInfo | None
     os: str
     python: str
@@ -347,6 +359,7 @@ class LatencyRecord(Record):
     protocol: Protocol
     flops: FlopCount
     peak_method: str  # how the device's peak float32 rate was calibrated
+    layer_method: str  # how each runtime's layer floor was measured
     peak_gflops_per_s: float  # the best calibration among the runtimes'
     compute_floor_ms: float  # counted FLOPs over that rate
     platform: Platform
@@ -640,6 +653,8 @@ class Candidate:
     decision: RatioDecision
     seconds: float
     units: list[float]  # what it was decided on: the A/B quads' ratios, or the candidate record's run medians (ms)
+    # records mode: each run's reference speed (GFLOP/s); the decision is on units x references
+    references: list[float] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -658,6 +673,7 @@ class QualityTable:
     baseline_runs_ms: list[float]  # records mode: the baseline record's run medians (empty for A/B)
     unchanged: list[Candidate]
     slowed: list[Candidate]
+    baseline_references: list[float] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # GFLOP/s per run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -723,6 +739,64 @@ class ParityMarginRecord(Record):
     created: str
 
 
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed")  # a criterion's outcome, as pytest names it
+
+
+@dataclass(frozen=True)
+class FloorRow:
+    """One runtime's latency under one configuration of the machine (``inspectnet.harness.floor_portability``)."""
+
+    config: str
+    environment: dict[str, str]  # what the configuration sets in the subprocess's environment
+    misconfigured: bool  # a configuration the floor must catch
+    category: str
+    runtime: str
+    runs: int
+    median_ms: float
+    layer_floor_ms: float
+    layer_efficiency: float
+    peak_efficiency: float
+    peak_gflops_per_s: float
+    torch_threads: int  # torch's threads in the runner (0 for the other runtimes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FloorPortabilityRecord(Record):
+    """The portable latency floor against configurations of this machine: honest ones (as it is, its ISA
+    restricted) must sit ``goal`` x above each runtime's floor, a misconfigured one below it."""
+
+    KIND: ClassVar[str] = "floor_portability"
+    machine_class: str
+    floors: dict[str, float]  # the profile's min_layer_efficiency per runtime
+    goal: float  # the least margin of an honest configuration over its floor
+    rows: list[FloorRow]
+    worst_honest: dict[str, float]  # per runtime, the lowest honest layer efficiency
+    problems: list[str]  # what keeps the floor from being portable (empty: none)
+    created: str
+
+
+@dataclass(frozen=True)
+class CriterionOutcome:
+    """One acceptance test's outcome in the session that last ran it."""
+
+    outcome: str  # one of OUTCOMES; an error in setup or teardown is "failed"
+    suite: str  # the criterion's marker: accuracy | latency | parity | candidates
+    message: str  # failed: the failure's first line (truncated); skipped, xfailed: the reason; "" otherwise
+    created: str  # when the session that ran it ended (UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CriteriaRecord(Record):
+    """Which acceptance criteria passed: a session replaces the entries of the tests it ran and keeps the
+    others (``make run``'s pytest sessions share one record)."""
+
+    KIND: ClassVar[str] = "criteria"
+    ran: int  # tests in ``tests``
+    counts: dict[str, int]  # outcome -> tests, every one of OUTCOMES (zeros included)
+    tests: dict[str, CriterionOutcome]  # pytest node id -> its outcome
+    created: str  # when the last session that wrote it ended (UTC)
+
+
 KINDS: dict[str, type[Record]] = {
     cls.KIND: cls
     for cls in (
@@ -737,6 +811,8 @@ KINDS: dict[str, type[Record]] = {
         HarnessOverheadRecord,
         GateQualityRecord,
         ParityMarginRecord,
+        FloorPortabilityRecord,
+        CriteriaRecord,
     )
 }
 

@@ -1,5 +1,7 @@
 """A/B and records-only latency decisions as plain Python: the ABBA schedule under a fake clock (drift
-cancels, a real difference shows), the sign-test interval, and the decisions on planted effects."""
+cancels, a real difference shows), the sign-test interval, and the decisions on planted effects; records
+put at each run's reference speed (synthetic run medians and peak calibrations): drift is not a regression,
+other machine classes and a machine whose speed moved are undecided."""
 
 from __future__ import annotations
 
@@ -11,14 +13,20 @@ import pytest
 
 from inspectnet.measure.ab import (
     ABProtocol,
+    RatioDecision,
+    RunSeries,
+    common_kernels,
     decide_ab,
+    decide_records,
     decide_runs,
     quad_orders,
+    run_references,
     sign_interval,
     straddles,
     time_ab,
 )
 from inspectnet.measure.latency import Timer
+from inspectnet.measure.peak import KernelRate, PeakCalibration
 
 
 class DriftingMachine:
@@ -143,3 +151,93 @@ def test_records_decision_on_run_medians() -> None:
     assert math.isclose(d.low, d.high, rel_tol=0.2)
     with pytest.raises(ValueError, match="the current record holds 2 run"):
         decide_runs(base, [150.0, 151.0], 0.01, 0.05)
+
+
+KERNELS = {
+    ("torch", "conv3x3 c256 32x32"): 200.0,
+    ("openvino", "conv3x3 c256 32x32"): 260.0,
+    ("torch", "matmul 1024"): 90.0,
+}
+CLASS = "Test CPU/avx512/2"
+
+
+def _calibration(speed: float, kernels: dict[tuple[str, str], float] | None = None) -> PeakCalibration:
+    """A peak calibration on a machine running at ``speed`` x the nominal kernel rates."""
+    rates = [KernelRate(r, k, 10**9, 0.01, round(g * speed, 2)) for (r, k), g in (kernels or KERNELS).items()]
+    top = max(rates, key=lambda k: k.gflops_per_s)
+    return PeakCalibration("cpu", round(top.gflops_per_s * 1e9), f"{top.runtime} {top.kernel}", rates, 1.0)
+
+
+def _series(run_ms: list[float], speeds: list[float], machine: str = CLASS) -> RunSeries:
+    """Runs whose calibrations (before, after each) ran at ``speeds``: one per run, or two per run."""
+    pairs = speeds if len(speeds) == 2 * len(run_ms) else [s for s in speeds for _ in range(2)]
+    return RunSeries(run_ms, [_calibration(s) for s in pairs], machine)
+
+
+BASE_MS = [150.0, 152.0, 149.0]
+
+
+def _decide(base: RunSeries, cur: RunSeries) -> RatioDecision:
+    return decide_records(base, cur, alpha=0.05, min_effect=0.05)
+
+
+def test_a_run_s_reference_is_the_geometric_mean_of_its_two_calibrations_kernel_geometric_means() -> None:
+    series = _series([100.0, 100.0, 100.0], [1.0, 1.0, 0.9, 1.1, 1.0, 1.21])
+    nominal = math.prod(KERNELS.values()) ** (1 / 3)
+    refs = run_references(series, common_kernels(series))
+    assert refs == pytest.approx([nominal, nominal * math.sqrt(0.99), nominal * 1.1], rel=1e-4)
+    only_torch = _calibration(1.0, {k: v for k, v in KERNELS.items() if k[0] == "torch"})
+    partial = RunSeries(series.run_ms, [only_torch, *series.calibrations[1:]], CLASS)
+    assert common_kernels(series, partial) == {k for k in KERNELS if k[0] == "torch"}  # kernels both measured
+
+
+def test_drift_of_the_machine_in_model_and_reference_alike_is_not_a_regression() -> None:
+    """The defect this guards against: unchanged candidates read x1.056-1.070 because the machine drifted."""
+    base = _series(BASE_MS, [1.0, 1.0, 1.0])
+    drift = 1.045  # the machine 4.5% slower (within the guard): model and kernels alike
+    same = _series([m * drift for m in BASE_MS], [1 / drift] * 3)
+    d = _decide(base, same)
+    assert d.verdict == "same" and d.ratio == pytest.approx(1.0, abs=1e-3) and d.reason is None
+    # a real 3% change plus that drift: raw run medians call it a 7.6% regression, at reference speed it is 3%
+    slower = [m * drift * 1.03 for m in BASE_MS]
+    assert decide_runs(BASE_MS, slower, 0.05, 0.05).verdict == "regressed"
+    assert _decide(base, _series(slower, [1 / drift] * 3)).verdict == "same"
+    assert _decide(base, _series(slower, [1 / drift] * 3)).ratio == pytest.approx(1.03, abs=1e-3)
+    # drift beyond the guard (7%, as measured): undecided, never regressed
+    seven = _decide(base, _series([m * 1.07 for m in BASE_MS], [1 / 1.07] * 3))
+    assert seven.verdict == "undecided" and "the machine's speed moved too much" in str(seven.reason)
+
+
+def test_a_real_slowdown_with_a_steady_reference_regresses() -> None:
+    base = _series(BASE_MS, [1.0, 1.01, 0.99, 1.0, 1.0, 1.01])
+    d = _decide(base, _series([m * 1.10 for m in BASE_MS], [1.0, 0.99, 1.01, 1.0, 1.0, 0.995]))
+    assert d.verdict == "regressed" and d.ratio == pytest.approx(1.10, abs=0.01) and d.reason is None
+    assert _decide(base, _series([m / 1.10 for m in BASE_MS], [1.0, 1.0, 1.0])).verdict == "improved"
+
+
+def test_records_of_other_machine_classes_are_undecided() -> None:
+    base = _series(BASE_MS, [1.0, 1.0, 1.0], "AMD EPYC 9R14/avx512/2")
+    cur = _series([m * 1.3 for m in BASE_MS], [1.64, 1.64, 1.64], "Intel Xeon Platinum 8488C/avx512-amx/2")
+    d = _decide(base, cur)
+    assert d.verdict == "undecided" and d.mode == "records"
+    assert "records from other machine classes (AMD EPYC 9R14/avx512/2 vs Intel Xeon Platinum 8488C/avx512-amx/2)" in (
+        d.describe()
+    )
+    assert str(d.reason).endswith("re-run A/B on one machine") and "\n" not in str(d.reason)
+
+
+@pytest.mark.parametrize("moved", [1.06, 1 / 1.06])
+def test_a_reference_that_moved_beyond_the_minimum_effect_is_undecided(moved: float) -> None:
+    base = _series(BASE_MS, [1.0, 1.0, 1.0])
+    d = _decide(base, _series(BASE_MS, [moved] * 3))  # the same run medians; the kernels ran 6% faster (slower)
+    assert d.verdict == "undecided" and f"moved x{moved:.3f}" in str(d.reason)
+    assert _decide(base, _series(BASE_MS, [1.04] * 3)).verdict == "same"  # within 5%: decided
+
+
+def test_records_need_a_calibration_before_and_after_each_run() -> None:
+    base = _series(BASE_MS, [1.0, 1.0, 1.0])
+    short = RunSeries(BASE_MS, base.calibrations[:5], CLASS)
+    with pytest.raises(ValueError, match="the current record holds 3 run\\(s\\) and 5 peak calibration"):
+        _decide(base, short)
+    with pytest.raises(ValueError, match="the baseline record holds 2 run"):
+        _decide(_series(BASE_MS[:2], [1.0, 1.0]), base)

@@ -1,19 +1,31 @@
 """The gate's A/B measurer: models found by the sha256 their records hold, the reasons it falls back, and an
-A/B run end to end on two tiny real exported models (ONNX Runtime and OpenVINO) through ``compare``."""
+A/B run end to end on two tiny real exported models (ONNX Runtime and OpenVINO) through ``compare``; torch
+eager rebuilt from a store (a tiny real PatchCore: resnet18 at 32 x 32) or refused with the reason."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inspectnet.gate import compare
-from inspectnet.harness.ab import ABMeasurer, find_model
+from inspectnet.harness.ab import ABMeasurer, find_model, torch_model
 from inspectnet.measure.ab import ABProtocol, ABTiming
 from inspectnet.models.weights import file_sha256
-from inspectnet.records import ExportInfo, GivenExport, LatencyRecord, read_as, write_record
+from inspectnet.records import (
+    CheckpointInfo,
+    ExportInfo,
+    GivenExport,
+    LatencyRecord,
+    ModelInfo,
+    WeightsInfo,
+    read_as,
+    write_record,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reports"
 LATENCY = FIXTURE / "eval_harness" / "patchcore_bottle_latency_cpu.json"
@@ -94,7 +106,9 @@ def test_the_measurer_says_why_it_cannot_run_a_row(store: tuple[Path, dict[str, 
     root, digests = store
     base, cur = _record("base", digests["base"]), _record("cur", digests["cur"])
     measurer = ABMeasurer([root], FAST)
-    assert "torch has no model file" in str(measurer(base, cur, "torch"))
+    torch_reason = str(measurer(base, cur, "torch"))  # the fixture's checkpoint is not in this store
+    assert torch_reason.startswith("the baseline's torch model cannot be rebuilt: its checkpoint (key ")
+    assert torch_reason.endswith(f"is not in {root}")
     nowhere = ABMeasurer([], FAST)(base, cur, "openvino")
     assert isinstance(nowhere, str) and "is not in no directory; pass --artifacts DIR" in nowhere
     entry = cur.runtimes["openvino"]
@@ -114,3 +128,85 @@ def test_ab_end_to_end_through_the_gate(store: tuple[Path, dict[str, dict[str, s
     modes = {f.subject: f.mode for f in result.findings if f.kind == "latency"}
     assert modes == {"bottle cpu onnxruntime": "ab", "bottle cpu openvino": "ab", "bottle cpu torch": "records"}
     assert any("exports/base/model.xml vs" in line for line in measurer.log)
+
+
+TORCH_SIZE = 32
+
+
+def _torch_side(root: Path, name: str, bank: int) -> LatencyRecord:
+    """A tiny real PatchCore (resnet18 layer1+2, random:0 weights, ``bank`` memory entries) stored the way a
+    session stores one: head in ``models/<key>/``, weights in ``weights/``, thresholds in an export's
+    ``export.json``; and the fixture's latency record pointing at it by sha256."""
+    import torch
+
+    from inspectnet.models.store import ArtifactStore, spec_key
+    from inspectnet.models.train import ModelSpec, build, head_state
+    from inspectnet.models.weights import WeightsSpec, resolve
+
+    weights = resolve(WeightsSpec("random", seed=0), "resnet18", root)
+    spec = ModelSpec("patchcore", "bottle", 0, "resnet18", ("layer1", "layer2"), TORCH_SIZE, None)
+    model = build(spec, weights)
+    model.memory_bank = torch.randn(bank, 192, generator=torch.Generator().manual_seed(bank))
+    key = spec_key({"test": name})
+    checkpoint = ArtifactStore(root).save(key, head_state(model), {"test": name})
+    calibration = dict(
+        image_threshold=1.0, pixel_threshold=1.0, image_min=0.0, image_max=2.0, pixel_min=0.0, pixel_max=2.0
+    )
+    identity = {
+        "checkpoint_sha256": checkpoint.sha256,
+        "weights_sha256": weights.sha256,
+        "model": spec.as_record(),
+        "calibration": calibration,
+    }
+    export_key = spec_key({"export": name})
+    (root / "exports" / export_key).mkdir(parents=True)
+    (root / "exports" / export_key / "export.json").write_text(json.dumps({"identity": identity}))
+    record = _record(export_key, {})
+    return dataclasses.replace(
+        record,
+        model=ModelInfo(**{**spec.as_record(), "layers": list(spec.layers)}),
+        checkpoint=CheckpointInfo(key, "checkpoint.pt", checkpoint.sha256, checkpoint.size_bytes, False),
+        weights=WeightsInfo("random:0", "random", "resnet18", weights.sha256),
+        protocol=dataclasses.replace(record.protocol, image_size=TORCH_SIZE),
+    )
+
+
+@pytest.fixture(scope="module")
+def torch_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LatencyRecord, LatencyRecord]:
+    root = tmp_path_factory.mktemp("torch_store")
+    return root, _torch_side(root, "base", 64), _torch_side(root, "cur", 4096)
+
+
+def test_torch_eager_is_rebuilt_from_the_store_and_timed_ab(
+    torch_store: tuple[Path, LatencyRecord, LatencyRecord],
+) -> None:
+    root, base, cur = torch_store
+    module: Any = torch_model(cur, [root])
+    assert not isinstance(module, str)
+    assert tuple(module.model.memory_bank.shape) == (4096, 192)
+    assert float(module.post.image_threshold) == 1.0  # the export's thresholds
+    measurer = ABMeasurer([root], FAST)
+    timing = measurer(base, cur, "torch")
+    assert isinstance(timing, ABTiming) and len(timing.ratios) == 2
+    assert measurer.log[-1].startswith(f"bottle cpu torch: checkpoints {base.checkpoint.sha256[:12]} vs ")
+
+
+def test_torch_eager_is_refused_with_the_missing_piece(
+    torch_store: tuple[Path, LatencyRecord, LatencyRecord], tmp_path: Path
+) -> None:
+    root, base, cur = torch_store
+    for missing, reason in (
+        ("weights", "its resnet18 weights (random:0, sha256 "),
+        ("exports", "holds its thresholds (exports/*/export.json)"),
+    ):
+        partial = tmp_path / missing
+        shutil.copytree(root, partial, ignore=shutil.ignore_patterns(missing))
+        assert reason in str(torch_model(base, [partial]))
+    upgraded = dataclasses.replace(cur, platform=dataclasses.replace(cur.platform, torch="9.9.9"))
+    assert str(ABMeasurer([root], FAST)(base, upgraded, "torch")) == (
+        f"torch {base.platform.torch} (baseline) vs 9.9.9 (current): A/B here would time both on one version"
+    )
+    tampered = tmp_path / "tampered"
+    shutil.copytree(root, tampered)
+    (tampered / "models" / base.checkpoint.key / "checkpoint.pt").write_bytes(b"modified")
+    assert "refusing to load a modified checkpoint" in str(torch_model(base, [tampered]))

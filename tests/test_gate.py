@@ -103,19 +103,48 @@ def test_a_record_with_fewer_than_three_runs_cannot_be_decided_on_records(curren
     assert finding.verdict == "missing" and "holds 2 run(s); a records-only decision needs 3" in finding.note
 
 
-def test_other_machines_are_compared_through_their_peak_calibration(current: Path) -> None:
-    def twice_as_slow_machine(d: dict[str, Any]) -> None:
-        d["platform"]["cpu"] = "a slower CPU"
+def _scale_calibrations(entry: dict[str, Any], speed: float) -> None:
+    """The entry's peak calibrations as measured on a machine running at ``speed`` x the recorded rates."""
+    for calibration in entry["calibrations"]:
+        calibration["flops_per_s"] = round(calibration["flops_per_s"] * speed)
+        for kernel in calibration["kernels"]:
+            kernel["gflops_per_s"] = round(kernel["gflops_per_s"] * speed, 2)
+
+
+def test_records_of_other_machine_classes_are_undecided_not_compared(current: Path) -> None:
+    def other_machine(d: dict[str, Any]) -> None:
+        d["platform"]["machine_class"] = "a slower CPU/avx2/4"
         for entry in d["runtimes"].values():
             _scale_runs(entry, 2.0)
-            for calibration in entry["calibrations"]:
-                calibration["flops_per_s"] //= 2
+            _scale_calibrations(entry, 0.5)
 
-    _edit(current, "patchcore_bottle_latency_cpu.json", twice_as_slow_machine)
+    _edit(current, "patchcore_bottle_latency_cpu.json", other_machine)
     result = compare(FIXTURE, current)
     latency = [f for f in result.findings if f.kind == "latency"]
-    assert result.exit_code == 0 and all("other machines, peak-normalised" in f.note for f in latency)
-    assert {f.verdict for f in latency} == {"same"}
+    assert {f.verdict for f in latency} == {"undecided"} and result.exit_code == 0
+    assert all("vs a slower CPU/avx2/4): " in f.note and "re-run A/B on one machine" in f.note for f in latency)
+    assert result.as_json()["counts"]["undecided"] == 3 and "3 undecided" in result.table()
+    assert "undecided  latency" in result.table()  # printed with its reason, not hidden
+
+
+@pytest.mark.parametrize(("drift", "verdict"), [(1.04, "same"), (1.07, "undecided")])
+def test_a_machine_that_drifted_is_not_a_regression(current: Path, drift: float, verdict: str) -> None:
+    """The whole machine slower between the records (models and calibrations alike): within the records'
+    minimum effect the run medians at reference speed are unchanged; beyond it, the records cannot decide."""
+
+    def drifted(d: dict[str, Any]) -> None:
+        for entry in d["runtimes"].values():
+            _scale_runs(entry, drift)
+            _scale_calibrations(entry, 1 / drift)
+
+    _edit(current, "patchcore_bottle_latency_cpu.json", drifted)
+    result = compare(FIXTURE, current)
+    latency = [f for f in result.findings if f.kind == "latency"]
+    assert {f.verdict for f in latency} == {verdict} and result.exit_code == 0
+    if verdict == "undecided":
+        assert all(f"reference speed moved x{1 / drift:.3f}" in f.note for f in latency)
+    else:
+        assert all("x1.000" in f.note and "at each run's reference speed" in f.note for f in latency)
 
 
 def _ab(ratios: list[float]) -> Any:
@@ -148,10 +177,11 @@ def test_ab_mode_passes_noise_below_the_minimum_effect(current: Path) -> None:
 
 def test_cli_exit_codes_and_json_verdict(current: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     verdict = tmp_path / "verdict.json"
-    assert main(["gate", "--baseline", str(FIXTURE), "--current", str(current), "--json", str(verdict)]) == 0
+    no_store = ["--store-dir", str(tmp_path / "no-store")]  # not this machine's store: no model is timed here
+    assert main(["gate", "--baseline", str(FIXTURE), "--current", str(current), "--json", str(verdict), *no_store]) == 0
     assert json.loads(verdict.read_text())["passed"] is True
     _edit(current, "patchcore_bottle.json", lambda d: d["metrics"].update(pixel_auroc=0.5))
-    assert main(["gate", "--baseline", str(FIXTURE), "--current", str(current / "eval_harness")]) == 1
+    assert main(["gate", "--baseline", str(FIXTURE), "--current", str(current / "eval_harness"), *no_store]) == 1
     out = capsys.readouterr().out
     assert "regressed  accuracy" in out and "inspectnet gate: REGRESSION" in out
 

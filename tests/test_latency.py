@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from inspectnet.criteria import CriteriaError, load_profile, packaged
-from inspectnet.criteria.latency import Budget, parse_budgets
+from inspectnet.criteria.latency import parse_budgets
 from inspectnet.harness.latency import Sampler, drive
 from inspectnet.measure.latency import Floor, Timer, nearest_rank, statistics, warmup_tail
 
@@ -110,35 +110,67 @@ def test_sampler_keeps_warmup_apart_and_cycles_inputs() -> None:
     assert len(sampler.warmup_s) == 4 and len(sampler.timed_s) == 6
 
 
-def test_budget_failures_name_what_and_how_much() -> None:
-    budget = Budget("cpu", "openvino", median_ms=100.0, p95_ms=120.0, min_efficiency=0.5)
-    assert budget.failures(90.0, 110.0, 0.6) == []
-    failures = budget.failures(130.0, 150.0, 0.3)
-    assert failures == [
-        "median 130.000 ms > budget 100.000 ms",
-        "p95 150.000 ms > budget 120.000 ms",
-        "efficiency 0.300 < minimum 0.500",
+AMD = "AMD EPYC/avx512/2"
+INTEL = "Intel(R) Xeon(R) Platinum 8488C/avx512-amx/2"
+PROFILE = {
+    "cpu": {
+        "min_layer_efficiency": 0.4,
+        "openvino": {"min_layer_efficiency": 0.6},
+        "machine": [
+            {"class": "AMD EPYC/avx512/*", "median_ms": 300, "openvino": {"median_ms": 150, "p95_ms": 170}},
+            {"class": "*/avx512*/*", "p95_ms": 999},
+        ],
+    }
+}
+
+
+def test_a_class_budget_is_judged_on_its_class_and_names_it(tmp_path: Path) -> None:
+    budget = parse_budgets(tmp_path / "p.toml", PROFILE)["cpu"].budget("cpu", "openvino", AMD)
+    assert budget.machine is not None and budget.machine.pattern == "AMD EPYC/avx512/*"
+    assert budget.failures(140.0, 160.0, 0.7) == []
+    assert budget.failures(160.0, 180.0, 0.5) == [
+        "layer efficiency 0.500 < portable floor 0.600",
+        "median 160.000 ms > 150.000 ms, budget of class 'AMD EPYC/avx512/*'",
+        "p95 180.000 ms > 170.000 ms, budget of class 'AMD EPYC/avx512/*'",
     ]
-    assert "[latency.cpu.openvino]" in budget.describe()
+    assert budget.not_judged("reports/eval_harness") is None
+    assert "class 'AMD EPYC/avx512/*': median_ms 150.0, p95_ms 170.0" in budget.describe()
 
 
-def test_runtime_budgets_override_the_device_budget(tmp_path: Path) -> None:
-    budgets = parse_budgets(
-        tmp_path / "p.toml", {"cpu": {"min_efficiency": 0.4, "p95_ms": 500, "openvino": {"min_efficiency": 0.7}}}
-    )
-    assert budgets[("cpu", "torch")] == Budget("cpu", "torch", p95_ms=500.0, min_efficiency=0.4)
-    assert budgets[("cpu", "openvino")] == Budget("cpu", "openvino", p95_ms=500.0, min_efficiency=0.7)
-    assert ("cuda", "torch") not in budgets
+def test_shared_class_limits_apply_to_every_runtime_and_the_first_match_wins(tmp_path: Path) -> None:
+    budgets = parse_budgets(tmp_path / "p.toml", PROFILE)["cpu"]
+    torch_amd = budgets.budget("cpu", "torch", AMD)
+    assert torch_amd.machine is not None and (torch_amd.machine.median_ms, torch_amd.machine.p95_ms) == (300.0, None)
+    assert torch_amd.min_layer_efficiency == 0.4
+    intel = budgets.budget("cpu", "torch", INTEL)  # only the wildcard entry matches
+    assert intel.machine is not None and intel.machine.pattern == "*/avx512*/*"
+
+
+def test_another_class_is_not_judged_and_says_how_to_write_a_budget(tmp_path: Path) -> None:
+    budget = parse_budgets(tmp_path / "p.toml", PROFILE)["cpu"].budget("cpu", "openvino", "AMD EPYC/avx2/16")
+    assert budget.machine is None
+    assert budget.failures(10_000.0, 10_000.0, 0.9) == []  # milliseconds are not judged on another class
+    assert budget.failures(10_000.0, 10_000.0, 0.1) == ["layer efficiency 0.100 < portable floor 0.600"]
+    message = budget.not_judged("reports/eval_harness")
+    assert message is not None
+    assert "no latency budget for this machine class (AMD EPYC/avx2/16;" in message
+    assert "AMD EPYC/avx512/*" in message and "`inspectnet budget --from reports/eval_harness`" in message
 
 
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"tpu": {"median_ms": 1}}, "unknown key latency.tpu"),
+        ({"tpu": {"min_layer_efficiency": 1}}, "unknown key latency.tpu"),
         ({"cpu": {"mean_ms": 1}}, "unknown key latency.cpu.mean_ms"),
-        ({"cpu": {"median_ms": -1}}, "latency.cpu.median_ms must be a positive number"),
+        ({"cpu": {"min_layer_efficiency": -1}}, "latency.cpu.min_layer_efficiency must be a positive number"),
         ({"cpu": {"openvino": {"p99_ms": 3}}}, "unknown key latency.cpu.openvino.p99_ms"),
         ({"cpu": 3}, "latency.cpu must be a table"),
+        ({"cpu": {"min_efficiency": 0.5}}, "did not carry across CPUs; use min_layer_efficiency"),
+        ({"cpu": {"median_ms": 100}}, r"milliseconds hold on one kind of machine; put it in a \[\[latency.cpu.machine"),
+        ({"cpu": {"machine": [{"median_ms": 100}]}}, r"latency.cpu.machine\[0\] needs class ="),
+        ({"cpu": {"machine": [{"class": "x", "median_ms": "fast"}]}}, r"machine\[0\].median_ms must be a positive"),
+        ({"cpu": {"machine": [{"class": "x", "torch": {"min_layer_efficiency": 1}}]}}, "unknown key"),
+        ({"cpu": {"machine": {"class": "x"}}}, r"must be tables: \[\[latency.cpu.machine\]\]"),
     ],
 )
 def test_bad_budgets_are_named(tmp_path: Path, table: dict[str, object], message: str) -> None:
@@ -146,17 +178,42 @@ def test_bad_budgets_are_named(tmp_path: Path, table: dict[str, object], message
         parse_budgets(tmp_path / "p.toml", table)
 
 
-def test_packaged_profiles_have_a_budget_for_every_device_and_runtime() -> None:
+def test_packaged_profiles_have_a_floor_for_every_device_and_runtime() -> None:
     for dataset in ("synthetic", "mvtec_ad"):
         profile = load_profile(packaged(dataset))
         for device, runtimes in (("cpu", ("torch", "onnxruntime", "openvino")), ("cuda", ("torch", "onnxruntime"))):
             for runtime in runtimes:
-                budget = profile.budget(device, runtime)
-                assert any(value is not None for value in budget.as_record().values()), budget.describe()
+                budget = profile.budget(device, runtime, "any/avx2/4")
+                assert budget.min_layer_efficiency is not None, budget.describe()
 
 
-def test_a_missing_budget_says_what_to_add(tmp_path: Path) -> None:
+def test_a_missing_floor_says_what_to_add(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text('schema = 1\n[plan]\ncategories = ["bottle"]\n')
-    with pytest.raises(CriteriaError, match=r"no latency budget for openvino on cpu; add \[latency.cpu\]"):
-        load_profile(path).budget("cpu", "openvino")
+    with pytest.raises(CriteriaError, match=r"no portable latency floor for openvino on cpu; add \[latency.cpu\]"):
+        load_profile(path).budget("cpu", "openvino", AMD)
+
+
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [
+        ({"avx", "avx2", "fma", "avx512f", "amx_tile"}, "avx512-amx"),
+        ({"avx", "avx2", "fma", "avx512f", "avx512_bf16"}, "avx512"),
+        ({"avx", "avx2", "fma"}, "avx2"),
+        ({"avx"}, "avx"),
+        ({"asimd", "sve"}, "sve"),
+        ({"asimd"}, "neon"),
+        (set(), "baseline"),
+    ],
+)
+def test_isa_level_is_the_widest_vector_level(flags: set[str], level: str) -> None:
+    from inspectnet.hostinfo import isa_level
+
+    assert isa_level(frozenset(flags)) == level
+
+
+def test_this_machine_s_class_names_cpu_isa_and_cores() -> None:
+    from inspectnet.hostinfo import cpu_model, isa_level, machine_class, usable_cores
+
+    cpu, isa, cores = machine_class("cpu").rsplit("/", 2)
+    assert cpu.startswith(cpu_model()) and isa == isa_level() and cores == str(usable_cores())

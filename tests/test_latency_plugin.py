@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,75 @@ def test_a_planted_slowdown_fails_the_budget(pytester: pytest.Pytester, syntheti
     )
     result.assert_outcomes(passed=1, failed=1)  # the first run records; the last judges every run
     result.stdout.fnmatch_lines(
-        ["*bottle-cpu-openvino (2 runs): median*efficiency*< minimum 0.570*record:*latency_cpu.json*"]
+        ["*bottle-cpu-openvino (2 runs): median*layer efficiency * < portable floor *record:*latency_cpu.json*"]
     )
+    assert "Session" not in result.stdout.str()  # the summary line and the record, not the objects' reprs
     assert (reports / "patchcore_bottle_latency_cpu.json").is_file()  # the measured numbers are kept
+
+
+ONE_THREAD = """
+import pytest
+import torch
+
+@pytest.fixture
+def inspectnet_latency_wrap():
+    def wrap(call):
+        def one_thread(x):
+            before = torch.get_num_threads()
+            torch.set_num_threads(1)  # as OMP_NUM_THREADS=1 would leave it
+            try:
+                return call(x)
+            finally:
+                torch.set_num_threads(before)
+        return one_thread
+    return wrap
+"""
+
+
+def _quick(synthetic_root: Path, reports: Path, *extra: str) -> tuple[str, ...]:
+    return (
+        *("--data-root", str(synthetic_root), "--store-dir", str(ROOT / ".inspectnet" / "store")),
+        *("--report-dir", str(reports), "--category", "bottle", "--device", "cpu"),
+        *("--latency-warmup", "2", "--latency-rounds", "10", "--latency-runs", "1", "--benchmark-disable-gc"),
+        *extra,
+    )
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: a run on one thread is not a misconfiguration")
+def test_threads_forced_to_one_fail_the_portable_floor(pytester: pytest.Pytester, synthetic_root: Path) -> None:
+    """Mutation: torch left at one thread for the model's calls; its own ops, timed on the usable cores, show it."""
+    pytester.makepyfile(test_latency=BENCHMARK)
+    pytester.makeconftest(ONE_THREAD)
+    result = pytester.runpytest(*_quick(synthetic_root, pytester.path / "reports", "-k", "torch"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*bottle-cpu-torch (1 runs): median*layer efficiency * < portable floor *"])
+
+
+def test_class_budgets_are_judged_on_their_class_only(pytester: pytest.Pytester, synthetic_root: Path) -> None:
+    """A budget for this machine's class that the model misses fails, naming the class and the budget; a budget
+    for another class is not judged, and a warning says so and how to write one."""
+    from inspectnet.criteria import packaged
+    from inspectnet.hostinfo import machine_class
+
+    here = machine_class("cpu")
+    profile = pytester.path / "profile.toml"
+    profile.write_text(
+        packaged("synthetic").read_text()
+        + f'\n[[latency.cpu.machine]]\nclass = "{here}"\ntorch = {{ median_ms = 0.5 }}\n'
+        + '\n[[latency.cpu.machine]]\nclass = "Other CPU/avx2/64"\nopenvino = { median_ms = 1.0 }\n'
+    )
+    pytester.makepyfile(test_latency=BENCHMARK)
+    reports = pytester.path / "reports"
+    result = pytester.runpytest(*_quick(synthetic_root, reports, "-k", "torch or openvino", "--criteria", str(profile)))
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*bottle-cpu-torch*median * ms > 0.500 ms, budget of class '{here}'*"])
+    result.stdout.fnmatch_lines(
+        [f"*bottle-cpu-openvino: no latency budget for this machine class ({here}; the profile has budgets for*"]
+    )
+    from inspectnet.records import LatencyRecord, read
+
+    record = read(reports / "patchcore_bottle_latency_cpu.json")
+    assert isinstance(record, LatencyRecord)
+    torch_budget, openvino_budget = record.runtimes["torch"].budget, record.runtimes["openvino"].budget
+    assert torch_budget.class_budget == here and torch_budget.median_ms == 0.5
+    assert openvino_budget.class_budget is None and openvino_budget.not_judged is not None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from inspectnet.criteria.candidates import CandidatesProfile, parse_candidates
-from inspectnet.criteria.latency import Budget, parse_budgets
+from inspectnet.criteria.latency import Budget, DeviceBudgets, parse_budgets
 from inspectnet.names import METHODS, METRICS, run_id, run_name
 
 TOP_KEYS = (
@@ -170,19 +170,23 @@ class Profile:
     plan: Plan
     criteria: dict[tuple[str, str], dict[str, Criterion]]
     deltas: dict[str, dict[str, Criterion]]
-    budgets: dict[tuple[str, str], Budget] = field(default_factory=dict)
+    budgets: dict[str, DeviceBudgets] = field(default_factory=dict)
     parity: ParityCriteria = field(default_factory=ParityCriteria)
     gate: GateCriteria = field(default_factory=GateCriteria)
     candidates: CandidatesProfile = field(default_factory=CandidatesProfile)
 
-    def budget(self, device: str, runtime: str) -> Budget:
-        try:
-            return self.budgets[(device, runtime)]
-        except KeyError:
+    def budget(self, device: str, runtime: str, machine_class: str) -> Budget:
+        """What ``runtime`` on ``device`` is held to on a machine of ``machine_class``: the portable floor
+        (required: a CriteriaError naming what to add when the profile has none) and the class budget
+        that matches, if any."""
+        found = self.budgets.get(device)
+        budget = found.budget(device, runtime, machine_class) if found is not None else None
+        if budget is None or budget.min_layer_efficiency is None:
             raise CriteriaError(
-                f"{self.path}: no latency budget for {runtime} on {device}; add [latency.{device}] with "
-                "median_ms, p95_ms or min_efficiency"
-            ) from None
+                f"{self.path}: no portable latency floor for {runtime} on {device}; add [latency.{device}] with "
+                "min_layer_efficiency (and, for absolute budgets, [[latency.{device}.machine]] tables)"
+            )
+        return budget
 
     def criterion(self, method: str, category: str, metric: str) -> Criterion:
         found = self.criterion_or_none(method, category, metric)

@@ -1,87 +1,209 @@
-"""Latency budgets: per device, optionally per runtime, a median and a p95 in ms and/or a minimum efficiency.
+"""Latency budgets: a portable floor for every machine, and absolute budgets that name the machine class they
+hold for.
 
 In a profile::
 
-    [latency.cpu]                  # every runtime on the CPU
-    min_efficiency = 0.35
+    [latency.cpu]                  # the portable floor, every runtime on the CPU, any machine
+    min_layer_efficiency = 0.45
     [latency.cpu.openvino]         # this runtime: its keys override the device's
-    min_efficiency = 0.60
-    median_ms = 400.0
+    min_layer_efficiency = 0.55
 
-Milliseconds hold on one machine; efficiency (compute floor / median) holds across machines.
+    [[latency.cpu.machine]]        # absolute budgets, judged only on a machine of this class
+    class = "AMD EPYC/avx512/2"    # <CPU model>/<ISA level>/<usable cores>; shell wildcards: "*/avx512*/*"
+    median_ms = 220.0              # every runtime ...
+    openvino = { median_ms = 180.0, p95_ms = 200.0 }   # ... or one
+
+Three questions, three mechanisms: "is it fast enough on *this* hardware?" is a class budget (milliseconds
+hold on one kind of machine only, so a run on another class records its numbers and is not judged); "is it
+grossly misconfigured?" is the floor (the model's latency against the same runtime's own time for the
+model's own layers, measured on the spot: ``inspectnet.measure.layers``); "did this change make it slower?"
+is the gate's A/B (``inspectnet gate``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from inspectnet.names import DEVICES, RUNTIMES
 
-LIMITS = ("median_ms", "p95_ms", "min_efficiency")
+FLOOR = "min_layer_efficiency"
+CLASS_LIMITS = ("median_ms", "p95_ms")
+RENAMED = {
+    "min_efficiency": f"min_efficiency (against the device's peak rate) did not carry across CPUs; use {FLOOR}",
+}
+
+
+class BudgetNotJudged(UserWarning):
+    """A latency run on a machine class the profile has no absolute budget for: recorded, not judged."""
+
+
+@dataclass(frozen=True)
+class MachineBudget:
+    """One ``[[latency.<device>.machine]]`` entry for one runtime: a class pattern and its limits."""
+
+    pattern: str
+    median_ms: float | None = None
+    p95_ms: float | None = None
 
 
 @dataclass(frozen=True)
 class Budget:
+    """What one runtime on one device is held to on the machine a run is on (``machine_class``)."""
+
     device: str
     runtime: str
-    median_ms: float | None = None
-    p95_ms: float | None = None
-    min_efficiency: float | None = None
+    machine_class: str
+    min_layer_efficiency: float | None = None
+    machine: MachineBudget | None = None  # the class budget that applies here, if any
+    other_classes: tuple[str, ...] = ()  # the profile's class patterns for this device and runtime
 
-    def failures(self, median_ms: float, p95_ms: float, efficiency: float | None) -> list[str]:
-        """What exceeds this budget, one line each; empty when within it."""
+    @property
+    def judged_class(self) -> bool:
+        return self.machine is not None
+
+    def failures(self, median_ms: float, p95_ms: float, layer_efficiency: float | None) -> list[str]:
+        """What misses this budget, one line each; empty when within it."""
         out = []
-        if self.median_ms is not None and median_ms > self.median_ms:
-            out.append(f"median {median_ms:.3f} ms > budget {self.median_ms:.3f} ms")
-        if self.p95_ms is not None and p95_ms > self.p95_ms:
-            out.append(f"p95 {p95_ms:.3f} ms > budget {self.p95_ms:.3f} ms")
-        if self.min_efficiency is not None and (efficiency is None or efficiency < self.min_efficiency):
-            shown = "not measured" if efficiency is None else f"{efficiency:.3f}"
-            out.append(f"efficiency {shown} < minimum {self.min_efficiency:.3f}")
+        floor = self.min_layer_efficiency
+        if floor is not None and (layer_efficiency is None or layer_efficiency < floor):
+            shown = "not measured" if layer_efficiency is None else f"{layer_efficiency:.3f}"
+            out.append(f"layer efficiency {shown} < portable floor {floor:.3f}")
+        m = self.machine
+        if m is not None and m.median_ms is not None and median_ms > m.median_ms:
+            out.append(f"median {median_ms:.3f} ms > {m.median_ms:.3f} ms, budget of class {m.pattern!r}")
+        if m is not None and m.p95_ms is not None and p95_ms > m.p95_ms:
+            out.append(f"p95 {p95_ms:.3f} ms > {m.p95_ms:.3f} ms, budget of class {m.pattern!r}")
         return out
 
+    def not_judged(self, records: str) -> str | None:
+        """Why no absolute budget was judged here (None when one was), naming what to do."""
+        if self.machine is not None:
+            return None
+        known = f"the profile has budgets for {', '.join(self.other_classes)}" if self.other_classes else "none set"
+        return (
+            f"no latency budget for this machine class ({self.machine_class}; {known}); "
+            f"`inspectnet budget --from {records}` writes one from these records"
+        )
+
     def describe(self) -> str:
-        parts = [f"{k} {getattr(self, k)}" for k in LIMITS if getattr(self, k) is not None]
-        return f"[latency.{self.device}.{self.runtime}] " + ", ".join(parts)
+        parts = [f"{FLOOR} {self.min_layer_efficiency}"] if self.min_layer_efficiency is not None else []
+        if self.machine is not None:
+            limits = [f"{k} {getattr(self.machine, k)}" for k in CLASS_LIMITS if getattr(self.machine, k) is not None]
+            parts.append(f"class {self.machine.pattern!r}: " + ", ".join(limits))
+        return f"[latency.{self.device}.{self.runtime}] " + "; ".join(parts or ["no limits"])
 
-    def as_record(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in LIMITS}
+
+@dataclass(frozen=True)
+class DeviceBudgets:
+    """A device's budgets in a profile: the floor per runtime and the machine-class entries."""
+
+    floors: dict[str, float]
+    machines: list[tuple[str, dict[str, MachineBudget]]]  # (pattern, runtime -> its budget), in profile order
+
+    def budget(self, device: str, runtime: str, machine_class: str) -> Budget:
+        patterns = tuple(p for p, by_runtime in self.machines if runtime in by_runtime)
+        machine = next(
+            (
+                by_runtime[runtime]
+                for p, by_runtime in self.machines
+                if runtime in by_runtime and fnmatchcase(machine_class, p)
+            ),
+            None,
+        )
+        return Budget(device, runtime, machine_class, self.floors.get(runtime), machine, patterns)
 
 
-def _limits(path: Path, where: str, table: dict[str, Any]) -> dict[str, float]:
-    limits: dict[str, float] = {}
+def _number(path: Path, where: str, key: str, value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{path}: {where}.{key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _unknown(path: Path, where: str, key: str, known: tuple[str, ...]) -> ValueError:
+    if key in RENAMED:
+        return ValueError(f"{path}: {where}.{RENAMED[key]}")
+    if key in CLASS_LIMITS:
+        return ValueError(
+            f"{path}: {where}.{key}: milliseconds hold on one kind of machine; put it in a "
+            f'[[{where.split(".")[0]}.{where.split(".")[1]}.machine]] table with class = "<CPU model>/<ISA>/<cores>"'
+        )
+    return ValueError(f"{path}: unknown key {where}.{key} (known: {', '.join(known)})")
+
+
+def _floors(path: Path, device: str, table: dict[str, Any]) -> dict[str, float]:
+    where = f"latency.{device}"
+    known = (FLOOR, "note", "machine", *RUNTIMES)
+    shared: dict[str, float] = {}
     for key, value in table.items():
-        if key in ("note", *RUNTIMES):
+        if key in ("note", "machine", *RUNTIMES):
             continue
-        if key not in LIMITS:
-            raise ValueError(f"{path}: unknown key {where}.{key} (known: {', '.join(LIMITS)}, note, a runtime)")
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{path}: {where}.{key} must be a positive number, got {value!r}")
-        limits[key] = float(value)
-    return limits
+        if key != FLOOR:
+            raise _unknown(path, where, key, known)
+        shared[key] = _number(path, where, key, value)
+    floors = {}
+    for runtime in RUNTIMES:
+        sub = table.get(runtime, {})
+        if not isinstance(sub, dict):
+            raise ValueError(f"{path}: {where}.{runtime} must be a table")
+        own = dict(shared)
+        for key, value in sub.items():
+            if key == "note":
+                continue
+            if key != FLOOR:
+                raise _unknown(path, f"{where}.{runtime}", key, (FLOOR, "note"))
+            own[key] = _number(path, f"{where}.{runtime}", key, value)
+        if FLOOR in own:
+            floors[runtime] = own[FLOOR]
+    return floors
 
 
-def parse_budgets(path: Path, data: Any) -> dict[tuple[str, str], Budget]:
-    """``[latency]`` of a profile as a budget per (device, runtime); raises ValueError naming the key."""
+def _machine(path: Path, device: str, index: int, entry: Any) -> tuple[str, dict[str, MachineBudget]]:
+    where = f"latency.{device}.machine[{index}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: {where} must be a table")
+    pattern = entry.get("class")
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise ValueError(f'{path}: {where} needs class = "<CPU model>/<ISA level>/<usable cores>" (wildcards: *)')
+    shared: dict[str, float] = {}
+    for key, value in entry.items():
+        if key in ("class", "note", *RUNTIMES):
+            continue
+        if key not in CLASS_LIMITS:
+            raise _unknown(path, where, key, ("class", "note", *CLASS_LIMITS, *RUNTIMES))
+        shared[key] = _number(path, where, key, value)
+    by_runtime = {}
+    for runtime in RUNTIMES:
+        sub = entry.get(runtime, {})
+        if not isinstance(sub, dict):
+            raise ValueError(f"{path}: {where}.{runtime} must be a table")
+        own = dict(shared)
+        for key, value in sub.items():
+            if key not in CLASS_LIMITS:
+                raise _unknown(path, f"{where}.{runtime}", key, CLASS_LIMITS)
+            own[key] = _number(path, f"{where}.{runtime}", key, value)
+        if own:
+            by_runtime[runtime] = MachineBudget(pattern, **own)
+    return pattern, by_runtime
+
+
+def parse_budgets(path: Path, data: Any) -> dict[str, DeviceBudgets]:
+    """``[latency]`` of a profile, per device; raises ValueError naming the key."""
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: latency must be a table")
-    budgets: dict[tuple[str, str], Budget] = {}
+    budgets: dict[str, DeviceBudgets] = {}
     for device, table in data.items():
         if device not in DEVICES:
             raise ValueError(f"{path}: unknown key latency.{device} (known: {', '.join(DEVICES)})")
         if not isinstance(table, dict):
             raise ValueError(f"{path}: latency.{device} must be a table")
-        shared = _limits(path, f"latency.{device}", table)
-        for runtime in RUNTIMES:
-            sub = table.get(runtime, {})
-            if not isinstance(sub, dict):
-                raise ValueError(f"{path}: latency.{device}.{runtime} must be a table")
-            own = _limits(path, f"latency.{device}.{runtime}", {k: v for k, v in sub.items() if k not in RUNTIMES})
-            merged = shared | own
-            if merged:
-                budgets[(device, runtime)] = Budget(device, runtime, **merged)
+        machines = table.get("machine", [])
+        if not isinstance(machines, list):
+            raise ValueError(f"{path}: latency.{device}.machine must be tables: [[latency.{device}.machine]]")
+        entries = [_machine(path, device, i, m) for i, m in enumerate(machines)]
+        budgets[device] = DeviceBudgets(_floors(path, device, table), entries)
     return budgets

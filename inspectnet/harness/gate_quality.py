@@ -5,37 +5,51 @@ against one baseline by the gate's own decisions (``inspectnet.measure.ab``).
   and 10 slowed ones (extra convolution work in the graph, sized to ``ab_slowdown`` of the baseline's
   call), each decided by an ABBA run. Unchanged and slowed candidates alternate.
 - Records table: a baseline record of R runs measured first, then 10 + 10 candidate records of R runs each
-  (slowed by ``records_slowdown``), decided on run medians alone. The runs go round-robin over the
-  candidates, so each candidate's runs are spread over minutes, as a session's are.
+  (slowed by ``records_slowdown``), decided on run medians alone. Each run is made as a latency run is: a
+  peak calibration before the first run and after every run, so every run is bracketed by two and the
+  decision puts its median at the reference speed measured in it; the decision is the gate's own
+  (``inspectnet.measure.ab.decide_records``, which ``inspectnet.gate.decide_records`` calls on two latency
+  records). The runs go round-robin over the candidates, so each candidate's runs are spread over
+  minutes, as a session's are.
 
-A planted slowdown is sized from the peak calibration's rate for the branch's own kernel, then measured by a
-long A/B and resized until it is within an eighth of its target, so that "5%" means 5% of the call measured
-here; each table also reports the slowdown its slowed candidates measured. Plain Python: the benchmark
-``benchmarks/test_gate_quality.py`` wires it to a session and publishes the record.
+A planted slowdown is sized by measurement, not from a peak rate: its first size costs ``fraction`` of the
+model's own counted FLOPs, then each size is measured by a long A/B against the baseline and the branch's
+FLOPs are scaled by target / measured until the measured slowdown is within a tenth of its target
+(``inspectnet.deploy.planted.size_by_measurement``); the table's ``planted`` lists every try and says so when
+the band was not reached, and ``measured_slowdown`` is what the slowed candidates themselves measured.
+Plain Python: the benchmark ``benchmarks/test_gate_quality.py`` wires it to a session and publishes the record.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspectnet.deploy.planted import Sizing
 from inspectnet.harness.ab import Side, gate_protocol, time_models
-from inspectnet.measure.ab import ABProtocol, RatioDecision, decide_ab, decide_runs
+from inspectnet.measure.ab import (
+    ABProtocol,
+    RatioDecision,
+    RunSeries,
+    common_kernels,
+    decide_ab,
+    decide_records,
+    run_references,
+)
 from inspectnet.records import Candidate, GateSettings, QualityTable
 
 if TYPE_CHECKING:
     from inspectnet.criteria import GateCriteria, RunKey
     from inspectnet.harness.latency import Protocol
     from inspectnet.harness.session import Session
+    from inspectnet.measure.peak import PeakCalibration, PeakMeter
 
 RUNTIME = "openvino"
-BRANCH_KERNEL = ("openvino", "conv3x3 c256")  # the peak calibration's kernel closest to the planted branch
 SIZING_QUADS = 24  # the A/B that measures a planted slowdown while sizing it (twice the gate's)
-SIZING_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,16 @@ class Planted:
     fraction: float
     size: int
     description: str
+    sizing: Sizing
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a records-mode candidate: its median and the calibrations before and after it."""
+
+    median_ms: float
+    before: PeakCalibration
+    after: PeakCalibration
 
 
 @dataclass
@@ -54,6 +78,7 @@ class GateQuality:
     latency: Protocol  # the records mode's runs: warm-up, timed calls, runs per record
     candidates: int = 10
     log: Callable[[str], None] = print
+    _meter: PeakMeter | None = field(default=None, repr=False)
 
     @property
     def ab_protocol(self) -> ABProtocol:
@@ -68,6 +93,15 @@ class GateQuality:
     def baseline(self) -> Side:
         return Side(self.session.exported(self.run).openvino, self.session.spec(self.run).image_size)
 
+    @property
+    def meter(self) -> PeakMeter:
+        """The CPU's peak calibration, its kernels built once and measured around every records-mode run."""
+        from inspectnet.measure.peak import PeakMeter
+
+        if self._meter is None:
+            self._meter = PeakMeter("cpu")
+        return self._meter
+
     def run_median_ms(self, side: Side) -> float:
         """One run as the latency benchmark makes it: the model loaded, warm-up calls, timed calls."""
         from inspectnet.harness.ab import inputs_for
@@ -81,36 +115,38 @@ class GateQuality:
         ms = [timer.time(runner.call, inputs[i % len(inputs)]) * 1e3 for i in range(self.latency.rounds)]
         return float(np.median(ms))
 
-    def plant(self, fraction: float, baseline_ms: float) -> Planted:
-        """The baseline model with extra work costing ``fraction`` of its call, as an exported OpenVINO model:
-        sized from the peak calibration's rate for the branch's kernel, then measured by a long A/B and
-        resized until the measured slowdown is within an eighth of ``fraction`` (at most ``SIZING_TRIES``)."""
-        from inspectnet.deploy.planted import extra_flops, size_for
-        from inspectnet.measure.peak import PeakMeter
+    def first_size(self, fraction: float) -> int:
+        """The crop whose branch counts ``fraction`` of the deployed model's own FLOPs (no peak rate)."""
+        from inspectnet.deploy.planted import size_for
+        from inspectnet.measure.compute import count_flops
 
-        calibration = PeakMeter("cpu").measure()
-        rate = next(
-            k.gflops_per_s * 1e9
-            for k in calibration.kernels
-            if (k.runtime, " ".join(k.kernel.split()[:2])) == BRANCH_KERNEL
-        )
-        size = size_for(fraction * baseline_ms / 1e3 * rate)
+        module = self.session.deployment(self.run).module
+        device = str(next(module.parameters()).device)  # where it is now (``_export`` moves it to the CPU)
+        return size_for(fraction * count_flops(module, self.session.spec(self.run).image_size, device).total)
+
+    def measured_slowdown(self, size: int) -> float:
+        """The slowdown a branch of ``size`` causes here: the median quad ratio of a long A/B, minus 1."""
         long = ABProtocol(quads=SIZING_QUADS, max_quads=SIZING_QUADS, block_calls=self.settings.ab_block_calls, seed=1)
-        tried: list[str] = []
-        for attempt in range(SIZING_TRIES):
-            side = self._export(size)
-            measured = float(np.median(time_models(RUNTIME, "cpu", self.baseline, side, long).ratios)) - 1
-            tried.append(f"{size}x{size}: {measured:+.2%}")
-            self.log(f"planted {fraction:.0%}: crop {size}x{size} measured {measured:+.2%}")
-            if abs(measured - fraction) <= fraction / 8 or measured <= 0.002 or attempt + 1 == SIZING_TRIES:
-                break
-            size = size_for(extra_flops(size) * fraction / measured)  # the branch's FLOPs scaled by planted / measured
+        measured = float(np.median(time_models(RUNTIME, "cpu", self.baseline, self._export(size), long).ratios)) - 1
+        self.log(f"planted: crop {size}x{size} measured {measured:+.2%}")
+        return measured
+
+    def plant(self, fraction: float) -> Planted:
+        """The baseline model with extra work measured at ``fraction`` of its call (within a tenth of it), as an
+        exported OpenVINO model; the description lists every size tried and says when the band was missed."""
+        from inspectnet.deploy.planted import extra_flops, size_by_measurement
+
+        image_size = self.session.spec(self.run).image_size
+        sizing = size_by_measurement(fraction, self.first_size(fraction), self.measured_slowdown, image_size)
+        if not sizing.converged:
+            self.log(f"planted {fraction:.0%}: {sizing.describe()}")
+        size = sizing.size
         description = (
             f"extra graph work: the image cropped to {size}x{size}, a 1x1 and a 3x3 convolution with 256 channels "
-            f"({extra_flops(size) / 1e9:.2f} GFLOP), sized at the {RUNTIME} conv3x3 rate of the peak calibration, "
-            f"then measured by {SIZING_QUADS}-quad A/B runs ({'; '.join(tried)})"
+            f"({extra_flops(size) / 1e9:.2f} GFLOP); first size at {fraction:.0%} of the model's counted FLOPs, "
+            f"then measured by {SIZING_QUADS}-quad A/B runs against the baseline and resized: {sizing.describe()}"
         )
-        return Planted(side, fraction, size, description)
+        return Planted(self._export(size), fraction, size, description, sizing)
 
     def _export(self, size: int) -> Side:
         from inspectnet.deploy.export import export
@@ -123,8 +159,7 @@ class GateQuality:
         return Side(exported.openvino, self.session.spec(self.run).image_size)
 
     def ab_table(self, fraction: float) -> QualityTable:
-        baseline_ms = self.run_median_ms(self.baseline)
-        planted = self.plant(fraction, baseline_ms)
+        planted = self.plant(fraction)
         slowed = planted.side
         decided: dict[str, list[Candidate]] = {"unchanged": [], "slowed": []}
         for i in range(self.candidates):
@@ -135,35 +170,61 @@ class GateQuality:
                 seconds = round(time.perf_counter() - started, 2)
                 decided[kind].append(Candidate(_rounded(d), seconds, [round(r, 5) for r in timing.ratios]))
                 self.log(f"ab {kind} {i + 1}: {d.describe()} -> {d.verdict}")
-        return _table("ab", planted, decided, [])
+        return _table("ab", planted, decided, [], None)
 
     def records_table(self, fraction: float) -> QualityTable:
-        baseline_ms = self.run_median_ms(self.baseline)
-        planted = self.plant(fraction, baseline_ms)
-        slowed = planted.side
+        from inspectnet.hostinfo import machine_class
+
+        planted = self.plant(fraction)
+        machine = machine_class("cpu")
+        before = self.meter.measure()  # the calibration before the first run
+
+        def timed(side: Side) -> Run:  # one run and the calibration after it, which is the next run's before
+            nonlocal before
+            run = Run(self.run_median_ms(side), before, self.meter.measure())
+            before = run.after
+            return run
+
         started = time.perf_counter()
-        base_runs = [self.run_median_ms(self.baseline) for _ in range(self.latency.runs)]
-        record_s = time.perf_counter() - started  # what one record's R runs cost
-        kinds = [("unchanged", self.baseline), ("slowed", slowed)] * self.candidates
-        runs: list[list[float]] = [[] for _ in kinds]
+        base_runs = [timed(self.baseline) for _ in range(self.latency.runs)]
+        record_s = time.perf_counter() - started  # what one record's R runs cost, calibrations included
+        kinds = [("unchanged", self.baseline), ("slowed", planted.side)] * self.candidates
+        runs: list[list[Run]] = [[] for _ in kinds]
         for _ in range(self.latency.runs):  # round-robin: each record's runs are minutes apart
             for i, (_, side) in enumerate(kinds):
-                runs[i].append(self.run_median_ms(side))
+                runs[i].append(timed(side))
+        base = _series(base_runs, machine)
         decided: dict[str, list[Candidate]] = {"unchanged": [], "slowed": []}
         for (kind, _), cand_runs in zip(kinds, runs, strict=True):
-            d = decide_runs(base_runs, cand_runs, self.settings.records_alpha, self.settings.records_min_effect)
-            decided[kind].append(Candidate(_rounded(d), round(record_s, 2), [round(m, 4) for m in cand_runs]))
+            cur = _series(cand_runs, machine)
+            d = decide_records(base, cur, self.settings.records_alpha, self.settings.records_min_effect)
+            references = [round(r, 3) for r in run_references(cur, common_kernels(base, cur))]
+            medians = [round(r.median_ms, 4) for r in cand_runs]
+            decided[kind].append(Candidate(_rounded(d), round(record_s, 2), medians, references))
             self.log(f"records {kind}: {d.describe()} -> {d.verdict}")
-        return _table("records", planted, decided, [round(m, 4) for m in base_runs])
+        base_references = [round(r, 3) for r in run_references(base, common_kernels(base))]
+        return _table("records", planted, decided, [round(r.median_ms, 4) for r in base_runs], base_references)
+
+
+def _series(runs: list[Run], machine: str) -> RunSeries:
+    """A candidate's runs as the gate reads a latency record's: medians, calibrations in (before, after) pairs."""
+    calibrations = [c for r in runs for c in (r.before, r.after)]
+    return RunSeries([r.median_ms for r in runs], calibrations, machine)
 
 
 def _rounded(d: RatioDecision) -> RatioDecision:
-    return RatioDecision(
-        d.mode, round(d.ratio, 5), round(d.low, 5), round(d.high, 5), round(d.confidence, 5), d.units, d.verdict
+    return replace(
+        d, ratio=round(d.ratio, 5), low=round(d.low, 5), high=round(d.high, 5), confidence=round(d.confidence, 5)
     )
 
 
-def _table(mode: str, planted: Planted, decided: dict[str, list[Candidate]], base_runs: list[float]) -> QualityTable:
+def _table(
+    mode: str,
+    planted: Planted,
+    decided: dict[str, list[Candidate]],
+    base_runs: list[float],
+    base_references: list[float] | None,
+) -> QualityTable:
     unchanged, slowed = decided["unchanged"], decided["slowed"]
     return QualityTable(
         mode=mode,
@@ -177,4 +238,5 @@ def _table(mode: str, planted: Planted, decided: dict[str, list[Candidate]], bas
         baseline_runs_ms=base_runs,
         unchanged=unchanged,
         slowed=slowed,
+        baseline_references=base_references,
     )

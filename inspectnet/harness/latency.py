@@ -1,6 +1,8 @@
 """Latency of a session's deployed models: timed calls on real test images, in several runs per runtime
 spread over the session, then one record per (category, device) with an entry per runtime, the compute
-floor (counted FLOPs over the device's peak rate, calibrated around each run) and the platform.
+floor (counted FLOPs over the device's peak rate, calibrated around each run), the runtime's layer floor
+(its own time for the model's dense ops, measured after each run: what the portable floor judges) and the
+platform.
 
 Plain Python: ``Sampler`` gives pytest-benchmark's pedantic mode its ``setup`` and ``target`` (or is driven
 by ``drive`` without pytest); ``LatencyRecorder`` turns the runs into records.
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
     from inspectnet.measure.compute import FlopCount
+    from inspectnet.measure.layers import LayerCalibration, LayerMeter
     from inspectnet.measure.peak import PeakCalibration, PeakMeter
 
 
@@ -64,6 +67,9 @@ def drive(sampler: Sampler, rounds: int) -> None:
         sampler.target(*args)
 
 
+_Run = tuple[LatencyRun, "PeakCalibration", "PeakCalibration", "LayerCalibration"]  # a run, peak before/after, layers
+
+
 @dataclass
 class LatencyRecorder:
     """Collects each runtime's runs (a test per run; runs of one case are spread over the session) and
@@ -75,9 +81,10 @@ class LatencyRecorder:
     _meters: dict[str, PeakMeter] = field(default_factory=dict)
     _last: dict[str, PeakCalibration] = field(default_factory=dict)
     _flops: dict[RunKey, FlopCount] = field(default_factory=dict)
-    _runs: dict[tuple[RunKey, str, str], list[tuple[LatencyRun, PeakCalibration, PeakCalibration]]] = field(
-        default_factory=dict
-    )
+    _layer_meters: dict[tuple[RunKey, str, str], LayerMeter] = field(default_factory=dict)
+    _runs: dict[
+        tuple[RunKey, str, str], list[tuple[LatencyRun, PeakCalibration, PeakCalibration, LayerCalibration]]
+    ] = field(default_factory=dict)
     _entries: dict[tuple[RunKey, str], dict[str, RuntimeLatency]] = field(default_factory=dict)
 
     def sampler(self, run: RunKey, runner: Runner, wrap: Callable[[Any], Any] | None = None) -> Sampler:
@@ -108,28 +115,46 @@ class LatencyRecorder:
             self._flops[run] = count_flops(module, self.session.spec(run).image_size, self.session.options.device)
         return self._flops[run]
 
+    def layer_meter(self, run: RunKey, runtime: str, device: str) -> LayerMeter:
+        """``runtime``'s meter for ``run``'s model's dense ops (captured and built once), at the usable cores."""
+        from inspectnet.hostinfo import usable_cores
+        from inspectnet.measure.layers import LayerMeter, dense_ops
+
+        key = (run, runtime, device)
+        if key not in self._layer_meters:
+            module = self.session.deployment(run).module
+            ops = dense_ops(module, self.session.spec(run).image_size, self.session.options.device)
+            self._layer_meters[key] = LayerMeter(runtime, device, ops, usable_cores() or 1)
+        return self._layer_meters[key]
+
     def record(
         self, run: RunKey, runner: Runner, sampler: Sampler, before: PeakCalibration, started: str
     ) -> tuple[RuntimeLatency, Path]:
-        """Add ``sampler``'s run (calibrating after it) to the runtime's entry; rewrite the record with it."""
+        """Add ``sampler``'s run (calibrating after it: the peak rate, then the runtime's layer floor) to the
+        runtime's entry; rewrite the record with it."""
+        from inspectnet.hostinfo import machine_class
+
         device, profile = runner.device, self.session.options.profile
         after = self.calibrate(device)
+        layers = self.layer_meter(run, runner.runtime, device).measure()
         runs = self._runs.setdefault((run, device, runner.runtime), [])
-        runs.append((latency_run(len(runs), started, sampler.warmup_s, sampler.timed_s), before, after))
-        timed_s = [s / 1e3 for r, _, _ in runs for s in r.samples_ms]
+        runs.append((latency_run(len(runs), started, sampler.warmup_s, sampler.timed_s), before, after, layers))
+        timed_s = [s / 1e3 for r, *_ in runs for s in r.samples_ms]
         stats = statistics(timed_s, warmup=self.protocol.warmup)
-        calibrations = [c for _, b, a in runs for c in (b, a)]
+        calibrations = [c for _, b, a, _ in runs for c in (b, a)]
         floor = Floor(self.flops(run).total, max(c.flops_per_s for c in calibrations))
         entry = latency_entry(
             runtime=runner.runtime,
             stats=stats,
-            runs=[r for r, _, _ in runs],
+            runs=[r for r, *_ in runs],
             tail=warmup_tail([s / 1e3 for s in runs[0][0].samples_ms]),
             calibrations=calibrations,
             floor_ms=floor.ms,
             efficiency=floor.efficiency(stats.median_ms),
-            budget=profile.budget(device, runner.runtime),
+            layer_calibrations=[c for *_, c in runs],
+            budget=profile.budget(device, runner.runtime, machine_class(device)),
             budget_source=profile.path.name,
+            records=str(self.session.options.report_dir),
             settings=runner.settings,
             artifact=self.session.export_block(run, runner.runtime),
         )

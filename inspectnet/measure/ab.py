@@ -9,9 +9,17 @@ effect. Two ways out, each deciding on units that are independent of that drift:
   sum of its two B block medians over the sum of its two A block medians; a drift that is linear over the
   quad cancels. The decision is on the median of those ratios with a distribution-free (sign-test)
   interval.
-- **Records only** (``decide_runs``): each record holds R >= 3 runs spread over its session; the decision
-  is on the run medians (a Welch interval on their logarithms), so the spread between runs, not between
-  calls, sets the width.
+- **Records only** (``decide_records``): each record holds R >= 3 runs spread over its session; the
+  decision is on the run medians (a Welch interval on their logarithms, ``decide_runs``), so the spread
+  between runs, not between calls, sets the width. A machine's speed also moves between sessions (a 7% drift
+  between two records of one machine was measured), so each run's median is first put at a reference speed
+  measured in that same run: ``median_ms x reference``, where a run's reference is the geometric mean, over
+  the peak calibrations before and after it, of the geometric mean of their kernel rates (the kernels both
+  records measured). Geometric means, so that no single kernel (the best one, say) sets the reference, and
+  a uniform slowdown of the machine cancels. Two guards make the verdict ``undecided`` instead: records of
+  other machine classes (models and kernels do not move alike between CPUs: the peak rate moved 1.64x
+  between an AMD and an Intel host while the models moved 1.15-1.38x), and a reference that moved between
+  the records by more than ``min_effect`` (the machine's speed moved too much for records to decide).
 
 Either way a regression needs the whole interval above 1 *and* the estimate at least ``min_effect`` above 1.
 Plain Python: the timer and the calls are injected, so the schedule is testable with a fake clock.
@@ -22,17 +30,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from inspectnet.measure.latency import Timer
+from inspectnet.typed_json import OMITTED_WHEN_NONE
+
+if TYPE_CHECKING:
+    from inspectnet.measure.peak import PeakCalibration
 
 MODES = {
     "ab": "A/B: both models timed alternately in one process (ABBA blocks); median block ratio, sign-test interval",
-    "records": "records only: run medians of each record (R >= 3 runs spread over a session); Welch interval on logs",
+    "records": "records only: run medians of each record (R >= 3 runs spread over a session), each at the reference "
+    "speed measured in its run; Welch interval on logs",
 }
+VERDICTS = ("regressed", "improved", "same", "undecided")  # undecided: records that cannot decide (its reason says)
 
 
 @dataclass(frozen=True)
@@ -120,12 +134,14 @@ class RatioDecision:
     high: float
     confidence: float  # the interval's coverage (exact for the sign test, nominal for Welch)
     units: int  # ratios (A/B quads) or runs per side (records)
-    verdict: str  # regressed | improved | same
+    verdict: str  # regressed | improved | same | undecided
+    reason: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # why undecided, in one line
 
     def describe(self) -> str:
-        return (
+        shown = (
             f"x{self.ratio:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.confidence:.1%}, {self.mode}, n={self.units})"
         )
+        return f"{shown}; undecided: {self.reason}" if self.reason else shown
 
 
 def verdict_of(ratio: float, low: float, high: float, min_effect: float) -> str:
@@ -167,6 +183,12 @@ def straddles(ratios: Sequence[float], alpha: float, min_effect: float) -> bool:
     return d.verdict == "same" and d.low <= 1.0 and d.high >= 1.0 + min_effect
 
 
+def _enough_runs(base_run_ms: Sequence[float], cur_run_ms: Sequence[float]) -> None:
+    for side, runs in (("baseline", base_run_ms), ("current", cur_run_ms)):
+        if len(runs) < 3:
+            raise ValueError(f"the {side} record holds {len(runs)} run(s); a records-only decision needs 3 or more")
+
+
 def decide_runs(
     base_run_ms: Sequence[float], cur_run_ms: Sequence[float], alpha: float, min_effect: float
 ) -> RatioDecision:
@@ -174,9 +196,7 @@ def decide_runs(
     interval on the logarithms (each side needs at least 3 runs)."""
     from scipy.stats import t as student
 
-    for side, runs in (("baseline", base_run_ms), ("current", cur_run_ms)):
-        if len(runs) < 3:
-            raise ValueError(f"the {side} record holds {len(runs)} run(s); a records-only decision needs 3 or more")
+    _enough_runs(base_run_ms, cur_run_ms)
     b, c = np.log(np.asarray(base_run_ms, dtype=np.float64)), np.log(np.asarray(cur_run_ms, dtype=np.float64))
     vb, vc = b.var(ddof=1) / b.size, c.var(ddof=1) / c.size
     diff = float(c.mean() - b.mean())
@@ -190,3 +210,83 @@ def decide_runs(
     ratio, lo, hi = math.exp(diff), math.exp(low), math.exp(high)
     units = min(b.size, c.size)
     return RatioDecision("records", ratio, lo, hi, 1 - alpha, units, verdict_of(ratio, lo, hi, min_effect))
+
+
+@dataclass(frozen=True)
+class RunSeries:
+    """One record's runs of one runtime, as the records-only decision reads them."""
+
+    run_ms: Sequence[float]  # each run's median
+    calibrations: Sequence[PeakCalibration]  # before and after each run: 2k and 2k + 1 bracket run k
+    machine_class: str  # hostinfo.machine_class of the host the runs were made on
+
+
+def _geomean(values: Sequence[float]) -> float:
+    return math.exp(math.fsum(math.log(v) for v in values) / len(values))
+
+
+def common_kernels(*series: RunSeries) -> frozenset[tuple[str, str]]:
+    """The (runtime, kernel) pairs that every calibration of every series measured at a positive rate."""
+    calibrations = [c for s in series for c in s.calibrations]
+    sets = [frozenset((k.runtime, k.kernel) for k in c.kernels if k.gflops_per_s > 0) for c in calibrations]
+    return frozenset.intersection(*sets) if sets else frozenset()
+
+
+def calibration_speed(calibration: PeakCalibration, kernels: frozenset[tuple[str, str]]) -> float:
+    """The geometric mean of ``calibration``'s rates (GFLOP/s) over ``kernels``."""
+    return _geomean([k.gflops_per_s for k in calibration.kernels if (k.runtime, k.kernel) in kernels])
+
+
+def run_references(series: RunSeries, kernels: frozenset[tuple[str, str]]) -> list[float]:
+    """Each run's reference speed (GFLOP/s): the geometric mean of the calibration before it and the one after
+    it, each the geometric mean of its rates over ``kernels``."""
+    runs, calibrations = len(series.run_ms), len(series.calibrations)
+    if calibrations != 2 * runs:
+        raise ValueError(f"{runs} run(s) with {calibrations} peak calibration(s); each run needs one before and after")
+    speeds = [calibration_speed(c, kernels) for c in series.calibrations]
+    return [math.sqrt(speeds[2 * k] * speeds[2 * k + 1]) for k in range(runs)]
+
+
+def at_reference(series: RunSeries, references: Sequence[float]) -> list[float]:
+    """Each run's median at its reference speed: ms x GFLOP/s (the run's time in units of that speed)."""
+    return [m * r for m, r in zip(series.run_ms, references, strict=True)]
+
+
+def undecided(decision: RatioDecision, reason: str) -> RatioDecision:
+    return replace(decision, verdict="undecided", reason=reason)
+
+
+def decide_records(base: RunSeries, cur: RunSeries, alpha: float, min_effect: float) -> RatioDecision:
+    """Records-only: current over baseline on run medians at each run's reference speed (``decide_runs``).
+    Undecided (with its reason) for records of other machine classes, and when the reference speed itself
+    moved between the records by more than ``min_effect`` either way (ratio of the runs' geometric means).
+    ValueError (one line) when a record holds fewer than 3 runs or not two calibrations per run."""
+    _enough_runs(base.run_ms, cur.run_ms)
+    for side, series in (("baseline", base), ("current", cur)):
+        runs, calibrations = len(series.run_ms), len(series.calibrations)
+        if calibrations != 2 * runs:
+            raise ValueError(
+                f"the {side} record holds {runs} run(s) and {calibrations} peak calibration(s); a records-only "
+                "decision needs one before and one after each run"
+            )
+    if base.machine_class != cur.machine_class:
+        raw = decide_runs(base.run_ms, cur.run_ms, alpha, min_effect)
+        return undecided(
+            raw,
+            f"records from other machine classes ({base.machine_class} vs {cur.machine_class}): run medians of "
+            "different machines are not comparable, not even through a peak rate; re-run A/B on one machine",
+        )
+    kernels = common_kernels(base, cur)
+    if not kernels:
+        raw = decide_runs(base.run_ms, cur.run_ms, alpha, min_effect)
+        return undecided(raw, "the records' peak calibrations share no kernel: no reference speed to normalise by")
+    b_ref, c_ref = run_references(base, kernels), run_references(cur, kernels)
+    d = decide_runs(at_reference(base, b_ref), at_reference(cur, c_ref), alpha, min_effect)
+    moved = _geomean(c_ref) / _geomean(b_ref)
+    if abs(math.log(moved)) > math.log1p(min_effect):
+        return undecided(
+            d,
+            f"the reference speed moved x{moved:.3f} between the records (beyond x{1 + min_effect:g} either way): "
+            "the machine's speed moved too much for records to decide; re-run A/B on one machine",
+        )
+    return d

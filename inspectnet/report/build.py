@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inspectnet._io import atomic_directory, atomic_write_text
-from inspectnet.records import CandidateRecord, LatencyRecord, RecordError
+from inspectnet.records import CandidateRecord, CriteriaRecord, LatencyRecord, RecordError, read_as, write_record
 from inspectnet.report import FIGURES_DIR, RECORDS_DIR
 from inspectnet.report.card import card_path, render
 from inspectnet.report.load import ReportSet, Source, load_reports
+from inspectnet.report.outcomes import CRITERIA_FILE, join
 from inspectnet.report.tables import base, categories
 
 if TYPE_CHECKING:
@@ -111,22 +112,33 @@ def merge(out: Path, sources: list[Path]) -> int:
     """Copy the records and figures of several reports roots into ``out`` (created or replaced whole).
 
     A name present in two sources with different bytes is a conflict: refused naming both files, nothing
-    written. Every record is validated first. Returns the number of files merged.
+    written. The criteria records are the exception: each shard has its own, and they are joined (a test in two
+    of them must have the same outcome and message). Every record is validated first. Returns the number of
+    files merged.
     """
     chosen: dict[str, Path] = {}
+    criteria: list[Path] = []
     for source in sources:
         load_reports(source)  # every record valid, or a RecordError naming it
         for sub in (RECORDS_DIR, FIGURES_DIR):
             for path in sorted((source / sub).glob("*")) if (source / sub).is_dir() else []:
                 name = f"{sub}/{path.name}"
+                if name == f"{RECORDS_DIR}/{CRITERIA_FILE}":
+                    criteria.append(path)
+                    continue
                 if name in chosen and chosen[name].read_bytes() != path.read_bytes():
                     raise RecordError(
                         f"{path} conflicts with {chosen[name]}: the same record with different content; "
                         "keep one of them (remove the other) and merge again"
                     )
                 chosen.setdefault(name, path)
+    joined = join([(path, read_as(CriteriaRecord, path)) for path in criteria]) if len(criteria) > 1 else None
+    if len(criteria) == 1:
+        chosen[f"{RECORDS_DIR}/{CRITERIA_FILE}"] = criteria[0]
     with atomic_directory(out) as staging:
         for name, path in chosen.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, staging / name)
-    return len(chosen)
+        if joined is not None:
+            write_record(staging / RECORDS_DIR / CRITERIA_FILE, joined)
+    return len(chosen) + (joined is not None)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inspectnet.names import METHODS, run_name
-from inspectnet.records import AblationRecord, DatasetInfo, EvalRecord, LatencyRecord
+from inspectnet.records import OUTCOMES, AblationRecord, CriteriaRecord, DatasetInfo, EvalRecord, LatencyRecord
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_candidates import candidates
 from inspectnet.report.card_runtime import latency, parity, tradeoff
@@ -80,6 +80,45 @@ def headline(reports: ReportSet, cite: Citations) -> list[str]:
         )
     header = ["category", "PatchCore image AUROC", "pixel AUROC", "AUPRO@0.3", "PaDiM image AUROC"]
     return [*lines, *table(header, rows), ""]
+
+
+def criteria(reports: ReportSet, cite: Citations) -> list[str]:
+    """Which acceptance criteria passed (the criteria record the plugin writes), the failed ones by name, and
+    the latency entries over their budget (their own records say so, with or without a criteria record)."""
+    cite.section = "criteria"
+    lines = ["## Criteria", ""]
+    source = reports.one(CriteriaRecord, lambda r: True)
+    if source is None:
+        lines += [
+            "Not recorded: this report set has no criteria record (`eval_harness/criteria.json`, which the pytest "
+            "plugin writes), so which acceptance tests passed is not on this card.",
+            "",
+        ]
+    else:
+        r = source.record
+        ran = cite.num(source, lambda r: r.ran, "d", "criteria ran")
+        shown = [o for o in OUTCOMES if o != "xpassed" or r.counts.get(o)]
+        counts = ", ".join(f"{cite.num(source, lambda r: r.counts[o], 'd', f'criteria {o}')} {o}" for o in shown)
+        lines += [
+            f"{ran} acceptance tests (marked accuracy, parity, candidates or latency) ran in the sessions that "
+            f"wrote these records: {counts} (`{source.name}`).",
+            "",
+        ]
+        failed = [
+            [f"`{node}`", o.suite, o.message.replace("|", "\\|") or "-"]
+            for node, o in sorted(r.tests.items())
+            if o.outcome == "failed"
+        ]
+        lines += [*table(["failed criterion", "suite", "failure"], failed), ""] if failed else ["None failed.", ""]
+    over = [
+        f"- **{s.record.category} {s.record.device} {runtime}**: {'; '.join(entry.budget_failures)} (`{s.name}`)"
+        for s in sorted(reports.of(LatencyRecord), key=lambda s: (s.record.category, s.record.device))
+        for runtime, entry in sorted(s.record.runtimes.items())
+        if entry.budget_failures
+    ]
+    if over:
+        lines += ["Over their latency budget (the latency records' `budget_failures`):", "", *over, ""]
+    return lines
 
 
 def ablation(reports: ReportSet, cite: Citations) -> list[str]:
@@ -302,6 +341,7 @@ def reproduction(reports: ReportSet) -> list[str]:
 SECTIONS: tuple[Callable[[ReportSet, Citations], list[str]], ...] = (
     front_matter,
     headline,
+    criteria,
     ablation,
     seeds,
     coreset,

@@ -27,7 +27,7 @@ def latency(reports: ReportSet, cite: Citations) -> list[str]:
         first = mine[0]
         platform = first.record.platform
         gpu = platform.gpu
-        hardware = f"{platform.cpu}, {platform.logical_cores} logical cores" + (
+        hardware = f"{platform.cpu} ({platform.isa}), {platform.logical_cores} logical cores" + (
             f"; {gpu.name}, driver {gpu.driver}, {gpu.memory_mib} MiB" if gpu else ""
         )
         lines += [
@@ -41,7 +41,10 @@ def latency(reports: ReportSet, cite: Citations) -> list[str]:
             f"{cite.num(first, lambda r: r.flops.total, ',d', 'FLOPs per image')} FLOPs / "
             f"{cite.num(first, lambda r: r.peak_gflops_per_s, '.1f', f'{device} peak GFLOP/s')} GFLOP/s, the "
             "device's peak float32 rate (the best of several convolution and matrix shapes in each runtime, "
-            "calibrated before and after every run); efficiency = floor / median.",
+            "calibrated before and after every run); peak efficiency = floor / median (machine-dependent, "
+            "shown for comparison). Layer efficiency = the runtime's own time for the model's convolutions and "
+            "matrix products, each timed alone after every run, over the median: the portable floor judges it. "
+            f"Machine class {first.record.platform.machine_class}: {_class_verdict(mine)}",
             "",
         ]
         rows = []
@@ -60,15 +63,44 @@ def latency(reports: ReportSet, cite: Citations) -> list[str]:
                         *stats,
                         cite.num(source, lambda r: r.runtimes[runtime].stats.warmup, "d", f"{label} warm-up"),
                         cite.num(source, lambda r: r.runtimes[runtime].efficiency, ".3f", f"{label} efficiency"),
+                        cite.num(
+                            source, lambda r: r.runtimes[runtime].layer_efficiency, ".3f", f"{label} layer efficiency"
+                        ),
                         "yes" if entry.warmup_tail.detected else "no",
+                        "**failed**: " + "; ".join(entry.budget_failures) if entry.budget_failures else "met",
                     ]
                 )
-        header = ["category", "runtime", "min", "median", "p95", "p99", "mean", "std", "warm-up", "efficiency", "tail"]
+        header = [
+            "category",
+            "runtime",
+            "min",
+            "median",
+            "p95",
+            "p99",
+            "mean",
+            "std",
+            "warm-up",
+            "peak eff.",
+            "layer eff.",
+            "tail",
+            "budget",
+        ]
         lines += [*table(header, rows), ""]
         figure = f"{FIGURES_DIR}/latency_{device}.png"
         if (reports.root / figure).is_file():
             lines += [f"![latency on {device}]({figure})", ""]
     return lines
+
+
+def _class_verdict(sources: list[Source[LatencyRecord]]) -> str:
+    """Which absolute budget the rows were judged against, or why none was."""
+    budgets = [e.budget for s in sources for e in s.record.runtimes.values()]
+    judged = sorted({b.class_budget for b in budgets if b.class_budget is not None})
+    floor = "the portable floor (layer efficiency) was judged on every row"
+    if judged:
+        return f"{floor}, and the class budget {', '.join(repr(j) for j in judged)} (median / p95 ms)."
+    reason = next((b.not_judged for b in budgets if b.not_judged is not None), "")
+    return f"{floor}; milliseconds were not judged: {reason}."
 
 
 def parity(reports: ReportSet, cite: Citations) -> list[str]:
