@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from inspectnet.criteria import RunKey
 from inspectnet.harness.session import Session
 from inspectnet.names import LATENCY_RUNTIMES
 
@@ -20,7 +19,7 @@ GOAL = 1.5
 RUNS = 3
 
 
-def test_floor_portability(inspectnet: Session, subject_run: RunKey) -> None:
+def test_floor_portability(inspectnet: Session) -> None:
     from inspectnet.harness.floor_portability import CONFIGS, problems, run_config, worst_honest
     from inspectnet.hostinfo import machine_class
     from inspectnet.records import FloorPortabilityRecord, now
@@ -30,7 +29,7 @@ def test_floor_portability(inspectnet: Session, subject_run: RunKey) -> None:
     here = machine_class("cpu")
     floors = {r: profile.budget("cpu", r, here).min_layer_efficiency or 0.0 for r in LATENCY_RUNTIMES["cpu"]}
     args = [
-        *("--category", subject_run.category, "--device", "cpu", "--latency-runs", str(RUNS)),
+        *("--category", ",".join(inspectnet.plan.categories), "--device", "cpu", "--latency-runs", str(RUNS)),
         *("--data-root", str(options.data_root), "--store-dir", str(options.store_dir)),
         *("--criteria", str(profile.path), "--weights", str(options.weights), "--dataset", options.dataset),
     ]
