@@ -258,8 +258,10 @@ def undecided(decision: RatioDecision, reason: str) -> RatioDecision:
 
 def decide_records(base: RunSeries, cur: RunSeries, alpha: float, min_effect: float) -> RatioDecision:
     """Records-only: current over baseline on run medians at each run's reference speed (``decide_runs``).
-    Undecided (with its reason) for records of other machine classes, and when the reference speed itself
-    moved between the records by more than ``min_effect`` either way (ratio of the runs' geometric means).
+    Undecided (with its reason) for records of other machine classes, when the reference speed itself moved
+    between the records by more than ``min_effect`` either way (ratio of the runs' geometric means), and when
+    the plain run medians do not reach the same verdict (a drift the reference over- or under-corrects): a
+    regression must show both ways.
     ValueError (one line) when a record holds fewer than 3 runs or not two calibrations per run."""
     _enough_runs(base.run_ms, cur.run_ms)
     for side, series in (("baseline", base), ("current", cur)):
@@ -288,5 +290,12 @@ def decide_records(base: RunSeries, cur: RunSeries, alpha: float, min_effect: fl
             d,
             f"the reference speed moved x{moved:.3f} between the records (beyond x{1 + min_effect:g} either way): "
             "the machine's speed moved too much for records to decide; re-run A/B on one machine",
+        )
+    raw = decide_runs(base.run_ms, cur.run_ms, alpha, min_effect)
+    if d.verdict != "same" and raw.verdict != d.verdict:
+        return undecided(
+            d,
+            f"at reference speed x{d.ratio:.3f} ({d.verdict}) but in plain run medians x{raw.ratio:.3f} "
+            f"({raw.verdict}): the model and its reference drifted apart; re-run A/B on one machine",
         )
     return d
