@@ -61,8 +61,9 @@ def test_latency(
     if run_index + 1 < protocol.runs:
         return  # timed and recorded (checked above); the budget is judged by the last run, over every run
     stats = entry.stats
+    runs = f"{len(entry.runs)} run{'s' * (len(entry.runs) != 1)}"
     summary = (
-        f"{category}-{device}-{runtime} ({len(entry.runs)} runs): median {stats.median_ms:.3f} ms, "
+        f"{category}-{device}-{runtime} ({runs}): median {stats.median_ms:.3f} ms, "
         f"p95 {stats.p95_ms:.3f} ms, "
         f"min {stats.min_ms:.3f}, std {stats.std_ms:.3f} (n={stats.n}, warm-up {stats.warmup}); "
         f"layer floor {entry.layer_floor_ms:.3f} ms, layer efficiency {entry.layer_efficiency:.3f}; "

@@ -224,7 +224,7 @@ def latency_entry(
         layer_floor_ms=round(layer_floor, 4),
         layer_efficiency=round(layer_efficiency, 4),
         budget=budget_info,
-        budget_failures=budget.failures(stats.median_ms, stats.p95_ms, layer_efficiency),
+        budget_failures=budget.failures(stats.median_ms, stats.p95_ms, round(layer_efficiency, 4)),
         settings=decode(Settings, dict(settings), "settings"),
         artifact=artifact,
         measured=now(),

@@ -130,7 +130,7 @@ def test_threads_forced_to_one_fail_the_portable_floor(pytester: pytest.Pytester
     pytester.makeconftest(ONE_THREAD)
     result = pytester.runpytest(*_quick(synthetic_root, pytester.path / "reports", "-k", "torch"))
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*bottle-cpu-torch (1 runs): median*layer efficiency * < portable floor *"])
+    result.stdout.fnmatch_lines(["*bottle-cpu-torch (1 run): median*layer efficiency * < portable floor *"])
 
 
 def test_class_budgets_are_judged_on_their_class_only(pytester: pytest.Pytester, synthetic_root: Path) -> None:
