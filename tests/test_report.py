@@ -110,9 +110,9 @@ def test_missing_pieces_say_not_measured(reports: Path) -> None:
     ("content", "message"),
     [
         ("{not json", "not readable JSON"),
-        ('{"kind": "mystery", "schema_version": 4}', "unknown record kind 'mystery'"),
+        ('{"kind": "mystery", "schema_version": 5}', "unknown record kind 'mystery'"),
         ('{"kind": "latency", "schema_version": 99}', "schema_version 99"),
-        ('{"kind": "ablation", "schema_version": 4}', "malformed ablation record"),
+        ('{"kind": "ablation", "schema_version": 5}', "malformed ablation record"),
     ],
 )
 def test_a_bad_record_is_named_and_refused(
