@@ -12,6 +12,7 @@ from pathlib import Path
 
 from inspectnet.data.layout import DataError
 from inspectnet.records import RecordError
+from inspectnet.report.budget import DEFAULT_MARGIN
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -168,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--from", dest="source", type=Path, required=True, help="reports root or records directory to read"
     )
     budget.add_argument(
-        "--margin", type=_margin, default=0.25, help="added to the largest median and p95 (default: 0.25)"
+        "--margin",
+        type=_margin,
+        default=DEFAULT_MARGIN,
+        help=f"added to the largest median and p95 (default: {DEFAULT_MARGIN})",
     )
     budget.add_argument(
         "--class",

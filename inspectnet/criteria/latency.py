@@ -133,17 +133,19 @@ def _unknown(path: Path, where: str, key: str, known: tuple[str, ...]) -> ValueE
     return ValueError(f"{path}: unknown key {where}.{key} (known: {', '.join(known)})")
 
 
-def _floors(path: Path, device: str, table: dict[str, Any]) -> dict[str, float]:
-    where = f"latency.{device}"
-    known = (FLOOR, "note", "machine", *RUNTIMES)
+def _per_runtime(
+    path: Path, where: str, table: dict[str, Any], limits: tuple[str, ...], skip: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """The ``limits`` a table sets for every runtime, merged under each runtime's own sub-table (which
+    overrides them); runtimes left with no limit are left out. Unknown keys are named."""
     shared: dict[str, float] = {}
     for key, value in table.items():
-        if key in ("note", "machine", *RUNTIMES):
+        if key in (*skip, *RUNTIMES):
             continue
-        if key != FLOOR:
-            raise _unknown(path, where, key, known)
+        if key not in limits:
+            raise _unknown(path, where, key, (*skip, *limits, *RUNTIMES))
         shared[key] = _number(path, where, key, value)
-    floors = {}
+    merged = {}
     for runtime in RUNTIMES:
         sub = table.get(runtime, {})
         if not isinstance(sub, dict):
@@ -152,12 +154,17 @@ def _floors(path: Path, device: str, table: dict[str, Any]) -> dict[str, float]:
         for key, value in sub.items():
             if key == "note":
                 continue
-            if key != FLOOR:
-                raise _unknown(path, f"{where}.{runtime}", key, (FLOOR, "note"))
+            if key not in limits:
+                raise _unknown(path, f"{where}.{runtime}", key, (*limits, "note"))
             own[key] = _number(path, f"{where}.{runtime}", key, value)
-        if FLOOR in own:
-            floors[runtime] = own[FLOOR]
-    return floors
+        if own:
+            merged[runtime] = own
+    return merged
+
+
+def _floors(path: Path, device: str, table: dict[str, Any]) -> dict[str, float]:
+    found = _per_runtime(path, f"latency.{device}", table, (FLOOR,), ("note", "machine"))
+    return {runtime: limits[FLOOR] for runtime, limits in found.items()}
 
 
 def _machine(path: Path, device: str, index: int, entry: Any) -> tuple[str, dict[str, MachineBudget]]:
@@ -167,26 +174,8 @@ def _machine(path: Path, device: str, index: int, entry: Any) -> tuple[str, dict
     pattern = entry.get("class")
     if not isinstance(pattern, str) or not pattern.strip():
         raise ValueError(f'{path}: {where} needs class = "<CPU model>/<ISA level>/<usable cores>" (wildcards: *)')
-    shared: dict[str, float] = {}
-    for key, value in entry.items():
-        if key in ("class", "note", *RUNTIMES):
-            continue
-        if key not in CLASS_LIMITS:
-            raise _unknown(path, where, key, ("class", "note", *CLASS_LIMITS, *RUNTIMES))
-        shared[key] = _number(path, where, key, value)
-    by_runtime = {}
-    for runtime in RUNTIMES:
-        sub = entry.get(runtime, {})
-        if not isinstance(sub, dict):
-            raise ValueError(f"{path}: {where}.{runtime} must be a table")
-        own = dict(shared)
-        for key, value in sub.items():
-            if key not in CLASS_LIMITS:
-                raise _unknown(path, f"{where}.{runtime}", key, CLASS_LIMITS)
-            own[key] = _number(path, f"{where}.{runtime}", key, value)
-        if own:
-            by_runtime[runtime] = MachineBudget(pattern, **own)
-    return pattern, by_runtime
+    found = _per_runtime(path, where, entry, CLASS_LIMITS, ("class", "note"))
+    return pattern, {runtime: MachineBudget(pattern, **limits) for runtime, limits in found.items()}
 
 
 def parse_budgets(path: Path, data: Any) -> dict[str, DeviceBudgets]:

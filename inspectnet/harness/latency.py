@@ -10,6 +10,7 @@ by ``drive`` without pytest); ``LatencyRecorder`` turns the runs into records.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
     from inspectnet.measure.compute import FlopCount
+    from inspectnet.measure.kernels import DenseOp
     from inspectnet.measure.layers import LayerCalibration, LayerMeter
     from inspectnet.measure.peak import PeakCalibration, PeakMeter
 
@@ -81,6 +83,7 @@ class LatencyRecorder:
     _meters: dict[str, PeakMeter] = field(default_factory=dict)
     _last: dict[str, PeakCalibration] = field(default_factory=dict)
     _flops: dict[RunKey, FlopCount] = field(default_factory=dict)
+    _ops: dict[RunKey, Counter[DenseOp]] = field(default_factory=dict)  # each model's dense ops, captured once
     _layer_meters: dict[tuple[RunKey, str, str], LayerMeter] = field(default_factory=dict)
     _runs: dict[
         tuple[RunKey, str, str], list[tuple[LatencyRun, PeakCalibration, PeakCalibration, LayerCalibration]]
@@ -122,9 +125,10 @@ class LatencyRecorder:
 
         key = (run, runtime, device)
         if key not in self._layer_meters:
-            module = self.session.deployment(run).module
-            ops = dense_ops(module, self.session.spec(run).image_size, self.session.options.device)
-            self._layer_meters[key] = LayerMeter(runtime, device, ops, usable_cores() or 1)
+            if run not in self._ops:
+                module = self.session.deployment(run).module
+                self._ops[run] = dense_ops(module, self.session.spec(run).image_size, self.session.options.device)
+            self._layer_meters[key] = LayerMeter(runtime, device, self._ops[run], usable_cores() or 1)
         return self._layer_meters[key]
 
     def record(
