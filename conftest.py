@@ -1,8 +1,11 @@
-"""The repository's shared fixtures, for tests/, parity/ and benchmarks/ alike.
+"""This repository's own test settings and shared fixtures, for tests/, parity/, candidates/ and benchmarks/.
 
-The plugin's own fixtures (``inspectnet``, ``latency_recorder``, ``parity_checker``, ``inspectnet_publisher``)
-come from ``inspectnet.plugin``; these are the suite's: the embedded dataset, a tiny user dataset, and the one
-model that single-model checks (mutations, the gate's quality) measure.
+The plugin's fixtures (``inspectnet``, ``inspectnet_latency``, ``inspectnet_parity``, ``inspectnet_subject``, ...)
+come from ``inspectnet.plugin``; what is here is this repository's, not the product's:
+
+- the short option names its README uses (``--device cuda`` for ``--inspectnet-device cuda``), as aliases;
+- ``--run-slow`` and the ``slow`` marker of its long benchmarks;
+- the embedded dataset, a tiny user dataset, and real anomalib checkpoints for the given-model tests.
 """
 
 from __future__ import annotations
@@ -20,9 +23,22 @@ import numpy.fft
 import pytest
 from PIL import Image
 
-from inspectnet.criteria import RunKey
 from inspectnet.data.synthetic import generate
-from inspectnet.harness.session import Session
+from inspectnet.options import GROUP, add_aliases
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_aliases(parser.getgroup(*GROUP))
+    parser.addoption("--run-slow", action="store_true", help="also run this repository's benchmarks marked slow")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: a long benchmark of this repository; runs with --run-slow")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("slow") is not None and not item.config.getoption("--run-slow"):
+        pytest.skip("slow: run with --run-slow")
 
 
 @pytest.fixture(scope="session")
@@ -61,16 +77,6 @@ def tiny_dataset(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return build
-
-
-@pytest.fixture(scope="session")
-def subject_run(inspectnet: Session) -> RunKey:
-    """The model a single-model check measures: bottle's (the first planned category's when bottle is not
-    planned) PatchCore base run, or its given model."""
-    planned = sorted({r.category for r in inspectnet.runs()})
-    run = inspectnet.measured_run("bottle" if "bottle" in planned else planned[0])
-    assert run is not None
-    return run
 
 
 CHECKPOINT_SIZE = 64  # the image size the anomalib_results checkpoints are trained at

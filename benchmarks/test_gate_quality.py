@@ -24,21 +24,21 @@ AB_SLOWDOWN = 0.05
 RECORDS_SLOWDOWN = 0.10
 
 
-def test_gate_quality(inspectnet: Session, latency_recorder: LatencyRecorder, subject_run: RunKey) -> None:
+def test_gate_quality(inspectnet: Session, inspectnet_latency: LatencyRecorder, inspectnet_subject: RunKey) -> None:
     from inspectnet.harness.gate_quality import RUNTIME, GateQuality
     from inspectnet.hostinfo import cpu_model
     from inspectnet.records import GateQualityRecord, now
 
     started = now()
     settings = inspectnet.options.profile.gate
-    quality = GateQuality(inspectnet, subject_run, settings, latency_recorder.protocol)
+    quality = GateQuality(inspectnet, inspectnet_subject, settings, inspectnet_latency.protocol)
     ab = quality.ab_table(AB_SLOWDOWN)
     records = quality.records_table(RECORDS_SLOWDOWN)
-    protocol = latency_recorder.protocol
+    protocol = inspectnet_latency.protocol
     path = inspectnet.emit(
         f"gate_quality_{started.replace('-', '').replace(':', '')}.json",
         GateQualityRecord(
-            subject=f"patchcore {subject_run.category} cpu {RUNTIME}, each candidate against one baseline",
+            subject=f"patchcore {inspectnet_subject.category} cpu {RUNTIME}, each candidate against one baseline",
             host=cpu_model(),
             settings=quality.gate_settings,
             ab_protocol=quality.ab_protocol.describe(),

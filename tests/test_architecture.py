@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("inspectnet.records", "inspectnet.builders"),
     ("inspectnet.report", "inspectnet.gate"),
     ("inspectnet.harness",),
+    ("inspectnet.options", "inspectnet.suite", "inspectnet.collect"),
     ("inspectnet.plugin", "inspectnet.cli", "inspectnet.terminal_progress"),
 )
 

@@ -117,10 +117,11 @@ def test_a_session_replaces_the_entries_it_ran_and_keeps_the_others(tmp_path: Pa
 # --------------------------------------------------------------------------- the plugin writes it
 
 
+# a project's own criteria: marked, and built on an InspectNet fixture (a test that uses none is the project's own)
 CRITERIA_TESTS = """
 import pytest
 
-pytestmark = pytest.mark.accuracy
+pytestmark = [pytest.mark.accuracy, pytest.mark.usefixtures("inspectnet_publisher")]
 
 def test_passes():
     pass
@@ -140,13 +141,20 @@ def test_xfails():
     assert False
 """
 NOT_CRITERIA = """
+import pytest
+
 def test_unit():
+    pass
+
+@pytest.mark.accuracy
+def test_a_projects_own_accuracy_test():
     pass
 """
 SECOND = """
 import pytest
 
 @pytest.mark.latency
+@pytest.mark.usefixtures("inspectnet_publisher")
 def test_budget():
     assert False, "bottle-cpu-openvino: median 45.100 ms > budget 40.000 ms"
 """
@@ -158,9 +166,9 @@ def _record(pytester: pytest.Pytester) -> CriteriaRecord:
 
 def test_a_session_writes_its_criteria_outcomes_and_the_next_merges(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_criteria=CRITERIA_TESTS, test_unit=NOT_CRITERIA)
-    args = ("-p", "no:cacheprovider", "--report-dir", "out/eval_harness")
+    args = ("-p", "no:cacheprovider", "--inspectnet-report-dir", "out/eval_harness")
     result = pytester.runpytest(*args)
-    result.assert_outcomes(passed=2, failed=2, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=3, failed=2, skipped=1, xfailed=1)
     result.stdout.fnmatch_lines(["inspectnet: 5 criteria this session, 2 failed; 5 in *criteria.json"])
     record = _record(pytester)
     tests = record.tests
@@ -170,7 +178,7 @@ def test_a_session_writes_its_criteria_outcomes_and_the_next_merges(pytester: py
         "test_criteria.py::test_fails_by_pytest_fail[bottle-openvino]",
         "test_criteria.py::test_skips",
         "test_criteria.py::test_xfails",
-    }  # the unmarked unit test is no criterion
+    }  # the unit test and the project's own accuracy test (no InspectNet fixture) are no criteria
     assert tests["test_criteria.py::test_passes"].outcome == "passed"
     assert tests["test_criteria.py::test_fails"].message == "bottle image AUROC 0.81 < minimum 0.90"
     assert tests["test_criteria.py::test_fails_by_pytest_fail[bottle-openvino]"].message == (
@@ -201,13 +209,16 @@ def test_a_session_writes_its_criteria_outcomes_and_the_next_merges(pytester: py
 
 def test_a_session_without_criteria_writes_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_unit=NOT_CRITERIA)
-    pytester.runpytest("-p", "no:cacheprovider", "--report-dir", "out/eval_harness").assert_outcomes(passed=1)
+    args = ("-p", "no:cacheprovider", "--inspectnet-report-dir", "out/eval_harness")
+    pytester.runpytest(*args).assert_outcomes(passed=2)
     assert not (pytester.path / "out").exists()
 
 
 def test_under_xdist_only_the_controller_writes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_criteria=CRITERIA_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--report-dir", "out/eval_harness", "-n", "2")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--inspectnet-report-dir", "out/eval_harness", "-n", "2"
+    )
     result.assert_outcomes(passed=1, failed=2, skipped=1, xfailed=1)
     record = _record(pytester)
     assert record.ran == 5 and record.counts["failed"] == 2

@@ -1,5 +1,5 @@
-"""Whose data: `--dataset folder` names and licenses a user's own dataset in MVTec AD layout (its
-`dataset.toml`, or `--dataset-licence`), and every record and the card say so; mvtec_ad and the embedded set
+"""Whose data: `--inspectnet-dataset folder` names and licenses a user's own dataset in MVTec AD layout (its
+`dataset.toml`, or `--inspectnet-dataset-licence`), and every record and the card say so; mvtec_ad and the embedded set
 keep their own licences. Resolution is tested directly; two tiny pytest runs show it reaching the records."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_a_folder_dataset_is_what_its_dataset_toml_says(tmp_path: Path) -> None:
 def test_the_licence_option_names_the_dataset_after_its_root(tmp_path: Path) -> None:
     identity = resolve("folder", _root(tmp_path, "line3_photos"), "  CC-BY-4.0  ")
     assert (identity.name, identity.licence) == ("line3_photos", "CC-BY-4.0")
-    assert "--dataset-licence" in identity.note
+    assert "--inspectnet-dataset-licence" in identity.note
 
 
 def test_a_folder_dataset_with_neither_says_both_ways(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_a_folder_dataset_with_neither_says_both_ways(tmp_path: Path) -> None:
         resolve("folder", root, None)
     message = str(exc.value)
     assert "\n" not in message
-    assert str(root / "dataset.toml") in message and "--dataset-licence" in message
+    assert str(root / "dataset.toml") in message and "--inspectnet-dataset-licence" in message
 
 
 @pytest.mark.parametrize(
@@ -97,8 +97,8 @@ def test_a_folder_dataset_with_neither_says_both_ways(tmp_path: Path) -> None:
         ('name = "acme"\nlicence = "CC0\\nand more"\n', "licence must be a non-empty one-line string"),
         ('name = "acme"\nlicence = 0\n', "licence must be a non-empty one-line string"),
         ('name = "a,b]"\nlicence = "CC0-1.0"\n', "is not a dataset name"),
-        ('name = "mvtec_ad"\nlicence = "CC0-1.0"\n', "'mvtec_ad' is reserved for --dataset mvtec_ad"),
-        ('name = "Synthetic"\nlicence = "CC0-1.0"\n', "is reserved for --dataset synthetic"),
+        ('name = "mvtec_ad"\nlicence = "CC0-1.0"\n', "'mvtec_ad' is reserved for --inspectnet-dataset mvtec_ad"),
+        ('name = "Synthetic"\nlicence = "CC0-1.0"\n', "is reserved for --inspectnet-dataset synthetic"),
         ('name = "acme"\nlicence = "CC0-1.0\n', "not a readable TOML file"),
     ],
 )
@@ -116,11 +116,11 @@ def test_the_option_and_the_file_must_agree_and_the_option_is_for_folders_only(t
     (root / "dataset.toml").write_text(TOML)
     with pytest.raises(IdentityError, match="disagree"):
         resolve("folder", root, "CC-BY-4.0")
-    with pytest.raises(IdentityError, match="--dataset-licence applies to --dataset folder only"):
+    with pytest.raises(IdentityError, match="--inspectnet-dataset-licence applies to --inspectnet-dataset folder only"):
         resolve("mvtec_ad", root, "CC0-1.0")
     with pytest.raises(IdentityError, match="not a dataset name"):
         resolve("folder", _root(tmp_path, "a,b"), "CC0-1.0")
-    with pytest.raises(IdentityError, match="is reserved for --dataset mvtec_ad"):
+    with pytest.raises(IdentityError, match="is reserved for --inspectnet-dataset mvtec_ad"):
         resolve("folder", _root(tmp_path, "mvtec_ad"), "CC0-1.0")
 
 
@@ -147,10 +147,12 @@ def test_the_card_says_a_folder_datasets_licence_propagates_and_how_to_reproduce
     assert "acme_leather is CC0-1.0 (ACME photographs)" in text and "applies to every checkpoint" in text
     assert "MVTec AD" not in text
     steps = "\n".join(reproduction(own))
-    assert "--dataset folder --data-root DIR" in steps and 'name = "acme_leather"' in steps
+    assert "--inspectnet-dataset folder --inspectnet-data-root DIR" in steps and 'name = "acme_leather"' in steps
     mvtec = _with_dataset(DatasetInfo("mvtec_ad", "r", "0", DATASET_LICENCES["mvtec_ad"], "n"))
     assert "MVTec AD is CC BY-NC-SA 4.0 (non-commercial). The restriction propagates" in "\n".join(licence(mvtec))
-    assert "--dataset mvtec_ad --data-root DIR --weights imagenet" in "\n".join(reproduction(mvtec))
+    assert "--inspectnet-dataset mvtec_ad --inspectnet-data-root DIR --inspectnet-weights imagenet" in "\n".join(
+        reproduction(mvtec)
+    )
     embedded = "\n".join(licence(_with_dataset(DatasetInfo("synthetic", "r", "0", DATASET_LICENCES["synthetic"], ""))))
     assert "applies to every checkpoint" not in embedded and "propagates" not in embedded
 
@@ -162,12 +164,19 @@ def test_folder_with_neither_is_a_one_line_usage_error_before_anything_runs(pyte
     pytester.makepyfile(test_accuracy=ACCURACY.read_text())
     root = _root(pytester.path)
     result = pytester.runpytest(
-        "--dataset", "folder", "--data-root", str(root), "--store-dir", "store", "--report-dir", "reports/eval"
+        "--inspectnet-dataset",
+        "folder",
+        "--inspectnet-data-root",
+        str(root),
+        "--inspectnet-store-dir",
+        "store",
+        "--inspectnet-report-dir",
+        "reports/eval",
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     assert len(errors) == 1, errors
-    assert "dataset.toml" in errors[0] and "--dataset-licence TEXT" in errors[0]
+    assert "dataset.toml" in errors[0] and "--inspectnet-dataset-licence TEXT" in errors[0]
     assert not (pytester.path / "store").exists() and not (pytester.path / "reports").exists()
 
 
@@ -180,7 +189,7 @@ def test_a_malformed_dataset_toml_stops_pytest_naming_the_file(
 ) -> None:
     root = _root(pytester.path)
     (root / "dataset.toml").write_text(text)
-    result = pytester.runpytest("--dataset", "folder", "--data-root", str(root))
+    result = pytester.runpytest("--inspectnet-dataset", "folder", "--inspectnet-data-root", str(root))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     assert len(errors) == 1 and f"{root / 'dataset.toml'}: " in errors[0] and match in errors[0], errors
@@ -188,9 +197,9 @@ def test_a_malformed_dataset_toml_stops_pytest_naming_the_file(
 
 
 def test_the_licence_option_is_refused_for_a_built_in_dataset(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--dataset-licence", "CC0-1.0")
+    result = pytester.runpytest("--inspectnet-dataset-licence", "CC0-1.0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--dataset-licence applies to --dataset folder only*"])
+    result.stderr.fnmatch_lines(["*--inspectnet-dataset-licence applies to --inspectnet-dataset folder only*"])
 
 
 # ---------------------------------------------------------------- tiny runs: the identity reaches the records
@@ -222,9 +231,18 @@ def tiny_runs(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def _run(base: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "pytest", str(ACCURACY), "-q", "-rs", "-p", "no:cacheprovider", "-m", "accuracy"]
-    cmd += ["-k", "not ablation", "--dataset", "folder", "--data-root", str(root), "--weights", "random:0"]
-    cmd += ["--criteria", str(base / "profile.toml"), "--store-dir", str(base / "store")]
-    cmd += ["--report-dir", str(root.parent / f"{root.name}_reports" / "eval"), *args]
+    cmd += [
+        "-k",
+        "not ablation",
+        "--inspectnet-dataset",
+        "folder",
+        "--inspectnet-data-root",
+        str(root),
+        "--inspectnet-weights",
+        "random:0",
+    ]
+    cmd += ["--inspectnet-criteria", str(base / "profile.toml"), "--inspectnet-store-dir", str(base / "store")]
+    cmd += ["--inspectnet-report-dir", str(root.parent / f"{root.name}_reports" / "eval"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=base)
 
 
@@ -251,9 +269,9 @@ def test_a_dataset_toml_names_and_licenses_every_record_and_a_partial_profile_sk
 def test_the_licence_option_names_the_records_after_the_root(tiny_runs: Path) -> None:
     root = tiny_runs / "line3_photos"
     shutil.copytree(tiny_runs / "source", root)
-    run = _run(tiny_runs, root, "--dataset-licence", "CC-BY-4.0 (Line 3 photographs)")
+    run = _run(tiny_runs, root, "--inspectnet-dataset-licence", "CC-BY-4.0 (Line 3 photographs)")
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     record = json.loads((tiny_runs / "line3_photos_reports" / "eval" / "padim_leather.json").read_text())
     assert record["dataset"]["name"] == "line3_photos"
     assert record["dataset"]["licence"] == "CC-BY-4.0 (Line 3 photographs)"
-    assert "--dataset-licence" in record["dataset"]["note"]
+    assert "--inspectnet-dataset-licence" in record["dataset"]["note"]

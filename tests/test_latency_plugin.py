@@ -31,7 +31,9 @@ def inspectnet_latency_wrap():
 
 def test_latency_ids_are_category_device_runtime(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_latency=BENCHMARK)
-    result = pytester.runpytest("--collect-only", "-q", "--device", "cpu", "--category", "bottle,cable")
+    result = pytester.runpytest(
+        "--collect-only", "-q", "--inspectnet-device", "cpu", "--inspectnet-category", "bottle,cable"
+    )
     ids = sorted(line.split("::")[1] for line in result.stdout.lines if "::" in line)
     assert ids == sorted(
         f"test_latency[{c}-cpu-{r}-run{n}]"
@@ -43,7 +45,9 @@ def test_latency_ids_are_category_device_runtime(pytester: pytest.Pytester) -> N
 
 def test_runs_are_outermost_so_a_case_s_runs_are_spread_over_the_session(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_latency=BENCHMARK)
-    result = pytester.runpytest("--collect-only", "-q", "--device", "cpu", "--category", "bottle,cable")
+    result = pytester.runpytest(
+        "--collect-only", "-q", "--inspectnet-device", "cpu", "--inspectnet-category", "bottle,cable"
+    )
     ids = [line.split("[")[1].rstrip("]") for line in result.stdout.lines if "::" in line]
     assert [i.rsplit("-", 1)[1] for i in ids] == [f"run{n}" for n in range(1, 6) for _ in range(6)]
     assert ids[0].startswith("bottle") and ids[3].startswith("cable")
@@ -53,7 +57,7 @@ def test_auto_adds_the_cuda_cases_skipped_without_a_gpu(pytester: pytest.Pyteste
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     pytester.makepyfile(test_latency=BENCHMARK)
-    result = pytester.runpytest("-q", "--category", "bottle", "-k", "cuda", "-rs")
+    result = pytester.runpytest("-q", "--inspectnet-category", "bottle", "-k", "cuda", "-rs")
     result.assert_outcomes(skipped=10)  # torch and onnxruntime, 5 runs each
     result.stdout.fnmatch_lines(["*no CUDA device on this machine*"])
 
@@ -62,17 +66,17 @@ def test_benchmarks_with_device_cuda_on_a_cpu_machine_is_a_usage_error(pytester:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     pytester.makepyfile(test_latency=BENCHMARK)
-    result = pytester.runpytest("--device", "cuda")
+    result = pytester.runpytest("--inspectnet-device", "cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--device cuda: CUDA is not available on this machine*"])
+    result.stderr.fnmatch_lines(["*--inspectnet-device cuda: CUDA is not available on this machine*"])
 
 
 def test_latency_refuses_to_share_the_cores_with_xdist_workers(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
-    pytester.makepyfile("import pytest\n@pytest.mark.latency\ndef test_timed():\n    pass\n")
-    result = pytester.runpytest()
+    pytester.makepyfile(test_latency=BENCHMARK)
+    result = pytester.runpytest("--inspectnet-category", "bottle", "-k", "bottle-cpu-torch-run1")
     result.assert_outcomes(errors=1)  # refused at setup: nothing is timed
     result.stdout.fnmatch_lines(["*latency tests measure alone: 2 pytest-xdist workers share the cores*"])
 
@@ -83,9 +87,26 @@ def test_a_planted_slowdown_fails_the_budget(pytester: pytest.Pytester, syntheti
     pytester.makeconftest(SLOWDOWN)
     reports = pytester.path / "reports"
     result = pytester.runpytest(
-        *("--data-root", str(synthetic_root), "--store-dir", str(ROOT / ".inspectnet" / "store")),
-        *("--report-dir", str(reports), "--category", "bottle", "--device", "cpu", "-k", "openvino"),
-        *("--latency-warmup", "2", "--latency-rounds", "10", "--latency-runs", "2", "--benchmark-disable-gc"),
+        *("--inspectnet-data-root", str(synthetic_root), "--inspectnet-store-dir", str(ROOT / ".inspectnet" / "store")),
+        *(
+            "--inspectnet-report-dir",
+            str(reports),
+            "--inspectnet-category",
+            "bottle",
+            "--inspectnet-device",
+            "cpu",
+            "-k",
+            "openvino",
+        ),
+        *(
+            "--inspectnet-latency-warmup",
+            "2",
+            "--inspectnet-latency-rounds",
+            "10",
+            "--inspectnet-latency-runs",
+            "2",
+            "--benchmark-disable-gc",
+        ),
     )
     result.assert_outcomes(passed=1, failed=1)  # the first run records; the last judges every run
     result.stdout.fnmatch_lines(
@@ -116,9 +137,17 @@ def inspectnet_latency_wrap():
 
 def _quick(synthetic_root: Path, reports: Path, *extra: str) -> tuple[str, ...]:
     return (
-        *("--data-root", str(synthetic_root), "--store-dir", str(ROOT / ".inspectnet" / "store")),
-        *("--report-dir", str(reports), "--category", "bottle", "--device", "cpu"),
-        *("--latency-warmup", "2", "--latency-rounds", "10", "--latency-runs", "1", "--benchmark-disable-gc"),
+        *("--inspectnet-data-root", str(synthetic_root), "--inspectnet-store-dir", str(ROOT / ".inspectnet" / "store")),
+        *("--inspectnet-report-dir", str(reports), "--inspectnet-category", "bottle", "--inspectnet-device", "cpu"),
+        *(
+            "--inspectnet-latency-warmup",
+            "2",
+            "--inspectnet-latency-rounds",
+            "10",
+            "--inspectnet-latency-runs",
+            "1",
+            "--benchmark-disable-gc",
+        ),
         *extra,
     )
 
@@ -152,7 +181,7 @@ def test_class_budgets_are_judged_on_their_class_only(pytester: pytest.Pytester,
     profile.write_text(packaged_text[:start] + tables + packaged_text[end:])
     pytester.makepyfile(test_latency=BENCHMARK)
     reports = pytester.path / "reports"
-    args = _quick(synthetic_root, reports, "-k", "torch or openvino", "--criteria", str(profile))
+    args = _quick(synthetic_root, reports, "-k", "torch or openvino", "--inspectnet-criteria", str(profile))
     result = pytester.runpytest_subprocess(*args)  # a fresh process (see the one-thread test)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([f"*bottle-cpu-torch*median * ms > 0.500 ms, budget of class '{here}'*"])

@@ -244,7 +244,7 @@ def test_long_phase():
 
 def test_a_long_phase_is_shown_by_default(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_phase=LONG_PHASE)
-    result = pytester.runpytest()
+    result = pytester.runpytest("--inspectnet-device", "cpu")  # asked for: InspectNet shows its progress
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -257,7 +257,7 @@ def test_a_long_phase_is_shown_by_default(pytester: pytest.Pytester) -> None:
 
 def test_nothing_is_shown_under_quiet(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_phase=LONG_PHASE)
-    result = pytester.runpytest("-q")
+    result = pytester.runpytest("-q", "--inspectnet-device", "cpu")
     result.assert_outcomes(passed=1)
     result.stdout.no_fnmatch_line("*inspectnet: coreset*")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from inspectnet.criteria.candidates import CandidatesProfile, parse_candidates
 from inspectnet.criteria.latency import Budget, DeviceBudgets, parse_budgets
+from inspectnet.criteria.project import RunTable, parse_run
 from inspectnet.names import METHODS, METRICS, run_id, run_name
 
 TOP_KEYS = (
@@ -33,6 +34,7 @@ TOP_KEYS = (
     "parity",
     "gate",
     "candidates",
+    "run",
 )
 # per --dataset kind; a user's own dataset in MVTec AD layout (folder) starts from MVTec AD's categories and numbers
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml", "folder": "mvtec_ad.toml"}
@@ -174,6 +176,7 @@ class Profile:
     parity: ParityCriteria = field(default_factory=ParityCriteria)
     gate: GateCriteria = field(default_factory=GateCriteria)
     candidates: CandidatesProfile = field(default_factory=CandidatesProfile)
+    run: RunTable = field(default_factory=RunTable)  # a project file's [run] table: its options' defaults
 
     def budget(self, device: str, runtime: str, machine_class: str) -> Budget:
         """What ``runtime`` on ``device`` is held to on a machine of ``machine_class``: the portable floor
@@ -293,11 +296,12 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
     try:
         budgets = parse_budgets(path, data.get("latency"))
         candidates = parse_candidates(path, data.get("candidates"))
+        run = parse_run(path, data.get("run"))
     except ValueError as exc:
         raise CriteriaError(str(exc)) from None
     parity = _parity(path, data.get("parity"))
     gate = _gate(path, data.get("gate"))
-    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity, gate, candidates)
+    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity, gate, candidates, run)
 
 
 def _gate(path: Path, value: Any) -> GateCriteria:

@@ -26,7 +26,7 @@ GOOD = "good"
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HOW_TO_POINT = (
-    "point --data-root at a directory in MVTec AD layout (<root>/<category>/train/good/*.png), "
+    "point --inspectnet-data-root at a directory in MVTec AD layout (<root>/<category>/train/good/*.png), "
     "or generate the embedded set with `inspectnet data synth --out DIR`"
 )
 
@@ -93,7 +93,7 @@ def check_category_name(category: str) -> str:
     """Return ``category`` if it is a plain folder name, else raise (``../x``, ``a/b``, ``''``)."""
     if not _PLAIN_NAME.fullmatch(category) or ".." in category:
         raise DataError(
-            f"--category {category!r} is not a plain name; "
+            f"--inspectnet-category {category!r} is not a plain name; "
             "use a folder name under the dataset root (letters, digits, '_', '-', '.')"
         )
     return category

@@ -1,11 +1,11 @@
 """What each dataset is and may be used for: every record names it, so nobody mistakes one for the other.
 
-Three kinds of dataset (``--dataset``):
+Three kinds of dataset (``--inspectnet-dataset``):
 
 - ``synthetic``: the embedded set, CC0;
 - ``mvtec_ad``: MVTec AD itself, CC BY-NC-SA 4.0;
 - ``folder``: any other dataset in MVTec AD layout, whose name and licence the user states, in a
-  ``dataset.toml`` at its root (``name``, ``licence``, optional ``note``) or with ``--dataset-licence TEXT``
+  ``dataset.toml`` at its root (``name``, ``licence``, optional ``note``) or with ``--inspectnet-dataset-licence TEXT``
   (the name is then the root directory's name).
 
 ``resolve`` turns a kind, a root and the option into one ``DatasetIdentity``, once, before anything heavy runs;
@@ -42,7 +42,7 @@ class IdentityError(ValueError):
 @dataclass(frozen=True)
 class DatasetIdentity:
     """Which dataset a run used and under which licence: the name, licence and note of every record's
-    dataset block. ``kind`` is the ``--dataset`` it came from (synthetic | mvtec_ad | folder)."""
+    dataset block. ``kind`` is the ``--inspectnet-dataset`` it came from (synthetic | mvtec_ad | folder)."""
 
     kind: str
     name: str
@@ -58,7 +58,9 @@ class DatasetIdentity:
 def builtin(kind: str) -> DatasetIdentity:
     """The identity of a built-in kind (synthetic | mvtec_ad); a ``folder`` dataset needs ``resolve``."""
     if kind not in DATASET_LICENCES:
-        raise IdentityError(f"--dataset {kind}: its name and licence come from the user; resolve it with its root")
+        raise IdentityError(
+            f"--inspectnet-dataset {kind}: its name and licence come from the user; resolve it with its root"
+        )
     return DatasetIdentity(kind, kind, DATASET_LICENCES[kind], DATASET_NOTES[kind])
 
 
@@ -66,7 +68,7 @@ def how_to_state(root: Path) -> str:
     """The two ways to state a folder dataset's licence, in one line."""
     return (
         f'put {root / IDENTITY_FILE} with name = "..." and licence = "..." (note optional), '
-        "or pass --dataset-licence TEXT (the name is then the data root's directory name)"
+        "or pass --inspectnet-dataset-licence TEXT (the name is then the data root's directory name)"
     )
 
 
@@ -74,33 +76,40 @@ def resolve(kind: str, root: Path | None, licence_option: str | None) -> Dataset
     """The dataset's identity: built in for synthetic and mvtec_ad; for ``folder``, read from
     ``root/dataset.toml`` and/or ``licence_option``. Raises ``IdentityError`` (one line) on anything unusable."""
     if kind not in DATASET_KINDS:
-        raise IdentityError(f"--dataset {kind}: unknown (known: {', '.join(DATASET_KINDS)})")
+        raise IdentityError(f"--inspectnet-dataset {kind}: unknown (known: {', '.join(DATASET_KINDS)})")
     if kind != "folder":
         if licence_option is not None:
             raise IdentityError(
-                f"--dataset-licence applies to --dataset folder only; --dataset {kind} is {DATASET_LICENCES[kind]}"
+                f"--inspectnet-dataset-licence applies to --inspectnet-dataset folder only; "
+                f"--inspectnet-dataset {kind} is {DATASET_LICENCES[kind]}"
             )
         return builtin(kind)
     if root is None:
-        raise IdentityError("--dataset folder needs --data-root DIR (a directory in MVTec AD layout)")
+        raise IdentityError(
+            "--inspectnet-dataset folder needs --inspectnet-data-root DIR (a directory in MVTec AD layout)"
+        )
     option = _licence_option(licence_option)
     path = root / IDENTITY_FILE
     if path.is_file():
         identity = _read(path)
         if option is not None and option != identity.licence:
             raise IdentityError(
-                f"{path}: licence {identity.licence!r} and --dataset-licence {option!r} disagree; state it once"
+                f"{path}: licence {identity.licence!r} and --inspectnet-dataset-licence {option!r} disagree; "
+                "state it once"
             )
         return identity
     if option is None:
-        raise IdentityError(f"--dataset folder: whose data is {root}, under which licence? {how_to_state(root)}")
+        raise IdentityError(
+            f"--inspectnet-dataset folder: whose data is {root}, under which licence? {how_to_state(root)}"
+        )
     name = root.resolve().name
     if not _NAME.fullmatch(name):
         raise IdentityError(
-            f"--data-root {root}: its directory name {name!r} is not a dataset name ({_NAME_RULE}); give name in {path}"
+            f"--inspectnet-data-root {root}: its directory name {name!r} is not a dataset name ({_NAME_RULE}); "
+            f"give name in {path}"
         )
-    _not_reserved(name, f"--data-root {root}: the directory name", f"give another name in {path}")
-    note = "a dataset in MVTec AD layout; its licence as stated by --dataset-licence"
+    _not_reserved(name, f"--inspectnet-data-root {root}: the directory name", f"give another name in {path}")
+    note = "a dataset in MVTec AD layout; its licence as stated by --inspectnet-dataset-licence"
     return DatasetIdentity("folder", name, option, note)
 
 
@@ -109,13 +118,15 @@ def _licence_option(text: str | None) -> str | None:
         return None
     stripped = text.strip()
     if not stripped or not stripped.isprintable():
-        raise IdentityError(f"--dataset-licence {text!r}: give the licence as one non-empty line, e.g. CC0-1.0")
+        raise IdentityError(
+            f"--inspectnet-dataset-licence {text!r}: give the licence as one non-empty line, e.g. CC0-1.0"
+        )
     return stripped
 
 
 def _not_reserved(name: str, what: str, fix: str) -> None:
     if name.casefold() in RESERVED_NAMES:
-        raise IdentityError(f"{what} {name!r} is reserved for --dataset {name.casefold()}; {fix}")
+        raise IdentityError(f"{what} {name!r} is reserved for --inspectnet-dataset {name.casefold()}; {fix}")
 
 
 def _read(path: Path) -> DatasetIdentity:
@@ -139,6 +150,6 @@ def _read(path: Path) -> DatasetIdentity:
         values[key] = value.strip()
     if not _NAME.fullmatch(values["name"]):
         raise IdentityError(f"{path}: name {values['name']!r} is not a dataset name ({_NAME_RULE})")
-    _not_reserved(values["name"], f"{path}: name", "use that --dataset, or give another name")
+    _not_reserved(values["name"], f"{path}: name", "use that --inspectnet-dataset, or give another name")
     note = values.get("note", f"a dataset in MVTec AD layout; its name and licence as stated in its {IDENTITY_FILE}")
     return DatasetIdentity("folder", values["name"], values["licence"], note)

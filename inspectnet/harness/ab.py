@@ -3,7 +3,7 @@ hold, loaded in this process and timed alternately (``inspectnet.measure.ab``).
 
 Torch eager has no model file: each side's deployed torch model (anomalib's model and its PostProcessor) is
 rebuilt from what its record names by sha256 (``torch_model``): the fitted head from the artifact store's
-checkpoint (or a user's ``--model`` checkpoint found by its sha256), the backbone weights file, and the
+checkpoint (or a user's ``--inspectnet-model`` checkpoint found by its sha256), the backbone weights file, and the
 thresholds that the record's export (``exports/<key>/export.json``) was made with.
 
 Where a side cannot be run here, ``ABMeasurer`` says why in one line and the gate decides that row on the
@@ -100,7 +100,10 @@ class ABMeasurer:
             if path is None:
                 digest = next(iter(artifact.sha256.values()))[:12]
                 where = ", ".join(str(r) for r in self.roots) or "no directory"
-                return f"the {side}'s {runtime} model (sha256 {digest}...) is not in {where}; pass --artifacts DIR"
+                return (
+                    f"the {side}'s {runtime} model (sha256 {digest}...) is not in {where}; "
+                    "pass --inspectnet-artifacts DIR"
+                )
             paths.append(path)
         sides = [
             Side(path, record.protocol.image_size, isinstance(entry.artifact, GivenExport))
@@ -271,7 +274,7 @@ def _stable(record: LatencyRecord) -> bool | str:
 
 def find_head(record: LatencyRecord, roots: Sequence[Path]) -> dict[str, Any] | str:
     """The fitted head whose checkpoint has the record's sha256: the artifact store's ``models/<key>/`` for a
-    model InspectNet trained, else (a ``--model`` checkpoint) the user's file where the record says or by
+    model InspectNet trained, else (a ``--inspectnet-model`` checkpoint) the user's file where the record says or by
     name under ``roots``. Raises the store's or the checkpoint reader's one-line error for a modified file."""
     from inspectnet.models.checkpoint import load_checkpoint
     from inspectnet.models.store import ArtifactStore
@@ -294,7 +297,9 @@ def find_head(record: LatencyRecord, roots: Sequence[Path]) -> dict[str, Any] | 
 
 def _weights_candidates(record: LatencyRecord, roots: Sequence[Path]) -> Iterator[Path]:
     w = record.weights
-    for root in roots:  # random:N and a --model checkpoint's backbone live in the store; this backbone's first
+    for (
+        root
+    ) in roots:  # random:N and a --inspectnet-model checkpoint's backbone live in the store; this backbone's first
         files = sorted((root / "weights").glob("*")) if (root / "weights").is_dir() else []
         yield from sorted(files, key=lambda p: not p.name.startswith(f"{w.backbone}-"))
     if w.kind == "imagenet":
@@ -308,7 +313,7 @@ def _weights_candidates(record: LatencyRecord, roots: Sequence[Path]) -> Iterato
 
 def find_weights(record: LatencyRecord, roots: Sequence[Path]) -> Path | None:
     """The backbone weights file whose sha256 the record holds: in a store's ``weights/``, timm's cache
-    (``imagenet``) or where ``--weights FILE`` pointed."""
+    (``imagenet``) or where ``--inspectnet-weights FILE`` pointed."""
     from inspectnet.models.weights import file_sha256
 
     for path in _weights_candidates(record, roots):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspectnet.criteria import RunKey
+from inspectnet.criteria import Profile, RunKey
 from inspectnet.models.checkpoint import (
     CheckpointError,
     UserCheckpoint,
@@ -96,16 +96,17 @@ def given_models(
     sha256: dict[str, str],
     categories: list[str] | None,
 ) -> list[GivenModel]:
-    """Every model named by ``--model CATEGORY=PATH`` (seed 0) and found under ``--model-dir``, restricted to
-    ``categories``. Each checkpoint is read (safely) and its model built once here, so a bad file stops the
-    run before anything is trained. ``sha256`` pins a category's seed-0 checkpoints (``--model-sha256``)."""
+    """Every model named by ``--inspectnet-model CATEGORY=PATH`` (seed 0) and found under
+    ``--inspectnet-model-dir``, restricted to ``categories`` (a category without one is the caller's to judge).
+    Each checkpoint is read (safely) and its model built once here, so a bad file stops the run before anything
+    is trained. ``sha256`` pins a category's seed-0 checkpoints (``--model-sha256``)."""
     candidates: list[tuple[str, int, Path]] = []
     if model_dir is not None:
         candidates += [(c, seed, path) for (_, c, seed), path in sorted(find_checkpoints(model_dir).items())]
     candidates += [(category, 0, path) for category, path in named]
     unknown = sorted(set(sha256) - {c for c, _, _ in candidates})
     if unknown:
-        raise CheckpointError(f"--model-sha256 {unknown[0]}=...: no checkpoint was given for {unknown[0]}")
+        raise CheckpointError(f"--inspectnet-model-sha256 {unknown[0]}=...: no checkpoint was given for {unknown[0]}")
     models: dict[RunKey, GivenModel] = {}
     for category, seed, path in candidates:
         if categories is not None and category not in categories:
@@ -120,9 +121,21 @@ def given_models(
                 f"{path}: a second {run.method} checkpoint for {category} seed {seed} ({other}); give one"
             )
         models[run] = GivenModel(run, checkpoint, pin)
-    if categories is not None:
-        missing = sorted(set(categories) - {r.category for r in models})
-        if missing:
-            name = missing[0]
-            raise CheckpointError(f"--category {name}: no checkpoint for it (give --model {name}=PATH or --model-dir)")
     return [models[r] for r in sorted(models, key=lambda r: (r.category, r.method, r.seed))]
+
+
+def plan_runs(
+    profile: Profile,
+    given: tuple[GivenModel, ...],
+    categories: tuple[str, ...] | None,
+    seeds: tuple[int, ...] | None,
+    train_missing: bool,
+) -> list[RunKey]:
+    """The given checkpoints' runs (and, with ``train_missing``, the plan's runs of the categories without
+    one); the plan's runs when no checkpoint was given."""
+    planned = profile.plan.runs(list(categories) if categories else None, list(seeds) if seeds else None)
+    if not given:
+        return planned
+    have = {g.run.category for g in given}
+    extra = [r for r in planned if r.category not in have] if train_missing else []
+    return [g.run for g in given] + extra

@@ -18,7 +18,7 @@ from inspectnet.criteria import Plan, Profile, RunKey
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
-from inspectnet.harness.given import GivenModel
+from inspectnet.harness.given import GivenModel, plan_runs
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
@@ -53,11 +53,16 @@ class SessionOptions:
     given: tuple[GivenModel, ...] = ()  # --model / --model-dir: the runs are these checkpoints, none is trained
     checkpoint_dir: Path | None = None  # --anomalib-checkpoints: every published model also as an anomalib .ckpt
     exports: tuple[tuple[str, str, Path], ...] = ()  # --export: (category, runtime, path) of a user's own export
+    train_missing: bool = False  # with given models: the plan's categories without a checkpoint are trained
 
     @property
     def dataset_identity(self) -> DatasetIdentity:
         """Whose data this is and under which licence (``data.licences.resolve``, done once at configure)."""
         return self.identity if self.identity is not None else builtin(self.dataset)
+
+
+def _seed(run: RunKey) -> int:
+    return run.seed
 
 
 @dataclass(frozen=True)
@@ -104,12 +109,10 @@ class Session:
     def base_run(self, method: str, category: str) -> RunKey | None:
         """The model a category's latency and parity are measured on: the plan's base run, or with given
         models the given one of ``method`` on ``category`` (lowest seed); None when there is none."""
-        if not self.options.given:
+        given = self.options.given
+        if not given or (self.options.train_missing and category not in {g.run.category for g in given}):
             return self.plan.base_run(method, category)
-        mine = sorted(
-            (g.run for g in self.options.given if (g.run.method, g.run.category) == (method, category)),
-            key=lambda r: r.seed,
-        )
+        mine = sorted((g.run for g in given if (g.run.method, g.run.category) == (method, category)), key=_seed)
         return mine[0] if mine else None
 
     def measured_run(self, category: str) -> RunKey | None:
@@ -118,11 +121,8 @@ class Session:
         return self.base_run("patchcore", category) or self.base_run("padim", category)
 
     def runs(self) -> list[RunKey]:
-        if self.options.given:
-            return [g.run for g in self.options.given]
-        cats = list(self.options.categories) if self.options.categories else None
-        seeds = list(self.options.seeds) if self.options.seeds else None
-        return self.plan.runs(cats, seeds)
+        o = self.options
+        return plan_runs(o.profile, o.given, o.categories, o.seeds, o.train_missing)
 
     def prepare(self) -> None:
         """Validate every planned category and resolve every backbone's weights up front, so a user's bad

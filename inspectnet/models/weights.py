@@ -51,11 +51,14 @@ def parse_weights(text: str) -> WeightsSpec:
     if match:
         return WeightsSpec("random", seed=int(match.group(1)))
     if text.startswith("random"):
-        raise WeightsError(f"--weights {text!r}: write random:N with a non-negative integer seed, e.g. random:0")
+        raise WeightsError(
+            f"--inspectnet-weights {text!r}: write random:N with a non-negative integer seed, e.g. random:0"
+        )
     path = Path(text).expanduser()
     if not path.exists():
         raise WeightsError(
-            f"--weights {text!r}: no such file or directory; use imagenet, random:N, or a path to a weights file"
+            f"--inspectnet-weights {text!r}: no such file or directory; use imagenet, random:N, "
+            "or a path to a weights file"
         )
     return WeightsSpec("file", path=path)
 
@@ -116,7 +119,7 @@ def _file_for(path: Path, backbone: str) -> Path:
         if candidate.is_file():
             return candidate
     raise WeightsError(
-        f"--weights {path}: directory has no {backbone}{{{','.join(_SUFFIXES)}}}; "
+        f"--inspectnet-weights {path}: directory has no {backbone}{{{','.join(_SUFFIXES)}}}; "
         f"put the {backbone} state dict there or pass the file itself"
     )
 
@@ -152,8 +155,8 @@ def _find_imagenet(backbone: str) -> Path:
             return path
     looked = ", ".join(str(p) for p in candidates) or "(timm knows no pretrained weights for it)"
     raise WeightsError(
-        f"--weights imagenet: no ImageNet weights for {backbone} on this machine (looked in {looked}); "
-        f"nothing is downloaded at run time: copy timm's cached weights there, or pass --weights FILE"
+        f"--inspectnet-weights imagenet: no ImageNet weights for {backbone} on this machine (looked in {looked}); "
+        f"nothing is downloaded at run time: copy timm's cached weights there, or pass --inspectnet-weights FILE"
     )
 
 

@@ -317,9 +317,13 @@ def caveats(reports: ReportSet) -> list[str]:
 def reproduction(reports: ReportSet) -> list[str]:
     dataset = _name(dataset_of(reports), "synthetic")
     kind = dataset if dataset in ("synthetic", "mvtec_ad") else "folder"
-    extra = "" if kind == "synthetic" else f" --dataset {kind} --data-root DIR --weights imagenet"
+    extra = (
+        ""
+        if kind == "synthetic"
+        else f" --inspectnet-dataset {kind} --inspectnet-data-root DIR --inspectnet-weights imagenet"
+    )
     own = (
-        [f'# DIR/dataset.toml: name = "{dataset}", licence = "..." (or pass --dataset-licence)']
+        [f'# DIR/dataset.toml: name = "{dataset}", licence = "..." (or pass --inspectnet-dataset-licence)']
         if kind == "folder"
         else []
     )
@@ -330,7 +334,7 @@ def reproduction(reports: ReportSet) -> list[str]:
         "make run                      # the whole pipeline on the embedded dataset, then this card",
         *own,
         f'pytest tests/acceptance parity -m "accuracy or parity"{extra}',
-        f"pytest benchmarks --device cpu{extra}",
+        f"pytest benchmarks --inspectnet-device cpu{extra}",
         "inspectnet card --reports reports",
         "cd reports && sha256sum -c CHECKSUMS.sha256",
         "```",

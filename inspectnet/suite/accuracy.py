@@ -1,0 +1,61 @@
+"""Accuracy acceptance: the card's ablation as criteria, per method x category x seed (and coreset).
+
+Each test trains (or loads from the artifact store) one model, evaluates it exactly on raw scores, writes
+its JSON record and checks one metric against the profile's minimum (or skips, naming the profile, where a
+partial profile sets no criterion for that metric).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inspectnet.criteria import RunKey
+from inspectnet.harness.session import Session
+
+pytestmark = pytest.mark.accuracy
+
+
+def _check(inspectnet: Session, run: RunKey, metric: str) -> None:
+    """Measured and recorded whatever the profile says; judged where it sets a criterion (a partial profile may
+    set only some metrics: the others skip, saying where their value is)."""
+    evaluation = inspectnet.publish(run)
+    profile = inspectnet.options.profile
+    criterion = profile.criterion_or_none(run.method, run.category, metric)
+    if criterion is None:
+        value = evaluation.record.metrics[metric]
+        pytest.skip(
+            f"{profile.no_criterion(run.method, run.category, metric)}; "
+            f"{metric} = {value:.4f} recorded in {evaluation.record_path}"
+        )
+    verdict = criterion.check(evaluation.record.metrics[metric])
+    assert verdict.passed, verdict.message(run.test_id, evaluation.record_path)
+
+
+def test_image_auroc(inspectnet: Session, inspectnet_run: RunKey) -> None:
+    _check(inspectnet, inspectnet_run, "image_auroc")
+
+
+def test_pixel_auroc(inspectnet: Session, inspectnet_run: RunKey) -> None:
+    _check(inspectnet, inspectnet_run, "pixel_auroc")
+
+
+def test_aupro(inspectnet: Session, inspectnet_run: RunKey) -> None:
+    _check(inspectnet, inspectnet_run, "aupro")
+
+
+def test_ablation(inspectnet: Session, inspectnet_ablation_category: str) -> None:
+    """PatchCore against PaDiM on one category: the delta table row, checked where the profile sets a delta."""
+    from inspectnet.harness.ablation import ablation_row, missing_methods, write_ablation
+
+    category = inspectnet_ablation_category
+    missing = missing_methods(inspectnet, category)
+    if missing:
+        pytest.skip(f"the ablation compares PatchCore with PaDiM; no {' or '.join(missing)} model of {category}")
+    row = ablation_row(inspectnet, category)
+    path = write_ablation(inspectnet, row)
+    criteria = inspectnet.options.profile.deltas.get(category, {})
+    if not criteria:
+        pytest.skip(f"{path} written; the profile sets no [delta.{category}] criterion")
+    verdicts = [c.check(row.deltas[metric]) for metric, c in criteria.items()]
+    failures = [v.message(f"{category} PatchCore - PaDiM", path) for v in verdicts if not v.passed]
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,35 @@
+"""Parity acceptance: each category's exported model on each runtime matches the torch model.
+
+`pytest -m parity`: exports ONNX and OpenVINO IR from the trained checkpoint (cached per checkpoint sha256),
+runs the profile's N test images (half normal, half anomalous) through torch and the runtime at batch 1 and
+checks max abs error of the raw and normalised map and score <= tolerance, zero label and mask flips.
+Writes ``<runtime>_parity_patchcore_<category>.json``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inspectnet.harness.parity import ParityChecker
+from inspectnet.harness.session import Session
+
+pytestmark = pytest.mark.parity
+
+
+def test_parity(
+    inspectnet: Session, inspectnet_parity: ParityChecker, inspectnet_parity_case: tuple[str, str, str]
+) -> None:
+    from inspectnet.deploy.runtimes import RuntimeUnavailable
+
+    category, device, runtime = inspectnet_parity_case
+    run = inspectnet.measured_run(category)
+    if run is None:
+        pytest.skip(f"no model of {category} to measure (the given checkpoints hold none)")
+    try:
+        runner = inspectnet.runner(run, runtime, device)
+    except RuntimeUnavailable as exc:
+        pytest.skip(str(exc))
+    result = inspectnet_parity.check(run, runner)
+    path = inspectnet_parity.record(run, runner, result)
+    where = "".join(f"\n  {w.describe()}" for w in result.where)
+    assert result.clean, f"{category}-{runtime} on {device}: {result.summary()}; record: {path}{where}"
