@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inspectnet.data.layout import DataError
+from inspectnet.harness.settings import GATE_MODES, PROJECT_FILE, STORE_DIR
 from inspectnet.records import RecordError
 from inspectnet.report.budget import DEFAULT_MARGIN
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_TOLERANCE = 0.02  # inspectnet init --from-current: each criterion's slack below today's value
 
 
 def _seed(text: str) -> int:
@@ -86,8 +88,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     from inspectnet.gate import compare
     from inspectnet.harness.ab import measurer
 
+    project = Path(PROJECT_FILE)
     try:
-        profile = load_profile(args.criteria or packaged("synthetic"))
+        profile = load_profile(args.criteria or (project if project.is_file() else packaged("synthetic")))
     except CriteriaError as exc:
         print(f"inspectnet: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -97,7 +100,7 @@ def _cmd_gate(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     settings = profile.gate
     ab = None
-    if args.mode == "auto":
+    if args.gate_mode == "auto":
         ab = measurer([args.store_dir, *args.artifacts], settings)
     result = compare(args.baseline, args.current, settings, ab)
     print(result.table())
@@ -138,6 +141,51 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     else:
         atomic_write_text(args.out, text)
         print(f"budget: {args.out} (add it to your criteria profile, or pass the profile with --criteria)")
+    return EXIT_OK
+
+
+def _tolerance(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tolerance must be a number such as 0.02, got {text!r}") from None
+
+
+def _model(text: str) -> tuple[str, str]:
+    """``--model CATEGORY=PATH`` (the plugin's parser, its messages naming init's option)."""
+    from inspectnet.harness.settings import PREFIX
+    from inspectnet.options import _category_value
+
+    try:
+        return _category_value("model")(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace(PREFIX, "--")) from None
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from inspectnet.harness.project import InitError, InitRequest, init_project
+
+    if args.tolerance is not None and not args.from_current:
+        print("inspectnet: error: --tolerance applies to --from-current only; give both, or neither", file=sys.stderr)
+        return EXIT_USAGE
+    request = InitRequest(
+        project=args.dir,
+        data_root=args.data_root,
+        model_dir=args.model_dir,
+        models=tuple((c, Path(p)) for c, p in args.model or ()),
+        dataset=args.dataset,
+        dataset_licence=args.dataset_licence,
+        weights=args.weights,
+        from_current=args.from_current,
+        tolerance=args.tolerance if args.tolerance is not None else DEFAULT_TOLERANCE,
+        baseline=args.baseline,
+        latency_runner=args.latency_runner,
+    )
+    try:
+        init_project(request, print)
+    except InitError as exc:
+        print(f"inspectnet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -194,10 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--baseline", type=Path, required=True, help="baseline reports root (or records directory)")
     gate.add_argument("--current", type=Path, required=True, help="current reports root (or records directory)")
     gate.add_argument("--json", type=Path, help="also write the verdict as JSON to this file")
-    gate.add_argument("--criteria", type=Path, help="profile whose [gate] table sets the thresholds")
     gate.add_argument(
-        "--mode",
-        choices=("auto", "records"),
+        "--criteria",
+        type=Path,
+        help="profile whose [gate] table sets the thresholds (default: ./inspectnet.toml, else the packaged one)",
+    )
+    gate.add_argument(
+        "--gate-mode",
+        choices=GATE_MODES,
         default="auto",
         help="latency: auto (A/B here where both models are found by sha256, records otherwise) or records",
     )
@@ -212,10 +264,63 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument(
         "--store-dir",
         type=Path,
-        default=Path(".inspectnet/store"),
-        help="artifact store holding exported models (default: .inspectnet/store)",
+        default=STORE_DIR,
+        help=f"artifact store holding exported models (default: {STORE_DIR})",
     )
     gate.set_defaults(func=_cmd_gate)
+
+    init = commands.add_parser(
+        "init", help="write inspectnet.toml, pytest's configuration and a CI workflow for your anomalib checkpoints"
+    )
+    init.add_argument("--dir", type=Path, default=Path("."), help="the project's root directory (default: .)")
+    given = init.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--model-dir", type=Path, metavar="DIR", help="anomalib's results tree (DIR/<Model>/<Dataset>/<category>/...)"
+    )
+    given.add_argument(
+        "--model",
+        action="append",
+        type=_model,
+        metavar="CATEGORY=PATH",
+        help="an anomalib checkpoint (.ckpt, Patchcore or Padim) as CATEGORY's model (repeatable)",
+    )
+    init.add_argument(
+        "--data-root", type=Path, required=True, help="the dataset's root in MVTec AD layout (<root>/<category>/...)"
+    )
+    init.add_argument(
+        "--dataset", choices=("folder", "mvtec_ad"), default="folder", help="folder (your own; default) or mvtec_ad"
+    )
+    init.add_argument(
+        "--dataset-licence",
+        metavar="TEXT",
+        help="folder: the dataset's licence, e.g. CC0-1.0 (else DATA_ROOT/dataset.toml states it)",
+    )
+    init.add_argument(
+        "--weights", metavar="SPEC", help="backbone weights for models trained: imagenet | random:N | FILE"
+    )
+    init.add_argument(
+        "--from-current",
+        action="store_true",
+        help="measure the current models once and write their values as each criterion's reference",
+    )
+    init.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        help=f"with --from-current: each criterion's tolerance below its reference (default: {DEFAULT_TOLERANCE})",
+    )
+    init.add_argument(
+        "--baseline",
+        type=Path,
+        default=Path("reports"),
+        help="the CI gate's baseline reports root, relative to --dir (default: reports)",
+    )
+    init.add_argument(
+        "--latency-runner",
+        default="ubuntu-latest",
+        metavar="LABEL",
+        help="the CI runner the latency job runs on (default: ubuntu-latest)",
+    )
+    init.set_defaults(func=_cmd_init)
     return parser
 
 

@@ -18,12 +18,11 @@ from typing import Any
 
 from inspectnet.data.layout import DataError, check_category_name
 from inspectnet.data.licences import DATASET_KINDS
-from inspectnet.harness.settings import PREFIX, RunValues
+from inspectnet.harness.settings import GATE_MODES, PREFIX, RunValues
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
 
 GROUP = ("inspectnet", "InspectNet: a model card's acceptance criteria (accuracy, parity, latency, candidates)")
 EXPORT_RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
-GATE_MODES = ("auto", "records")
 
 
 def _category_list(text: str) -> list[str]:

@@ -327,7 +327,7 @@ class Reporter:
         gate = settings.profile.gate
         ab = None
         if option(self.config, "gate-mode") == "auto":
-            ab = measurer([settings.store_dir, *option(self.config, "artifacts")], gate)
+            ab = measurer([settings.store_dir, *option(self.config, "artifacts")], gate, BY_NAME["artifacts"].flag)
         try:
             assert settings.baseline is not None
             result = compare(settings.baseline, settings.report_dir, gate, ab)

@@ -217,9 +217,9 @@ def test_pytest_baseline_gates_the_session(pytester: pytest.Pytester, drop: floa
     result = pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
-        "--report-dir",
+        "--inspectnet-report-dir",
         str(pytester.path / "out" / "eval_harness"),
-        "--baseline",
+        "--inspectnet-baseline",
         str(FIXTURE),
     )
     result.assert_outcomes(passed=1)
@@ -233,7 +233,7 @@ def test_cli_latency_modes_and_a_missing_artifacts_directory(
     args = ["gate", "--baseline", str(FIXTURE), "--current", str(current)]
     assert main([*args, "--artifacts", str(tmp_path / "absent")]) == 2
     assert "--artifacts" in capsys.readouterr().err
-    assert main([*args, "--mode", "records"]) == 0
+    assert main([*args, "--gate-mode", "records"]) == 0
     out = capsys.readouterr().out
     assert out.count("records mode asked for (--mode records)") == 3  # one per latency row, each with its mode
     assert main([*args, "--store-dir", str(tmp_path)]) == 0  # auto: nothing found there, every row says so

@@ -164,7 +164,7 @@ def _wrong_size(src: Path, dst: Path) -> None:
         (_truncated, "patchcore", "bottle", "not a readable checkpoint"),
         (_planted, "patchcore", "bottle", "not on InspectNet's allowlist"),
         (_wrong_size, "padim", "bottle", "image size mismatch"),
-        (None, "patchcore", "cable", "--category cable: no checkpoint"),
+        (None, "patchcore", "cable", "--inspectnet-model: no checkpoint for cable (found: none)"),
     ],
     ids=["other-model", "truncated", "planted-pickle", "image-size", "no-checkpoint-for-category"],
 )
@@ -302,7 +302,11 @@ def test_an_export_that_cannot_take_the_test_images_is_refused(
     run = _pytest(tmp_path, small_bottle, *given, f"--export=bottle:onnx={path}", parity=True)
     assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
     errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
-    expected = "model input shape 2x3x64x64 does not fit images of shape 1x3x64x64" if with_model else "give --model"
+    expected = (
+        "model input shape 2x3x64x64 does not fit images of shape 1x3x64x64"
+        if with_model
+        else "give --inspectnet-model"
+    )
     assert len(errors) == 1 and str(path) in errors[0] and expected in errors[0], run.stderr
     assert not (tmp_path / "reports").exists() and not (tmp_path / "store").exists()
 

@@ -164,7 +164,7 @@ def test_emits(request, i):
 def test_records_travel_to_the_one_writer(pytester: pytest.Pytester, workers: list[str]) -> None:
     pytester.makepyfile(test_transport=TRANSPORT)
     reports = pytester.path / "out" / "eval_harness"
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--report-dir", str(reports), *workers)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--inspectnet-report-dir", str(reports), *workers)
     result.assert_outcomes(passed=6)
     tree = _tree(pytester.path / "out")
     assert sorted(tree) == sorted(

@@ -1,8 +1,10 @@
 """Acceptance criteria as data: a TOML profile per dataset (what to run, and per metric a minimum).
 
 A metric's criterion is ``{ min = X }`` or ``{ reference = R, tolerance = T }`` (the minimum is then
-R - T): the card's number and the slack the profile states. Unknown keys, methods, categories or
-metrics are errors naming the key; nothing in a profile is silently ignored.
+R - T): the card's number and the slack the profile states. ``{ todo = "..." }`` is a placeholder that
+``inspectnet init`` writes where no number is known yet: it fails every check, saying where it is and what
+to write, so an unfinished profile never accepts a model. Unknown keys, methods, categories or metrics are
+errors naming the key; nothing in a profile is silently ignored.
 
 A profile may be partial: a method and category may set only some metrics (the others are still measured
 and recorded; their tests skip, saying so). Every planned method and category needs a table that sets at
@@ -11,6 +13,7 @@ least one (``Profile.check_runs``, called at configure time, before anything tra
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,7 +39,7 @@ TOP_KEYS = (
     "candidates",
     "run",
 )
-# per --dataset kind; a user's own dataset in MVTec AD layout (folder) starts from MVTec AD's categories and numbers
+# per dataset kind; a user's own dataset in MVTec AD layout (folder) starts from MVTec AD's categories and numbers
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml", "folder": "mvtec_ad.toml"}
 
 
@@ -46,15 +49,35 @@ class CriteriaError(ValueError):
 
 @dataclass(frozen=True)
 class Criterion:
+    """One metric's minimum. A placeholder (``placeholder`` set: the file and table it sits in; ``todo``: the
+    file's own words) has no minimum to meet (``minimum`` is +inf) and fails every check."""
+
     metric: str
     minimum: float
     reference: float | None = None
     tolerance: float | None = None
+    placeholder: str | None = None
+    todo: str | None = None
+
+    @classmethod
+    def unset(cls, metric: str, where: str, todo: str) -> Criterion:
+        """The placeholder ``{ todo = "..." }`` of ``metric`` in ``where``: ``<file> [criteria.<method>.<cat>]``."""
+        return cls(metric, math.inf, placeholder=where, todo=todo)
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.placeholder is not None
 
     def check(self, value: float) -> Verdict:
-        return Verdict(self, value, value >= self.minimum)
+        return Verdict(self, value, not self.is_placeholder and value >= self.minimum)
+
+    def shown_minimum(self, decimals: int = 4) -> str:
+        """The minimum as a number with ``decimals`` places, or "unset (a placeholder)"."""
+        return "unset (a placeholder)" if self.is_placeholder else f"{self.minimum:.{decimals}f}"
 
     def describe(self) -> str:
+        if self.is_placeholder:
+            return f"no minimum: a placeholder in {self.placeholder} ({self.todo})"
         if self.reference is not None and self.tolerance is not None:
             return f"minimum {self.minimum:.4f} (reference {self.reference:.4f} - tolerance {self.tolerance:.4f})"
         return f"minimum {self.minimum:.4f}"
@@ -68,15 +91,19 @@ class Verdict:
 
     @property
     def margin(self) -> float:
+        """The value less the minimum (-inf for a placeholder: nothing meets it)."""
         return self.value - self.criterion.minimum
 
     def message(self, subject: str, record: Path | str | None = None) -> str:
-        relation = ">=" if self.passed else "<"
         where = f"; record: {record}" if record is not None else ""
-        return (
-            f"{subject}: {self.criterion.metric} = {self.value:.4f} {relation} {self.criterion.describe()} "
-            f"(margin {self.margin:+.4f}){where}"
-        )
+        c = self.criterion
+        if c.is_placeholder:
+            return (
+                f"{subject}: {c.metric} = {self.value:.4f} measured, not judged: a placeholder in {c.placeholder}; "
+                f"replace it with {c.metric} = {{ min = X }} or {{ reference = R, tolerance = T }} ({c.todo}){where}"
+            )
+        relation = ">=" if self.passed else "<"
+        return f"{subject}: {c.metric} = {self.value:.4f} {relation} {c.describe()} (margin {self.margin:+.4f}){where}"
 
 
 @dataclass(frozen=True)
@@ -247,11 +274,19 @@ def _table(path: Path, value: Any, allowed: tuple[str, ...], where: str) -> dict
 def _criterion(path: Path, where: str, metric: str, spec: Any) -> Criterion:
     if not isinstance(spec, dict) or not spec:
         raise CriteriaError(f"{path}: {where} must be a table like {{ min = 0.9 }}")
-    unknown = set(spec) - {"min", "reference", "tolerance", "note"}
+    unknown = set(spec) - {"min", "reference", "tolerance", "note", "todo"}
     if unknown:
         raise CriteriaError(
-            f"{path}: unknown key {where}.{sorted(unknown)[0]} (known: min, reference, tolerance, note)"
+            f"{path}: unknown key {where}.{sorted(unknown)[0]} (known: min, reference, tolerance, note, todo)"
         )
+    if "todo" in spec:
+        todo = spec["todo"]
+        if set(spec) - {"todo", "note"}:
+            raise CriteriaError(f"{path}: {where}: todo marks a placeholder; remove it where min or reference is set")
+        if not isinstance(todo, str) or not todo.strip():
+            raise CriteriaError(f"{path}: {where}.todo must be a non-empty string, got {todo!r}")
+        table = where.rsplit(".", 1)[0]
+        return Criterion.unset(metric, f"{path} [{table}]", todo.strip())
     numbers = {k: v for k, v in spec.items() if k != "note"}
     for k, v in numbers.items():
         if not isinstance(v, int | float) or isinstance(v, bool):
@@ -275,7 +310,9 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise CriteriaError(f"--criteria {path}: no such file; pass a TOML profile or omit --criteria") from None
+        raise CriteriaError(
+            f"--inspectnet-criteria {path}: no such file; pass a TOML profile or omit --inspectnet-criteria"
+        ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CriteriaError(f"{path}: not a readable TOML profile ({exc})") from None
     for key in data:

@@ -39,7 +39,7 @@ class RunTable:
     dataset: str | None = None
     data_root: Path | None = None
     dataset_licence: str | None = None
-    weights: str | None = None
+    weights: str | None = None  # imagenet | random:N | a file (made relative to the project file's directory)
     model_dir: Path | None = None
     models: tuple[tuple[str, Path], ...] = ()
     model_sha256: tuple[tuple[str, str], ...] = ()
@@ -94,11 +94,14 @@ def parse_run(path: Path, value: Any) -> RunTable:
         return _text(path, key, value[key], choices) if key in value else None
 
     models = _per_category(path, "models", value.get("models", {}))
+    weights = optional_text("weights")
+    if weights is not None and weights != "imagenet" and not weights.startswith("random:"):
+        weights = str(path.parent / weights)  # a weights file, like every path here, is relative to this file
     return RunTable(
         dataset=optional_text("dataset", DATASET_KINDS),
         data_root=optional_path("data_root"),
         dataset_licence=optional_text("dataset_licence"),
-        weights=optional_text("weights"),
+        weights=weights,
         model_dir=optional_path("model_dir"),
         models=tuple((c, path.parent / p) for c, p in models.items()),
         model_sha256=tuple(_per_category(path, "model_sha256", value.get("model_sha256", {})).items()),

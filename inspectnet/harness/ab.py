@@ -79,6 +79,7 @@ class ABMeasurer:
     protocol: ABProtocol = field(default_factory=ABProtocol)
     undecided: Callable[[list[float]], bool] | None = None  # extend a run while this holds (``straddles``)
     log: list[str] = field(default_factory=list)
+    option: str = "--artifacts"  # how the caller names its directories option (one-line reasons say it)
 
     def __call__(self, base: LatencyRecord, cur: LatencyRecord, runtime: str) -> ABTiming | str:
         from inspectnet.deploy.export import ExportError
@@ -100,10 +101,7 @@ class ABMeasurer:
             if path is None:
                 digest = next(iter(artifact.sha256.values()))[:12]
                 where = ", ".join(str(r) for r in self.roots) or "no directory"
-                return (
-                    f"the {side}'s {runtime} model (sha256 {digest}...) is not in {where}; "
-                    "pass --inspectnet-artifacts DIR"
-                )
+                return f"the {side}'s {runtime} model (sha256 {digest}...) is not in {where}; pass {self.option} DIR"
             paths.append(path)
         sides = [
             Side(path, record.protocol.image_size, isinstance(entry.artifact, GivenExport))
@@ -360,7 +358,8 @@ def gate_protocol(settings: GateCriteria) -> tuple[ABProtocol, Callable[[list[fl
     return protocol, lambda ratios: straddles(ratios, settings.alpha, settings.min_effect)
 
 
-def measurer(roots: Iterable[Path], settings: GateCriteria) -> ABMeasurer:
-    """An A/B measurer with the gate profile's protocol, over the directories that exist among ``roots``."""
+def measurer(roots: Iterable[Path], settings: GateCriteria, option: str = "--artifacts") -> ABMeasurer:
+    """An A/B measurer with the gate profile's protocol, over the directories that exist among ``roots``
+    (``option``: the caller's option for more of them, named where a model is not found)."""
     protocol, undecided = gate_protocol(settings)
-    return ABMeasurer([r for r in roots if r.is_dir()], protocol, undecided)
+    return ABMeasurer([r for r in roots if r.is_dir()], protocol, undecided, option=option)

@@ -29,6 +29,7 @@ PROJECT_FILE = "inspectnet.toml"  # a project's profile and run settings; pytest
 REPORT_DIR = Path("reports/eval_harness")
 STORE_DIR = Path(".inspectnet/store")
 SYNTHETIC_ROOT = Path("data/synthetic")
+GATE_MODES = ("auto", "records")  # the gate's latency rows: A/B where both models are found, else records; or records
 
 
 class SettingsError(ValueError):
