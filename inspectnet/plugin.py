@@ -72,14 +72,24 @@ def _project(config: pytest.Config) -> Path | None:
     return found.resolve() if found.is_file() else None
 
 
+def _collects(config: pytest.Config, project: Path) -> bool:
+    """This run collects the project file (it, or a directory above it, is among the arguments or testpaths):
+    ``pytest tests/`` in a project with an ``inspectnet.toml`` does not ask for InspectNet."""
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        if path == project or path in project.parents:
+            return True
+    return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.pluginmanager.register(Reporter(config), "inspectnet-reporter")
     if config.getoption("--help", default=False) or config.getoption("--version", default=False):
         return
-    config.stash[PROJECT_KEY] = _project(config)
-    if given(config.getoption) or config.stash[PROJECT_KEY] is not None:
+    project = config.stash[PROJECT_KEY] = _project(config)
+    if given(config.getoption) or (project is not None and _collects(config, project)):
         resolved(config)  # asked for: every setting is checked now, before collection
 
 

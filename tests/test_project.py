@@ -90,3 +90,17 @@ def test_a_model_dir_without_checkpoints_is_one_line_not_a_fallback(pytester: py
     assert len(errors) == 1 and errors[0].startswith("ERROR: --inspectnet-model-dir results: no checkpoint for")
     assert "--inspectnet-train-missing" in errors[0]
     assert not (pytester.path / "reports").exists() and not (pytester.path / ".inspectnet").exists()
+
+
+def test_a_project_file_is_read_when_its_suite_is_collected(pytester: pytest.Pytester) -> None:
+    """With an inspectnet.toml in the project, `pytest tests/` (the project's own tests) does not read it;
+    a run that collects it checks its settings first, in one line."""
+    profile = (Path(__file__).parents[1] / "inspectnet" / "criteria" / "synthetic.toml").read_text()
+    pytester.makefile(".toml", inspectnet=profile + '\n[run]\nmodel_dir = "no-such-results"\n')
+    pytester.mkdir("tests").joinpath("test_own.py").write_text("def test_own():\n    pass\n")
+    pytester.runpytest("tests").assert_outcomes(passed=1)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.strip()]
+    missing = pytester.path / "no-such-results"  # [run] paths are relative to the project file
+    assert errors == [f"ERROR: --inspectnet-model-dir {missing}: no such directory; give anomalib's results directory"]

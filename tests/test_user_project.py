@@ -38,6 +38,17 @@ def _set(text: str, table: str, line: str) -> str:
     return changed
 
 
+def _pytest_with(project: Path, line: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """pytest in ``project`` with PatchCore bottle's ``image_auroc`` criterion set to ``line`` (then restored)."""
+    profile = project / "inspectnet.toml"
+    original = profile.read_text()
+    try:
+        profile.write_text(_set(original, "criteria.patchcore.bottle", line))
+        return _pytest(project, *args)
+    finally:
+        profile.write_text(original)
+
+
 @pytest.fixture(scope="module")
 def project(anomalib_results: Results, small_bottle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with its results tree and its data, after `inspectnet init --from-current`."""
@@ -87,13 +98,7 @@ def test_init_then_pytest_then_card_in_the_users_project(project: Path) -> None:
 
 
 def test_a_criterion_above_the_measured_value_fails_naming_it(project: Path) -> None:
-    profile = project / "inspectnet.toml"
-    original = profile.read_text()
-    try:
-        profile.write_text(_set(original, "criteria.patchcore.bottle", "image_auroc = { min = 0.9999 }"))
-        run = _pytest(project, "-m", "accuracy", "-k", "test_image_auroc")
-    finally:
-        profile.write_text(original)
+    run = _pytest_with(project, "image_auroc = { min = 0.9999 }", "-m", "accuracy", "-k", "test_image_auroc")
     assert run.returncode == 1, run.stdout[-3000:]
     assert "FAILED inspectnet.toml::accuracy::test_image_auroc[patchcore-bottle-seed0]" in run.stdout
     criteria = json.loads((project / "reports" / "eval_harness" / "criteria.json").read_text())["tests"]
@@ -104,13 +109,7 @@ def test_a_criterion_above_the_measured_value_fails_naming_it(project: Path) -> 
 
 
 def test_a_lax_criterion_is_named_in_one_line(project: Path) -> None:
-    profile = project / "inspectnet.toml"
-    original = profile.read_text()
-    try:
-        profile.write_text(_set(original, "criteria.patchcore.bottle", "image_auroc = { min = 0.3 }"))
-        run = _pytest(project, "-m", "accuracy", "-k", "shuffled and patchcore")
-    finally:
-        profile.write_text(original)
+    run = _pytest_with(project, "image_auroc = { min = 0.3 }", "-m", "accuracy", "-k", "shuffled and patchcore")
     assert run.returncode == 1, run.stdout[-3000:]
     lax = [x for x in run.stdout.splitlines() if x.startswith("[criteria.patchcore.bottle] image_auroc")]
     assert len(lax) == 1, run.stdout[-3000:]
