@@ -125,7 +125,7 @@ def test_missing_root_says_where_it_looked_and_how_to_point(tmp_path: Path, caps
     missing = tmp_path / "no-such-dataset"
     assert main(["data", "check", str(missing)]) == 2
     err = _one_line_naming(capsys, str(missing))
-    assert "--data-root" in err and "inspectnet data synth" in err
+    assert "--inspectnet-data-root" in err and "inspectnet data synth" in err
 
 
 def test_unknown_category_lists_the_known_ones(
@@ -143,7 +143,7 @@ def test_category_must_be_a_plain_name(
 ) -> None:
     root = tiny_dataset()
     assert main(["data", "check", str(root), "--category", name]) == 2
-    _one_line_naming(capsys, f"--category {name!r}")
+    _one_line_naming(capsys, f"category {name!r} is not a plain name")
 
 
 def test_several_problems_are_all_listed(tiny_dataset: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:

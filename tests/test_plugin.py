@@ -53,7 +53,7 @@ def test_the_plugin_runs_without_xdist_under_strict_markers(pytester: pytest.Pyt
     ("args", "message"),
     [
         (["--inspectnet-weights", "random:x"], "*--inspectnet-weights*random:N*"),
-        (["--inspectnet-category", "../x"], "*--inspectnet-category '../x' is not a plain name*"),
+        (["--inspectnet-category", "../x"], "*--inspectnet-category*category '../x' is not a plain name*"),
         (["--inspectnet-seeds", "a,b"], "*--inspectnet-seeds*non-negative integers*"),
         (["--inspectnet-dataset", "mvtec_ad"], "*--inspectnet-dataset mvtec_ad needs --inspectnet-data-root*"),
         (["--inspectnet-criteria", "nope.toml"], "*--inspectnet-criteria nope.toml: no such file*"),

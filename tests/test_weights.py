@@ -20,7 +20,7 @@ def test_parse_kinds(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", ["random:x", "random:-1", "random", "/no/such/weights.pth"])
 def test_parse_rejects_with_one_line_naming_the_option(text: str) -> None:
-    with pytest.raises(WeightsError, match="--weights") as exc:
+    with pytest.raises(WeightsError, match="--inspectnet-weights") as exc:
         parse_weights(text)
     assert "\n" not in str(exc.value)
 
@@ -40,7 +40,7 @@ def test_imagenet_absent_is_a_clear_error_without_network(tmp_path: Path, monkey
     with pytest.raises(WeightsError, match="nothing is downloaded") as exc:
         resolve(parse_weights("imagenet"), "resnet18", tmp_path / "store")
     assert time.perf_counter() - started < 5
-    assert str(tmp_path / "hf") in str(exc.value) and "--weights FILE" in str(exc.value)
+    assert str(tmp_path / "hf") in str(exc.value) and "--inspectnet-weights FILE" in str(exc.value)
 
 
 def test_imagenet_found_in_the_local_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

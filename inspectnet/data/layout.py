@@ -93,7 +93,7 @@ def check_category_name(category: str) -> str:
     """Return ``category`` if it is a plain folder name, else raise (``../x``, ``a/b``, ``''``)."""
     if not _PLAIN_NAME.fullmatch(category) or ".." in category:
         raise DataError(
-            f"--inspectnet-category {category!r} is not a plain name; "
+            f"category {category!r} is not a plain name; "
             "use a folder name under the dataset root (letters, digits, '_', '-', '.')"
         )
     return category
