@@ -274,8 +274,8 @@ def test_the_users_own_exports_are_checked_instead_of_exporting(
         assert record["scoring"]["name"] == "anomalib"  # a user's model: anomalib's arithmetic, as its export
 
 
-def _fixed_batch_of_two(path: Path) -> None:
-    """An export whose batch axis is fixed at 2, with anomalib's output names."""
+def _fixed_batch_of_two(path: Path, size: int = 64) -> None:
+    """An export whose batch axis is fixed at 2 and its images at ``size``, with anomalib's output names."""
 
     class Two(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -288,22 +288,89 @@ def _fixed_batch_of_two(path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter: all this test needs
         torch.onnx.export(
-            Two(), (torch.zeros(2, 3, 64, 64),), str(path), input_names=["input"], output_names=names, dynamo=False
+            Two(), (torch.zeros(2, 3, size, size),), str(path), input_names=["input"], output_names=names, dynamo=False
         )
 
 
-@pytest.mark.parametrize("with_model", [True, False], ids=["fixed-batch-of-2", "export-without-model"])
+@pytest.fixture(scope="module")
+def anomalib_default_exports(anomalib_results: Results, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The PatchCore checkpoint as anomalib's ``Engine.export`` writes it with its default arguments (batch,
+    height and width left dynamic), and the same graphs with the batch fixed at 2 (as exports made with a
+    batch of two have it): ``onnx``, ``openvino``, ``onnx-batch2``, ``openvino-batch2``."""
+    import warnings
+
+    import onnx
+    import openvino as ov
+    from anomalib.deploy import ExportType
+    from anomalib.engine import Engine
+    from anomalib.models import Patchcore
+
+    root = tmp_path_factory.mktemp("default-exports")
+    model = Patchcore.load_from_checkpoint(anomalib_results[1]["patchcore"], pre_trained=False)
+    engine = Engine(default_root_dir=root, logger=False, enable_progress_bar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = {
+            kind: Path(engine.export(model=model, export_type=kind, export_root=root / kind.value))
+            for kind in (ExportType.ONNX, ExportType.OPENVINO)
+        }
+    found = {"onnx": next((root / "onnx").rglob("*.onnx")), "openvino": next((root / "openvino").rglob("*.xml"))}
+    assert paths  # Engine.export returns the export's directory or file; the files are found under it
+    graph = onnx.load(str(found["onnx"]))
+    graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    found["onnx-batch2"] = root / "batch2.onnx"
+    onnx.save(graph, str(found["onnx-batch2"]))
+    ir = ov.Core().read_model(str(found["openvino"]))
+    names = [set(o.get_names()) for o in ir.outputs]
+    ir.reshape({ir.inputs[0]: ov.PartialShape([2, 3, -1, -1])})
+    for output, kept in zip(ir.outputs, names, strict=True):  # reshape renames an output; the file keeps them
+        output.get_tensor().set_names(kept)
+    found["openvino-batch2"] = root / "batch2.xml"
+    ov.save_model(ir, str(found["openvino-batch2"]), compress_to_fp16=False)
+    return found
+
+
+@pytest.mark.parametrize("variant", ["", "-batch2"], ids=["dynamic", "batch-fixed-at-2"])
+def test_anomalib_default_exports_are_checked_not_refused(
+    anomalib_results: Results,
+    anomalib_default_exports: dict[str, Path],
+    small_bottle: Path,
+    tmp_path: Path,
+    variant: str,
+) -> None:
+    """``Engine.export`` with its defaults leaves height and width dynamic; a graph made with a batch of two
+    fixes the batch at 2. Both are run on the test images one at a time (the batch padded with copies whose
+    outputs are dropped) and are as clean as the export with a dynamic batch; 15 test images: an odd count."""
+    from inspectnet.deploy.runtimes import graph_signature
+
+    exports = {kind: anomalib_default_exports[kind + variant] for kind in ("onnx", "openvino")}
+    for path in exports.values():
+        shape = graph_signature(path)[1]
+        assert shape == ([2, 3, None, None] if variant else [None, 3, None, None]), shape
+    given = ["--model", f"bottle={anomalib_results[1]['patchcore']}"]
+    args = [f"--export=bottle:{kind}={path}" for kind, path in exports.items()]
+    run = _pytest(tmp_path, small_bottle, *given, *args, "--device", "cpu", parity=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    for runtime in ("onnxruntime", "openvino"):
+        record = json.loads(
+            (tmp_path / "reports" / "eval_harness" / f"{runtime}_parity_patchcore_bottle.json").read_text()
+        )
+        assert record["status"] == "parity_clean" and record["n_images"] == 15, record["max_abs_error"]
+        assert (record["runtime_settings"].get("fixed_batch") == 2) == bool(variant), record["runtime_settings"]
+
+
+@pytest.mark.parametrize("with_model", [True, False], ids=["another-image-size", "export-without-model"])
 def test_an_export_that_cannot_take_the_test_images_is_refused(
     anomalib_results: Results, small_bottle: Path, tmp_path: Path, with_model: bool
 ) -> None:
     path = tmp_path / "two.onnx"
-    _fixed_batch_of_two(path)
+    _fixed_batch_of_two(path, size=32)
     given = ["--model", f"bottle={anomalib_results[1]['patchcore']}"] if with_model else []
     run = _pytest(tmp_path, small_bottle, *given, f"--export=bottle:onnx={path}", parity=True)
     assert run.returncode == 4, run.stdout[-2000:] + run.stderr[-2000:]
     errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
     expected = (
-        "model input shape 2x3x64x64 does not fit images of shape 1x3x64x64"
+        "model input shape 2x3x32x32 does not fit images of shape 1x3x64x64"
         if with_model
         else "give --inspectnet-model"
     )

@@ -106,6 +106,12 @@ def _given_names(path: Path, names: list[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _output_name(names: set[str], any_name: str) -> str:
+    """An OpenVINO output by anomalib's name where it carries one among its names (a compiled graph may list
+    an inner tensor's name first, e.g. ``clamp`` beside ``pred_score``)."""
+    return next((n for n in ANOMALIB_OUTPUTS if n in names), any_name)
+
+
 def graph_signature(path: Path) -> tuple[str, list[int | None], list[str]]:
     """An exported model's input name and shape (None: a dynamic axis) and its output names, read without
     running it (ONNX: the graph; OpenVINO: the IR)."""
@@ -146,14 +152,44 @@ def _expect_file(path: Path) -> None:
         raise ExportError(f"{path}: no such exported model; run the parity or latency tests to export it")
 
 
-def _check_input(path: Path, shape: Sequence[Any], image_size: int) -> None:
-    fixed = [d if isinstance(d, int) else None for d in shape]
-    ok = len(fixed) == 4 and fixed[0] in (None, 1) and fixed[1:] == [3, image_size, image_size]
+def _check_input(path: Path, shape: Sequence[Any], image_size: int) -> int | None:
+    """The graph takes images of ``image_size`` square: each of its axes is that size or dynamic (anomalib's
+    ``Engine.export`` leaves height and width dynamic), 3 channels, and a dynamic or fixed batch. Returns the
+    fixed batch (None: dynamic), which ``_fixed_batch`` fills; ExportError in one line otherwise."""
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    ok = len(fixed) == 4 and fixed[1] == 3 and all(d in (None, image_size) for d in fixed[2:])
     if not ok:
         shown = "x".join(str(d) if isinstance(d, int) else str(d or "?") for d in shape)
         raise ExportError(
             f"{path}: model input shape {shown} does not fit images of shape 1x3x{image_size}x{image_size}"
         )
+    return fixed[0]
+
+
+def _fixed_batch(runner: Runner, batch: int | None) -> Runner:
+    """A graph with a fixed batch (anomalib exports made with a batch of 2 have one) run on fewer images: each
+    call pads the images to the batch with copies of the last one and drops the copies' outputs, so every
+    image's outputs are its own. Its settings say so (a latency record times the whole padded batch)."""
+    if batch is None or batch == 1:
+        return runner
+    place, call, fetch = runner.place, runner.call, runner.fetch
+
+    def padded(x: np.ndarray) -> tuple[Any, int]:
+        n = x.shape[0]
+        if n > batch:
+            raise ExportError(f"{runner.runtime}: {n} images do not fit the graph's fixed batch of {batch}")
+        return place(np.concatenate([x, np.repeat(x[-1:], batch - n, axis=0)])), n
+
+    runner.settings = {
+        **runner.settings,
+        "fixed_batch": batch,
+        "batch_padding": f"the graph's batch is fixed at {batch}: each call pads the images with copies of the "
+        "last one, whose outputs are dropped (a timed call runs the whole batch)",
+    }
+    runner.place = padded
+    runner.call = lambda placed: (call(placed[0]), placed[1])
+    runner.fetch = lambda result: [np.asarray(o)[: result[1]] for o in fetch(result[0])]
+    return runner
 
 
 def onnxruntime_runner(
@@ -181,11 +217,11 @@ def onnxruntime_runner(
         session = ort.InferenceSession(str(path), options, providers=[provider])
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
         raise ExportError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
-    _check_input(path, session.get_inputs()[0].shape, image_size)
+    batch = _check_input(path, session.get_inputs()[0].shape, image_size)
     feed = session.get_inputs()[0].name if given else INPUT_NAME
     names = _given_names(path, [o.name for o in session.get_outputs()]) if given else OUTPUTS
     transfer = "included: onnxruntime copies the host array in and the outputs out inside each call"
-    return Runner(
+    runner = Runner(
         "onnxruntime",
         device,
         image_size,
@@ -203,6 +239,7 @@ def onnxruntime_runner(
         fetch=list,
         names=names,
     )
+    return _fixed_batch(runner, batch)
 
 
 def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: bool = False) -> Runner:
@@ -216,15 +253,15 @@ def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: 
         model = core.read_model(str(path))
     except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line messages
         raise ExportError(f"{path}: not a loadable OpenVINO IR ({str(exc).splitlines()[0]})") from None
-    _check_input(
+    batch = _check_input(
         path, [d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()], image_size
     )
     compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
     capabilities = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     outputs = list(compiled.outputs)
-    names = _given_names(path, [o.get_any_name() for o in outputs]) if given else OUTPUTS
-    return Runner(
+    names = _given_names(path, [_output_name(o.get_names(), o.get_any_name()) for o in outputs]) if given else OUTPUTS
+    runner = Runner(
         "openvino",
         "cpu",
         image_size,
@@ -244,3 +281,4 @@ def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: 
         fetch=lambda result: [np.array(result[o], copy=True) for o in outputs],
         names=names,
     )
+    return _fixed_batch(runner, batch)
