@@ -40,7 +40,7 @@ class ProjectFile(pytest.File):
             yield SuiteModule.from_parent(self, path=self.path, name=name, nodeid=f"{self.nodeid}::{name}")
 
 
-def is_suite_item(item: Any) -> bool:
+def is_inspectnet_item(item: Any) -> bool:
     """The item is InspectNet's: one of the packaged suites' (however it was collected), or a project's own
     test built on an InspectNet fixture. The plugin's skips and its criteria record apply to these only,
     never to the rest of a project's tests, whatever their markers."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from inspectnet.collect import ProjectFile, is_suite_item
+from inspectnet.collect import ProjectFile, is_inspectnet_item
 from inspectnet.harness.settings import PROJECT_FILE, Resolved, SettingsError, resolve_device, resolve_values
 from inspectnet.names import LATENCY_RUNTIMES, PARITY_RUNTIMES
 from inspectnet.options import BY_NAME, GROUP, add_options, given, run_values
@@ -241,7 +241,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from inspectnet.report.emit import USER_PROPERTY
 
     report = yield
-    ours = is_suite_item(item)
+    ours = is_inspectnet_item(item)
     suite = next((m for m in CRITERIA if ours and item.get_closest_marker(m) is not None), None)
     if suite is not None:
         report.user_properties.append((CRITERION_PROPERTY, suite))
@@ -355,7 +355,7 @@ class Reporter:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """The suites' own rules, for the suites' own items only (a project's cuda-marked test is its own)."""
-    if not is_suite_item(item):
+    if not is_inspectnet_item(item):
         return
     if item.get_closest_marker("cuda") is not None and resolved(item.config).device == "auto":
         import torch

@@ -167,6 +167,22 @@ class Plan:
                     keys.extend(RunKey(method, category, run_seeds[0], c) for c in sweep if c != self.coreset)
         return keys
 
+    def judged(
+        self,
+        given: Iterable[RunKey],
+        categories: Iterable[str] | None,
+        seeds: Iterable[int] | None,
+        train_missing: bool,
+    ) -> list[RunKey]:
+        """The runs a session judges: the given checkpoints' runs (and, with ``train_missing``, the plan's runs
+        of the categories without one); the plan's runs when no checkpoint was given."""
+        planned = self.runs(list(categories) if categories else None, list(seeds) if seeds else None)
+        given = list(given)
+        if not given:
+            return planned
+        have = {r.category for r in given}
+        return given + ([r for r in planned if r.category not in have] if train_missing else [])
+
 
 @dataclass(frozen=True)
 class ParityCriteria:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspectnet.criteria import Profile, RunKey
+from inspectnet.criteria import RunKey
 from inspectnet.models.checkpoint import (
     CheckpointError,
     UserCheckpoint,
@@ -122,20 +122,3 @@ def given_models(
             )
         models[run] = GivenModel(run, checkpoint, pin)
     return [models[r] for r in sorted(models, key=lambda r: (r.category, r.method, r.seed))]
-
-
-def plan_runs(
-    profile: Profile,
-    given: tuple[GivenModel, ...],
-    categories: tuple[str, ...] | None,
-    seeds: tuple[int, ...] | None,
-    train_missing: bool,
-) -> list[RunKey]:
-    """The given checkpoints' runs (and, with ``train_missing``, the plan's runs of the categories without
-    one); the plan's runs when no checkpoint was given."""
-    planned = profile.plan.runs(list(categories) if categories else None, list(seeds) if seeds else None)
-    if not given:
-        return planned
-    have = {g.run.category for g in given}
-    extra = [r for r in planned if r.category not in have] if train_missing else []
-    return [g.run for g in given] + extra

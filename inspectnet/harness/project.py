@@ -440,6 +440,7 @@ def measure(
             weights=parse_weights(request.weights) if request.weights is not None else None,
             models=request.models,
             model_dir=request.model_dir,
+            given=given,  # read once, by discover
             report_dir=scratch / "reports" / "eval_harness",
             store_dir=scratch / "store",
             project=temporary,

@@ -18,7 +18,7 @@ from inspectnet.criteria import Plan, Profile, RunKey
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
-from inspectnet.harness.given import GivenModel, plan_runs
+from inspectnet.harness.given import GivenModel
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
@@ -122,7 +122,7 @@ class Session:
 
     def runs(self) -> list[RunKey]:
         o = self.options
-        return plan_runs(o.profile, o.given, o.categories, o.seeds, o.train_missing)
+        return self.plan.judged((g.run for g in o.given), o.categories, o.seeds, o.train_missing)
 
     def prepare(self) -> None:
         """Validate every planned category and resolve every backbone's weights up front, so a user's bad

@@ -8,7 +8,7 @@ The plugin fills ``RunValues`` from its options and turns a ``SettingsError`` in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,6 @@ from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, pa
 from inspectnet.criteria.project import RunTable
 from inspectnet.data.layout import HOW_TO_POINT
 from inspectnet.data.licences import DatasetIdentity, IdentityError, resolve
-from inspectnet.harness.given import plan_runs
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
 
 if TYPE_CHECKING:
@@ -58,6 +57,7 @@ class RunValues:
     store_dir: Path | None = None
     baseline: Path | None = None
     train_missing: bool = False
+    given: tuple[GivenModel, ...] | None = None  # checkpoints already read and checked (inspectnet init): kept
     project: Path | None = None  # the project's inspectnet.toml (its profile and [run] table), when it has one
     base: Path = field(default_factory=Path)
 
@@ -85,7 +85,7 @@ class Resolved:
 
     def runs(self) -> list[RunKey]:
         """The runs this session judges, without building it (so collection stays fast)."""
-        return plan_runs(self.profile, self.given, self.categories, self.seeds, self.train_missing)
+        return self.profile.plan.judged((g.run for g in self.given), self.categories, self.seeds, self.train_missing)
 
     def session(self, sink: RecordSink | None = None) -> Session:
         """The acceptance session (nothing heavy happens until a test asks it for a model)."""
@@ -174,7 +174,7 @@ def _resolve(values: RunValues) -> Resolved:
     train_missing = values.train_missing or (run.train_missing if run else False)
     store_dir = pick(values.store_dir, run.store_dir if run else None, STORE_DIR)
     given = _given(values, run, profile, train_missing)
-    runs = plan_runs(profile, given, values.categories, values.seeds, train_missing)
+    runs = profile.plan.judged((g.run for g in given), values.categories, values.seeds, train_missing)
     profile.check_runs(runs)
     _check_exports(values.exports, given)
     return Resolved(
@@ -202,6 +202,8 @@ def _given(values: RunValues, run: RunTable | None, profile: Profile, train_miss
     model_dir), each read (safely) and checked now: a bad file is one line before anything is trained. With
     any of them, a judged category without a checkpoint is an error unless ``train_missing``: a typo in a path
     never falls back to judging a model that is not the user's."""
+    if values.given is not None:
+        return values.given
     table = run if run is not None else RunTable()
     named = list(values.models) or list(table.models)
     model_dir = values.model_dir or table.model_dir
@@ -252,8 +254,3 @@ def _check_exports(exports: tuple[tuple[str, str, Path], ...], given: tuple[Give
             check_given_export(path, models[0].checkpoint.image_size)
         except ExportError as exc:
             raise SettingsError(str(exc)) from None
-
-
-def with_project(values: RunValues, project: Path | None) -> RunValues:
-    """``values`` with the project file found (its directory then holds the relative defaults)."""
-    return replace(values, project=project) if project is not None else values
