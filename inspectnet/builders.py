@@ -39,9 +39,11 @@ from inspectnet.records import (
     CriterionOutcome,
     DatasetCheckRecord,
     DatasetInfo,
+    DeploymentPathRecord,
     Environment,
     EvalRecord,
     ExportInfo,
+    FalseAlarmLimitInfo,
     Fp32Error,
     GivenExport,
     LatencyRecord,
@@ -51,11 +53,14 @@ from inspectnet.records import (
     ModelSource,
     ParityImage,
     ParityRecord,
+    PathImage,
     Platform,
     Protocol,
     RuntimeLatency,
     Scoring,
     Settings,
+    StageError,
+    ThresholdRecord,
     TiedScore,
     WeightsInfo,
     now,
@@ -70,10 +75,12 @@ if TYPE_CHECKING:
     from inspectnet.deploy.export import Exported
     from inspectnet.measure import compute, latency
     from inspectnet.measure.candidates import Agreement, SpeedUp
+    from inspectnet.measure.deployment import PathComparison
     from inspectnet.measure.evaluate import AccuracyMetrics
     from inspectnet.measure.layers import LayerCalibration
     from inspectnet.measure.parity import ParityResult
     from inspectnet.measure.peak import PeakCalibration
+    from inspectnet.measure.thresholds import ThresholdFacts
     from inspectnet.models.store import Checkpoint
     from inspectnet.models.train import ModelSpec
     from inspectnet.models.weights import ResolvedWeights
@@ -347,6 +354,9 @@ def parity_record(
         ambiguous_scores=tied_scores(result, tie_band),
         reference_fp32_error=fp32_error(result),
         where=[w.describe() for w in result.where],
+        stages=[block(StageError, row.as_record()) for row in result.stages] if result.stages else None,
+        diagnosis=result.diagnosis() if result.stages else None,
+        stage_images=list(result.stage_images) if result.stages else None,
         runtime_settings=decode(Settings, dict(runtime_settings), "runtime_settings"),
         export=export,
         scoring=evaluation.scoring,
@@ -357,6 +367,43 @@ def parity_record(
         environment=environment_info(environment_device),
         created=now(),
         source=evaluation.source,
+    )
+
+
+def deployment_path_record(
+    *,
+    evaluation: EvalRecord,
+    runtime: str,
+    export_settings: Mapping[str, object],
+    images: Sequence[tuple[str, int, int]],
+    comparison: PathComparison,
+    export: GivenExport,
+    environment_device: str,
+) -> DeploymentPathRecord:
+    """A given checkpoint's and its export's decisions, each through anomalib's own inference path."""
+    return DeploymentPathRecord(
+        run_name=evaluation.run_name,
+        method=evaluation.method,
+        category=evaluation.category,
+        runtime=runtime,
+        checkpoint_path="anomalib Engine.predict (Lightning) on the files, batch 1, the checkpoint's PreProcessor",
+        export_path=decode(Settings, dict(export_settings), "export_path"),
+        images=[PathImage(path, width, height) for path, width, height in images],
+        status="paths_agree" if comparison.agrees else "paths_disagree",
+        tolerance=comparison.tolerance,
+        label_flips=comparison.label_flips,
+        flipped=list(comparison.flipped),
+        score_error=comparison.score_error,
+        map_error=comparison.map_error,
+        mask_iou_min=comparison.mask_iou_min,
+        mask_iou_mean=comparison.mask_iou_mean,
+        stages=list(comparison.stages),
+        diagnosis=comparison.diagnosis(),
+        export=export,
+        checkpoint=evaluation.checkpoint,
+        dataset=evaluation.dataset,
+        environment=environment_info(environment_device),
+        created=now(),
     )
 
 
@@ -458,3 +505,35 @@ def criteria_record(tests: Mapping[str, CriterionOutcome], created: str) -> Crit
     ordered = {node: tests[node] for node in sorted(tests)}
     counts = {o: sum(t.outcome == o for t in ordered.values()) for o in OUTCOMES}
     return CriteriaRecord(ran=len(ordered), counts=counts, tests=ordered, created=created)
+
+
+def threshold_record(
+    run_name: str,
+    spec: ModelSpec,
+    calibration: Calibration,
+    facts: ThresholdFacts,
+    checkpoint: str | None,
+    limit: tuple[float, str] | None,
+    failures: Sequence[str],
+    evaluation: str,
+) -> ThresholdRecord:
+    """The deployed thresholds of ``run_name`` against its test split (``facts``); ``checkpoint``: the user's
+    file they came from (None: InspectNet calibrated); ``limit``: the profile's false-alarm limit and its key."""
+    from inspectnet.measure.thresholds import DEFINITIONS
+
+    return ThresholdRecord(
+        run_name=run_name,
+        method=spec.method,
+        category=spec.category,
+        seed=spec.seed,
+        coreset=spec.coreset,
+        thresholds_from="checkpoint" if checkpoint is not None else "inspectnet",
+        checkpoint=checkpoint,
+        calibration=calibration,
+        facts=facts,
+        limit=FalseAlarmLimitInfo(*limit) if limit is not None else None,
+        failures=list(failures),
+        definitions=dict(DEFINITIONS),
+        evaluation=evaluation,
+        created=now(),
+    )

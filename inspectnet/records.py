@@ -18,9 +18,11 @@ from inspectnet.deploy.calibration import Calibration
 from inspectnet.measure.ab import RatioDecision
 from inspectnet.measure.candidates import SpeedUp
 from inspectnet.measure.compute import FlopCount
+from inspectnet.measure.deployment import StageDifference
 from inspectnet.measure.latency import Stats, WarmupTail
 from inspectnet.measure.layers import LayerCalibration
 from inspectnet.measure.peak import PeakCalibration
+from inspectnet.measure.thresholds import ThresholdFacts
 from inspectnet.typed_json import OMITTED_WHEN_NONE, DecodeError, decode, encode
 
 SCHEMA_VERSION = 5  # 2: ROC / PRO curves, latency and parity records; 3: scoring, tied scores, fp64 errors;
@@ -418,6 +420,22 @@ class Fp32Error:
     definition: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
+@dataclass(frozen=True)
+class StageError:
+    """One stage of the deployed model (``measure.stages``): the candidate's max abs error against the torch
+    reference there, the reference's own float32-against-float64 error, and whether it diverged (None: the
+    stage was not reached, ``note`` says why; label and mask count flips instead)."""
+
+    stage: str
+    max_abs_error: float | None
+    reference_fp32_error: float | None
+    reference_max_abs: float
+    divergence_limit: float | None
+    flips: int | None
+    diverged: bool
+    note: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class ParityRecord(Record):
     """One exported model on one runtime against the torch model, on N test images."""
@@ -441,6 +459,11 @@ class ParityRecord(Record):
     ambiguous_scores: list[TiedScore]
     reference_fp32_error: Fp32Error
     where: list[str]  # where parity is broken: output, image, how far
+    stages: list[StageError] | None = field(
+        default=None, metadata=OMITTED_WHEN_NONE
+    )  # in flow order (None: not traced)
+    diagnosis: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # the first diverged stage
+    stage_images: list[str] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # the images traced
     runtime_settings: Settings  # versions, precision hint, bf16 capability, providers
     export: ExportInfo | GivenExport
     scoring: Scoring
@@ -451,6 +474,43 @@ class ParityRecord(Record):
     environment: Environment
     created: str
     source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # as the evaluation's
+
+
+@dataclass(frozen=True)
+class PathImage:
+    path: str  # relative to the dataset root
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentPathRecord(Record):
+    """A user's checkpoint and one of its exports, each through anomalib's own inference path, on the original
+    image files (``measure.deployment``): the export's decisions against the checkpoint's."""
+
+    KIND: ClassVar[str] = "deployment_path"
+    run_name: str
+    method: str
+    category: str
+    runtime: str
+    checkpoint_path: str  # "anomalib Engine.predict (Lightning), batch 1, on the files"
+    export_path: Settings  # the inferencer, its device and the precision it ran
+    images: list[PathImage]
+    status: str  # paths_agree | paths_disagree
+    tolerance: float
+    label_flips: int
+    flipped: list[str]
+    score_error: float
+    map_error: float
+    mask_iou_min: float
+    mask_iou_mean: float
+    stages: list[StageDifference]
+    diagnosis: str
+    export: GivenExport
+    checkpoint: CheckpointInfo
+    dataset: DatasetInfo
+    environment: Environment
+    created: str
 
 
 @dataclass(frozen=True)
@@ -803,6 +863,7 @@ KINDS: dict[str, type[Record]] = {
         EvalRecord,
         LatencyRecord,
         ParityRecord,
+        DeploymentPathRecord,
         CandidateRecord,
         AblationRecord,
         DatasetCheckRecord,
@@ -854,3 +915,43 @@ def write_record(path: Path, record: Record) -> None:
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- threshold sanity
+
+
+@dataclass(frozen=True)
+class FalseAlarmLimitInfo:
+    """The profile's ``false_alarm_rate = { max = X }`` a run was held to."""
+
+    max: float  # the most the rate's Clopper-Pearson upper bound may be
+    source: str  # the profile file and key
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThresholdRecord(Record):
+    """The deployed thresholds of one model against its test split: where the image threshold sits among the
+    raw scores, the false alarms it makes, and why it is not sane (``failures``; empty: it is)."""
+
+    KIND: ClassVar[str] = "thresholds"
+    run_name: str
+    method: str
+    category: str
+    seed: int
+    coreset: float | None
+    thresholds_from: str  # "checkpoint" (the user's own, deployed as they are) or "inspectnet" (the test split)
+    checkpoint: str | None  # the user's checkpoint, as given (None: InspectNet calibrated)
+    calibration: Calibration  # the deployed values, raw-score units
+    facts: ThresholdFacts
+    limit: FalseAlarmLimitInfo | None  # None: the profile sets no false-alarm limit (the rate is only recorded)
+    failures: list[str]  # one line each: what is wrong, the likely cause and what to do
+    definitions: dict[str, str]
+    evaluation: str  # the evaluation record of the same model (file name)
+    created: str
+
+    @property
+    def sane(self) -> bool:
+        return not self.failures
+
+
+KINDS[ThresholdRecord.KIND] = ThresholdRecord

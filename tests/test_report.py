@@ -78,7 +78,8 @@ def test_every_cited_number_is_the_records_value(reports: Path) -> None:
             shown = text.replace(",", "")
             percent = shown.endswith("%")
             shown = shown.rstrip("%")
-            decimals = len(shown.split(".")[1]) if "." in shown else 0
+            mantissa, _, exponent = shown.lower().partition("e")  # 7.01e-01: two decimals of 10^-1
+            decimals = (len(mantissa.split(".")[1]) if "." in mantissa else 0) - int(exponent or 0)
             scale = 100.0 if percent else 1.0
             assert abs(float(shown) - value * scale) <= 0.5 * 10**-decimals * (1 + 1e-9), row
         else:

@@ -6,6 +6,12 @@ R - T): the card's number and the slack the profile states. ``{ todo = "..." }``
 to write, so an unfinished profile never accepts a model. Unknown keys, methods, categories or metrics are
 errors naming the key; nothing in a profile is silently ignored.
 
+Beside the metrics, a method and category's table may limit the deployed threshold's false-alarm rate on
+normal test images, ``false_alarm_rate = { max = X }`` (0 < X <= 1), judged on the rate's Clopper-Pearson 95%
+upper bound (``measure/thresholds.py``); without one the rate is recorded, not judged. It may also declare a
+known degenerate threshold, ``threshold_sanity = { expected_failure = "why" }``: the check still runs and is
+reported as an expected failure with that reason, and fails the day the threshold is sane (strict).
+
 A profile may be partial: a method and category may set only some metrics (the others are still measured
 and recorded; their tests skip, saying so). Every planned method and category needs a table that sets at
 least one (``Profile.check_runs``, called at configure time, before anything trains).
@@ -39,6 +45,8 @@ TOP_KEYS = (
     "candidates",
     "run",
 )
+FALSE_ALARM_KEY = "false_alarm_rate"  # beside the metrics in a [criteria.<method>.<category>] table
+SANITY_KEY = "threshold_sanity"  # { expected_failure = "why" }: a known degenerate threshold, reported as xfail
 # per dataset kind; a user's own dataset in MVTec AD layout (folder) starts from MVTec AD's categories and numbers
 PROFILES = {"synthetic": "synthetic.toml", "mvtec_ad": "mvtec_ad.toml", "folder": "mvtec_ad.toml"}
 
@@ -104,6 +112,26 @@ class Verdict:
             )
         relation = ">=" if self.passed else "<"
         return f"{subject}: {c.metric} = {self.value:.4f} {relation} {c.describe()} (margin {self.margin:+.4f}){where}"
+
+
+@dataclass(frozen=True)
+class FalseAlarmLimit:
+    """``false_alarm_rate = { max = X }``: the most the false-alarm rate's upper bound may be, and where it is
+    set (the profile and its ``criteria.<method>.<category>`` table)."""
+
+    maximum: float
+    path: Path
+    table: str
+
+    @property
+    def where(self) -> str:
+        """The key, for a message: ``<file> [criteria.<method>.<category>] false_alarm_rate``."""
+        return f"{self.path} [{self.table}] {FALSE_ALARM_KEY}"
+
+    @property
+    def source(self) -> str:
+        """The key, for a record: the profile's file name, not its path."""
+        return f"{self.path.name} [{self.table}] {FALSE_ALARM_KEY}"
 
 
 @dataclass(frozen=True)
@@ -220,6 +248,8 @@ class Profile:
     gate: GateCriteria = field(default_factory=GateCriteria)
     candidates: CandidatesProfile = field(default_factory=CandidatesProfile)
     run: RunTable = field(default_factory=RunTable)  # a project file's [run] table: its options' defaults
+    false_alarms: dict[tuple[str, str], FalseAlarmLimit] = field(default_factory=dict)  # (method, category)
+    expected_insane: dict[tuple[str, str], str] = field(default_factory=dict)  # (method, category) -> why
 
     def budget(self, device: str, runtime: str, machine_class: str) -> Budget:
         """What ``runtime`` on ``device`` is held to on a machine of ``machine_class``: the portable floor
@@ -248,6 +278,10 @@ class Profile:
         measured and recorded, its test skips)."""
         return self.criteria.get((method, category), {}).get(metric)
 
+    def false_alarm_limit(self, method: str, category: str) -> FalseAlarmLimit | None:
+        """The false-alarm limit of ``method`` on ``category``, or None where the profile sets none."""
+        return self.false_alarms.get((method, category))
+
     def no_criterion(self, method: str, category: str, metric: str) -> str:
         """Why a metric has no test verdict: the skip reason of its accuracy test."""
         return f"no criterion for {metric} of {method}/{category} in {self.path}"
@@ -263,7 +297,7 @@ class Profile:
                     f"{self.path}: no [{key}] table for the planned {method} on {category}; add it with at least "
                     f"one of {', '.join(METRICS)} = {{ min = ... }}"
                 )
-            if not table:
+            if not table and (method, category) not in self.false_alarms | self.expected_insane:
                 raise CriteriaError(
                     f"{self.path}: [{key}] sets no criterion; give at least one of {', '.join(METRICS)} "
                     "= { min = ... }"
@@ -321,6 +355,30 @@ def _metric_tables(path: Path, tables: dict[str, Any], where: str) -> dict[str, 
     return {m: _criterion(path, f"{where}.{m}", m, v) for m, v in _table(path, tables, METRICS, where).items()}
 
 
+def _false_alarm(path: Path, where: str, spec: Any) -> FalseAlarmLimit:
+    """``{ max = X }`` (and an optional note) at ``where`` (``criteria.<method>.<category>``)."""
+    key = f"{where}.{FALSE_ALARM_KEY}"
+    if not isinstance(spec, dict) or "max" not in spec:
+        raise CriteriaError(f"{path}: {key} must be a table like {{ max = 0.2 }}")
+    for k in spec:
+        if k not in ("max", "note"):
+            raise CriteriaError(f"{path}: unknown key {key}.{k} (known: max, note)")
+    limit = spec["max"]
+    if not isinstance(limit, int | float) or isinstance(limit, bool) or not 0 < limit <= 1:
+        raise CriteriaError(f"{path}: {key}.max must be a number in (0, 1], got {limit!r}")
+    return FalseAlarmLimit(float(limit), path, where)
+
+
+def _expected_failure(path: Path, where: str, spec: Any) -> str:
+    """``{ expected_failure = "why" }`` at ``where``: the reason, which must say something."""
+    key = f"{where}.{SANITY_KEY}"
+    if not isinstance(spec, dict) or set(spec) != {"expected_failure"} or not str(spec["expected_failure"]).strip():
+        raise CriteriaError(
+            f'{path}: {key} must be a table like {{ expected_failure = "why the threshold is degenerate" }}'
+        )
+    return str(spec["expected_failure"]).strip()
+
+
 def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) -> Profile:
     """Parse and validate a criteria profile."""
     try:
@@ -339,9 +397,17 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
     plan = _plan(path, data)
     known = set(plan.categories) | set(categories_known or ())
     criteria: dict[tuple[str, str], dict[str, Criterion]] = {}
+    false_alarms: dict[tuple[str, str], FalseAlarmLimit] = {}
+    expected_insane: dict[tuple[str, str], str] = {}
     for method, per_cat in _table(path, data.get("criteria"), METHODS, "criteria").items():
         for category, tables in _table(path, per_cat, tuple(sorted(known)), f"criteria.{method}").items():
-            criteria[(method, category)] = _metric_tables(path, tables, f"criteria.{method}.{category}")
+            where = f"criteria.{method}.{category}"
+            metrics = dict(_table(path, tables, (*METRICS, FALSE_ALARM_KEY, SANITY_KEY), where))
+            if FALSE_ALARM_KEY in metrics:
+                false_alarms[(method, category)] = _false_alarm(path, where, metrics.pop(FALSE_ALARM_KEY))
+            if SANITY_KEY in metrics:
+                expected_insane[(method, category)] = _expected_failure(path, where, metrics.pop(SANITY_KEY))
+            criteria[(method, category)] = _metric_tables(path, metrics, where)
     deltas = {
         category: _metric_tables(path, tables, f"delta.{category}")
         for category, tables in _table(path, data.get("delta"), tuple(sorted(known)), "delta").items()
@@ -354,7 +420,10 @@ def load_profile(path: Path, categories_known: tuple[str, ...] | None = None) ->
         raise CriteriaError(str(exc)) from None
     parity = _parity(path, data.get("parity"))
     gate = _gate(path, data.get("gate"))
-    return Profile(path, str(data.get("dataset", "")), plan, criteria, deltas, budgets, parity, gate, candidates, run)
+    dataset = str(data.get("dataset", ""))
+    return Profile(
+        path, dataset, plan, criteria, deltas, budgets, parity, gate, candidates, run, false_alarms, expected_insane
+    )
 
 
 def _gate(path: Path, value: Any) -> GateCriteria:

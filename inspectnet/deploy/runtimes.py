@@ -17,6 +17,7 @@ import numpy as np
 
 from inspectnet.deploy.export import INPUT_NAME, ExportError
 from inspectnet.deploy.postprocess import OUTPUTS
+from inspectnet.deploy.trace import PREFIX
 from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -39,6 +40,8 @@ class Runner:
     fetch: Callable[[Any], Sequence[np.ndarray]]
     sync: Callable[[], None] = field(default=no_sync)
     names: tuple[str, ...] = OUTPUTS  # what ``fetch`` returns, in order (a user's anomalib export: its own)
+    # the same model with its stage tensors among the outputs (``deploy.trace``), built when asked
+    traced: Callable[[], Runner] | None = None
 
     def outputs(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """The model's outputs for ``image`` (B x 3 x S x S float32), by name."""
@@ -53,17 +56,27 @@ class Runner:
         return dict(zip(self.names, self.fetch(result), strict=True))
 
 
-def torch_runner(module: Any, device: str, image_size: int, dtype: type[np.floating[Any]] = np.float32) -> Runner:
-    """The anomalib torch model, eager; ``dtype`` float64 (with a ``.double()`` module) for an exact reference."""
+def torch_runner(
+    module: Any, device: str, image_size: int, dtype: type[np.floating[Any]] = np.float32, trace: bool = False
+) -> Runner:
+    """The anomalib torch model, eager; ``dtype`` float64 (with a ``.double()`` module) for an exact reference;
+    ``trace``: each stage's tensor (``deploy.trace.watching``) after the outputs, as ``stage:<name>``."""
     import torch
 
+    from inspectnet.deploy.trace import torch_stages, watching
+
     module = module.to(device).eval()
+    stages = torch_stages(module.model) if trace else ()
 
     def call(x: torch.Tensor) -> Any:
         with torch.inference_mode():
-            return module(x)
+            if not stages:
+                return module(x)
+            with watching(module.model) as seen:
+                out = module(x)
+            return (*out, *(seen[s] for s in stages))
 
-    return Runner(
+    runner = Runner(
         "torch",
         device,
         image_size,
@@ -77,7 +90,11 @@ def torch_runner(module: Any, device: str, image_size: int, dtype: type[np.float
         call=call,
         fetch=lambda out: [t.detach().cpu().numpy() for t in out],
         sync=torch.cuda.synchronize if device.startswith("cuda") else no_sync,
+        names=(*OUTPUTS, *(PREFIX + s for s in stages)),
     )
+    if not trace:
+        runner.traced = lambda: torch_runner(module, device, image_size, dtype, trace=True)
+    return runner
 
 
 # a user's own export, as anomalib's Engine.export writes it: the whole AnomalibModule, pre-processing included
@@ -188,16 +205,18 @@ def _fixed_batch(runner: Runner, batch: int | None) -> Runner:
     }
     runner.place = padded
     runner.call = lambda placed: (call(placed[0]), placed[1])
-    runner.fetch = lambda result: [np.asarray(o)[: result[1]] for o in fetch(result[0])]
+    # an output's first axis is the batch, or the batch times a per-image count (the traced patch embedding)
+    runner.fetch = lambda result: [np.asarray(o)[: result[1] * (len(o) // batch)] for o in fetch(result[0])]
     return runner
 
 
 def onnxruntime_runner(
-    path: Path, device: str, image_size: int, optimization: str = "extended", given: bool = False
+    path: Path, device: str, image_size: int, optimization: str = "extended", given: bool = False, trace: bool = False
 ) -> Runner:
     """onnxruntime in FP32 on its CPU (or CUDA) provider. Graph optimisation stops at ``extended`` by default:
     on this project's CPU, level ``all`` (its NCHWc layout transforms) moved a PatchCore score by 4e-4 where
-    ``extended`` stays within 4e-6 of a float64 reference (measured; see the parity records)."""
+    ``extended`` stays within 4e-6 of a float64 reference (measured; see the parity records). ``trace``: the
+    stages the graph reaches as extra outputs of an in-memory copy (``deploy.trace``); the file is unchanged."""
     import onnxruntime as ort
 
     _expect_file(path)
@@ -213,13 +232,22 @@ def onnxruntime_runner(
     }
     options = ort.SessionOptions()
     options.graph_optimization_level = levels[optimization]
+    stages: tuple[str, ...] = ()
     try:
-        session = ort.InferenceSession(str(path), options, providers=[provider])
+        source: str | bytes = str(path)
+        if trace:
+            import onnx
+
+            from inspectnet.deploy.trace import onnx_with_stages
+
+            source, stages = onnx_with_stages(onnx.load(str(path)))
+        session = ort.InferenceSession(source, options, providers=[provider])
     except Exception as exc:  # onnxruntime raises its own exception types for unreadable graphs
         raise ExportError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
     batch = _check_input(path, session.get_inputs()[0].shape, image_size)
     feed = session.get_inputs()[0].name if given else INPUT_NAME
-    names = _given_names(path, [o.name for o in session.get_outputs()]) if given else OUTPUTS
+    own = [o.name for o in session.get_outputs()][: len(session.get_outputs()) - len(stages)]
+    names = (*(_given_names(path, own) if given else OUTPUTS), *stages)
     transfer = "included: onnxruntime copies the host array in and the outputs out inside each call"
     runner = Runner(
         "onnxruntime",
@@ -239,12 +267,17 @@ def onnxruntime_runner(
         fetch=list,
         names=names,
     )
+    if not trace:
+        runner.traced = lambda: onnxruntime_runner(path, device, image_size, optimization, given, trace=True)
     return _fixed_batch(runner, batch)
 
 
-def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: bool = False) -> Runner:
+def openvino_runner(
+    path: Path, image_size: int, precision: str = "f32", given: bool = False, trace: bool = False
+) -> Runner:
     """OpenVINO's CPU plugin with ``INFERENCE_PRECISION_HINT`` set explicitly (without it, a host with
-    AVX-512-BF16 or AMX silently runs bf16)."""
+    AVX-512-BF16 or AMX silently runs bf16). ``trace``: the stages the IR reaches added as outputs of the
+    in-memory model before compiling (``deploy.trace``); the file is unchanged."""
     import openvino as ov
 
     _expect_file(path)
@@ -256,11 +289,18 @@ def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: 
     batch = _check_input(
         path, [d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()], image_size
     )
+    own_count = len(model.outputs)
+    stages: tuple[str, ...] = ()
+    if trace:
+        from inspectnet.deploy.trace import openvino_add_stages
+
+        stages = openvino_add_stages(model)
     compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
     capabilities = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     outputs = list(compiled.outputs)
-    names = _given_names(path, [_output_name(o.get_names(), o.get_any_name()) for o in outputs]) if given else OUTPUTS
+    own = [_output_name(o.get_names(), o.get_any_name()) for o in outputs[:own_count]]
+    names = (*(_given_names(path, own) if given else OUTPUTS), *stages)
     runner = Runner(
         "openvino",
         "cpu",
@@ -281,4 +321,6 @@ def openvino_runner(path: Path, image_size: int, precision: str = "f32", given: 
         fetch=lambda result: [np.array(result[o], copy=True) for o in outputs],
         names=names,
     )
+    if not trace:
+        runner.traced = lambda: openvino_runner(path, image_size, precision, given, trace=True)
     return _fixed_batch(runner, batch)

@@ -13,12 +13,14 @@ import numpy as np
 from inspectnet.builders import parity_record
 from inspectnet.data.layout import shown_path
 from inspectnet.measure.parity import ParityResult, TiedScores, ambiguity_band, choose_images, compare
+from inspectnet.measure.stages import TRACED_IMAGES, reference_bands, select, stage_table, worst_images
 from inspectnet.names import parity_record_name
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
+    from inspectnet.measure.deployment import PathComparison
     from inspectnet.models.features import FeatureCache
 
 
@@ -94,7 +96,7 @@ def exact_of(
     images64 = images.astype(np.float64)
     identity64 = f"{identity}|float64"
     with replaying(module64.model, cache, identity64):
-        outputs = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64), images64)
+        outputs = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64, trace=True), images64)
     band = ambiguity_band(reference_cpu, outputs)
     if not hasattr(module64.model, "num_neighbors"):  # PaDiM: no discrete choice in its score
         return Exact(outputs, band, 0.0, {})
@@ -111,16 +113,30 @@ def check_against(
     images: np.ndarray,
     names: list[str],
     tolerance: float,
+    layers: list[str] | None = None,
 ) -> ParityResult:
-    """``runner`` on ``images`` against the torch ``reference``, with the reference's own error and ties from
-    ``exact``; each side's error against float64 in ``reference_fp32_error``."""
+    """``runner`` on ``images`` against the torch ``reference`` (traced: its stages among its outputs), with
+    the reference's own error and ties from ``exact``; each side's error against float64 in
+    ``reference_fp32_error``; the verdict from ``runner`` as deployed. With the backbone's ``layers``, also
+    the stage table, from ``runner``'s traced twin (``Runner.traced``; without one, the graph's own outputs
+    are the only stages reached), on the ``TRACED_IMAGES`` images whose outputs differ most."""
     candidate = run_outputs(runner, images)
     result = compare(reference, candidate, names, tolerance, exact.band, exact.ties)
     against_fp64 = {
         side: compare(exact.outputs, outputs, names, tolerance, ties=exact.ties).max_abs_error
         for side, outputs in (("reference", reference), ("candidate", candidate))
     }
-    return replace(result, reference_fp32_error=against_fp64)
+    if layers is None:
+        return replace(result, reference_fp32_error=against_fp64)
+    n = len(names)
+    worst = worst_images(reference, candidate, n, TRACED_IMAGES)
+    traced = run_outputs(runner.traced(), images[worst]) if runner.traced is not None else {}
+    ref, ex, cand = (select(o, worst, n) for o in (reference, exact.outputs, candidate))
+    flips = {"label": result.label_flips, "mask": result.mask_pixel_flips}
+    stages = stage_table(layers, ref, {**traced, **cand}, reference_bands(layers, ref, ex), flips)
+    return replace(
+        result, reference_fp32_error=against_fp64, stages=stages, stage_images=tuple(names[i] for i in worst)
+    )
 
 
 @dataclass
@@ -143,7 +159,8 @@ class ParityChecker:
             self._reference = {k: v for k, v in self._reference.items() if k[0].category == run.category}
             chosen, _ = self.images(run)
             images = self.session.test_images(run, chosen)
-            self._reference[key] = run_outputs(self.session.runner(run, "torch", device), images)
+            runner = self.session.runner(run, "torch", device)
+            self._reference[key] = run_outputs(runner.traced() if runner.traced else runner, images)
         return self._reference[key]
 
     def exact(self, run: RunKey) -> Exact:
@@ -161,7 +178,9 @@ class ParityChecker:
         chosen, names = self.images(run)
         images = self.session.test_images(run, chosen)
         tolerance = self.session.options.profile.parity.tolerance
-        return check_against(self.reference(run, runner.device), self.exact(run), runner, images, names, tolerance)
+        layers = list(self.session.spec(run).layers)
+        reference = self.reference(run, runner.device)
+        return check_against(reference, self.exact(run), runner, images, names, tolerance, layers)
 
     def record(self, run: RunKey, runner: Runner, result: ParityResult) -> Path:
         session = self.session
@@ -183,3 +202,51 @@ class ParityChecker:
             environment_device=session.options.device,
         )
         return session.emit(parity_record_name(runner.runtime, runner.device, run.name), record)
+
+    def deployment_path(self, run: RunKey, runtime: str) -> tuple[PathComparison, Path]:
+        """The given checkpoint of ``run`` and its given export for ``runtime``, each through anomalib's own
+        inference path on the parity images' original files (``harness.deployment_path``); recorded."""
+        from PIL import Image
+
+        from inspectnet.builders import deployment_path_record
+        from inspectnet.harness.deployment_path import checkpoint_path, export_path
+        from inspectnet.measure.deployment import compare_paths
+        from inspectnet.measure.stages import stage_order
+
+        session = self.session
+        given, export = session.given(run), session.given_export(run, runtime)
+        assert given is not None and export is not None, "the deployment path compares a given checkpoint and export"
+        chosen, names = self.images(run)
+        evaluation = session.evaluate(run)
+        files = [Path(evaluation.inputs.test_paths[i]) for i in chosen]
+        sizes = [Image.open(f).size for f in files]
+        reference, note = checkpoint_path(given.checkpoint.path, given.spec.method, files)
+        size = session.spec(run).image_size
+        note = note if any(s != (size, size) for s in sizes) else ""  # resizing matters only to other sizes
+        candidate, settings = export_path(export, files)
+        order = stage_order(list(session.spec(run).layers))
+        tolerance = session.options.profile.parity.tolerance
+        comparison = compare_paths(reference, candidate, names, tolerance, order, note)
+        ran = settings["inference_precision_hint"]
+        if ran != "f32" and not comparison.agrees:  # the inferencer's default precision: is it the cause?
+            f32 = compare_paths(reference, export_path(export, files, "f32")[0], names, tolerance, order, note)
+            said = "agree" if f32.agrees else "still disagree"
+            settings["f32"] = f"with INFERENCE_PRECISION_HINT=f32: {f32.summary()}"
+            comparison = replace(
+                comparison,
+                precision=f"anomalib's OpenVINOInferencer ran in {ran} (its default on this CPU, which can; it sets "
+                f"no INFERENCE_PRECISION_HINT); with f32 the paths {said}"
+                + (": pass config={'INFERENCE_PRECISION_HINT': 'f32'} to it" if f32.agrees else ""),
+            )
+        info = session.export_block(run, runtime)
+        record = deployment_path_record(
+            evaluation=evaluation.record,
+            runtime=runtime,
+            export_settings=settings,
+            images=[(n, w, h) for n, (w, h) in zip(names, sizes, strict=True)],
+            comparison=comparison,
+            export=info,  # type: ignore[arg-type]
+            environment_device=session.options.device,
+        )
+        name = f"{runtime}_deployment_path_{run.name}.json"
+        return comparison, session.emit(name, record)

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from inspectnet.measure.stages import StageRow, diagnosis, reference_limit
+
 ERROR_OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
 NORMALISED_THRESHOLD = 0.5  # anomalib's PostProcessor: 1 - sensitivity (0.5)
 WORST_SHOWN = 5
@@ -68,6 +70,8 @@ class ParityResult:
     ambiguity_band: tuple[float, float] = (0.0, 0.0)  # (score, map): the reference's own float32 error
     ambiguous_scores: tuple[dict[str, object], ...] = ()  # images on a jump of the score: legitimate answers
     reference_fp32_error: dict[str, dict[str, float]] = field(default_factory=dict)  # side -> output -> error
+    stages: tuple[StageRow, ...] = ()  # every stage's error, in flow order (measure.stages)
+    stage_images: tuple[str, ...] = ()  # the images the stages were traced on (measure.stages.worst_images)
 
     @property
     def clean(self) -> bool:
@@ -88,9 +92,23 @@ class ParityResult:
             f"{self.ambiguity_band[1]:.1e})"
         )
 
+    def diagnosis(self) -> str:
+        """Where parity stops (the first diverged stage), and whether the reference itself can meet the
+        tolerance (its own float32 error against float64; if not, the stage where that error grows)."""
+        where = diagnosis(self.stages) if self.stages else "no stage was traced"
+        reference = self.reference_fp32_error.get("reference", {})
+        limit = reference_limit(self.stages, reference, self.tolerance)
+        if limit is None:
+            return where
+        candidate = self.reference_fp32_error.get("candidate", {})
+        worst = max(candidate.values(), default=float("nan"))
+        return f"{limit}; the export is {worst:.2e} from float64; {where}"
+
     def as_record(self) -> dict[str, object]:
         data = asdict(self)
         data["where"] = [w.describe() for w in self.where]
+        data["stages"] = [row.as_record() for row in self.stages]
+        data["stage_images"] = list(self.stage_images)
         return data | {"status": self.status}
 
 

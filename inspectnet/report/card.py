@@ -13,6 +13,7 @@ from inspectnet.records import OUTCOMES, AblationRecord, CriteriaRecord, Dataset
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_candidates import candidates
 from inspectnet.report.card_runtime import latency, parity, tradeoff
+from inspectnet.report.card_thresholds import thresholds
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet
 from inspectnet.report.tables import METRICS, base, categories, dataset_of, table, weights_kind
@@ -349,6 +350,7 @@ SECTIONS: tuple[Callable[[ReportSet, Citations], list[str]], ...] = (
     ablation,
     seeds,
     coreset,
+    thresholds,
     latency,
     tradeoff,
     parity,

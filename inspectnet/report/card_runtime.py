@@ -5,6 +5,7 @@ from __future__ import annotations
 from inspectnet.names import DEVICES
 from inspectnet.records import LatencyRecord, ParityMarginRecord, ParityRecord
 from inspectnet.report import FIGURES_DIR
+from inspectnet.report.card_stages import deployment_paths, stage_tables
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
 from inspectnet.report.tables import base, categories, table
@@ -142,6 +143,8 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
     lines += table([*header, "ambiguous", "status", "record"], rows)
     if first.record.runtime == "openvino":
         lines += ["", f"Host could run bf16: {first.record.runtime_settings.get('host_can_run_bf16')}."]
+    lines += stage_tables(records, cite)
+    lines += deployment_paths(reports, cite)
     for margin in reports.of(ParityMarginRecord):
         perturbed = margin.record.perturbations
         worst = cite.num(margin, lambda r: r.worst_normalised_error, ".2e", "parity margin worst normalised error")

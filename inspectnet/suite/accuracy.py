@@ -2,7 +2,8 @@
 
 Each test trains (or loads from the artifact store) one model, evaluates it exactly on raw scores, writes
 its JSON record and checks one metric against the profile's minimum (or skips, naming the profile, where a
-partial profile sets no criterion for that metric).
+partial profile sets no criterion for that metric). ``test_threshold`` checks the model's deployed thresholds
+against the same test split (threshold sanity, and the false-alarm limit where the profile sets one).
 """
 
 from __future__ import annotations
@@ -41,6 +42,26 @@ def test_pixel_auroc(inspectnet: Session, inspectnet_run: RunKey) -> None:
 
 def test_aupro(inspectnet: Session, inspectnet_run: RunKey) -> None:
     _check(inspectnet, inspectnet_run, "aupro")
+
+
+def test_threshold(inspectnet: Session, inspectnet_run: RunKey) -> None:
+    """The deployed image threshold (a given checkpoint's own, else InspectNet's calibration) is finite and lies
+    inside the test scores, and the normalisation bounds are not degenerate; the false-alarm rate on normal test
+    images is recorded with its Clopper-Pearson 95% upper bound, which must be within the profile's
+    ``false_alarm_rate = { max = X }`` where it sets one (``thresholds_<run>.json``)."""
+    from inspectnet.harness.thresholds import judge_thresholds
+
+    judged = judge_thresholds(inspectnet, inspectnet_run)
+    failures = judged.messages(inspectnet_run)
+    run, profile = inspectnet_run, inspectnet.options.profile
+    why = profile.expected_insane.get((run.method, run.category))
+    if why is not None:  # declared in the profile: reported as an expected failure, strict
+        assert failures, (
+            f"{run.test_id}: the threshold is sane now; remove [criteria.{run.method}.{run.category}] "
+            f"threshold_sanity from {profile.path}; record: {judged.record_path}"
+        )
+        pytest.xfail(f"{why} ({profile.path.name}); {failures[0]}")
+    assert not failures, "\n".join(failures)
 
 
 def test_ablation(inspectnet: Session, inspectnet_ablation_category: str) -> None:

@@ -88,3 +88,33 @@ def test_single_vector_memory_bank_fails(inspectnet: Session, inspectnet_patchco
             f"vector ({values}): they cannot catch a broken model; raise them above these values",
             pytrace=False,
         )
+
+
+PLANTED_THRESHOLDS = ("below-every-normal-score", "above-every-score", "not-finite", "bounds-min-equals-max")
+
+
+@pytest.mark.parametrize("planted", PLANTED_THRESHOLDS)
+def test_a_degenerate_threshold_fails_the_sanity_check(
+    inspectnet: Session, inspectnet_base_run: RunKey, planted: str
+) -> None:
+    """The model's own scores with a degenerate calibration planted: the threshold under every normal test
+    score (as anomalib's F1-adaptive threshold lands on validation data without anomalies), above every score,
+    NaN, or normalisation bounds with min = max. The threshold check must name each."""
+    from dataclasses import replace
+
+    from inspectnet.measure.thresholds import Origin, measure, problems
+
+    run = inspectnet_base_run
+    evaluation = inspectnet.evaluate(run)
+    calibration = inspectnet.deployment(run).calibration
+    scores, labels = evaluation.predictions.scores, evaluation.inputs.labels
+    span = float(scores.max() - scores.min())
+    mutant = {
+        "below-every-normal-score": replace(calibration, image_threshold=float(scores[~labels].min()) - 0.01 * span),
+        "above-every-score": replace(calibration, image_threshold=float(scores.max()) + 0.01 * span),
+        "not-finite": replace(calibration, image_threshold=float("nan")),
+        "bounds-min-equals-max": replace(calibration, image_max=calibration.image_min),
+    }[planted]
+    failures = problems(mutant, measure(scores, labels, mutant.image_threshold), Origin(None))
+    print(f"{planted}: {failures}")
+    assert failures, f"{run.test_id}: a threshold check that accepts a planted {planted} threshold cannot catch one"

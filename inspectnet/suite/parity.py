@@ -32,4 +32,27 @@ def test_parity(
     result = inspectnet_parity.check(run, runner)
     path = inspectnet_parity.record(run, runner, result)
     where = "".join(f"\n  {w.describe()}" for w in result.where)
-    assert result.clean, f"{category}-{runtime} on {device}: {result.summary()}; record: {path}{where}"
+    assert result.clean, (
+        f"{category}/{runtime} on {device}: {result.diagnosis()}; {result.summary()}; record: {path}{where}"
+    )
+
+
+def test_deployment_path(
+    inspectnet: Session, inspectnet_parity: ParityChecker, inspectnet_parity_case: tuple[str, str, str]
+) -> None:
+    """A given checkpoint and its given export, each through anomalib's own inference path (Lightning predict;
+    ``OpenVINOInferencer``) on the original image files: the export must decide as the checkpoint does."""
+    category, device, runtime = inspectnet_parity_case
+    run = inspectnet.measured_run(category)
+    if run is None or inspectnet.given(run) is None or inspectnet.given_export(run, runtime) is None:
+        pytest.skip(
+            "the deployment path compares a given checkpoint (--inspectnet-model) with its given export "
+            f"(--inspectnet-export {category}:{'onnx' if runtime == 'onnxruntime' else runtime}=FILE)"
+        )
+    if device != "cpu":
+        pytest.skip("anomalib's OpenVINOInferencer runs the export on the CPU here")
+    comparison, path = inspectnet_parity.deployment_path(run, runtime)
+    assert comparison.agrees, (
+        f"{category}/{runtime}: anomalib's inference paths disagree on the original files: {comparison.diagnosis()}; "
+        f"{comparison.summary()}; record: {path}"
+    )

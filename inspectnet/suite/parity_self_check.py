@@ -3,7 +3,10 @@
 - one weight of the exported graph perturbed by 1e-2 (the largest-magnitude weight of the first convolution,
   the one every pixel passes through);
 - reduced precision: the OpenVINO IR with its weights compressed to FP16, and (on a host that can run it)
-  the f32 graph compiled with INFERENCE_PRECISION_HINT=bf16, the silent default the card warns about.
+  the f32 graph compiled with INFERENCE_PRECISION_HINT=bf16, the silent default the card warns about;
+- one defect per stage of the deployed model (``deploy.mutants``): the input's channels swapped, one weight
+  of layer3, one memory-bank row, the smoothing sigma, a normalisation bound. Each must break parity and
+  the diagnosis must name the stage it was planted in, not an earlier one.
 """
 
 from __future__ import annotations
@@ -77,3 +80,37 @@ def test_bf16_inference_breaks_parity(inspectnet: Session, inspectnet_parity: Pa
     result = inspectnet_parity.check(run, runner)
     print(f"bf16 inference: {result.summary()}")
     assert not result.clean, f"bf16 inference went unnoticed: {result.summary()}"
+
+
+def _planted_defects() -> list[str]:
+    from inspectnet.deploy.mutants import planted_defects
+
+    return [p.name for p in planted_defects()]
+
+
+@pytest.mark.parametrize("defect", _planted_defects())
+def test_a_planted_defect_is_found_at_its_stage(
+    inspectnet: Session, inspectnet_parity: ParityChecker, run: RunKey, tmp_path: Path, defect: str
+) -> None:
+    import onnx
+
+    from inspectnet.deploy.mutants import busiest_channel, most_used_row, planted_defects
+    from inspectnet.deploy.runtimes import onnxruntime_runner
+    from inspectnet.measure.stages import first_divergence, shown
+
+    graph = onnx.load(str(inspectnet.exported(run).onnx))
+    reference = inspectnet_parity.reference(run, "cpu")
+    bank = inspectnet.deployment(run).module.model.memory_bank.detach().cpu().numpy()  # type: ignore[union-attr,operator]
+    row = most_used_row(reference["stage:embedding"], bank)
+    channel = busiest_channel(reference["stage:backbone.layer3"])
+    planted = next(p for p in planted_defects(row, channel) if p.name == defect)
+    what = planted.plant(graph)
+    mutant = tmp_path / f"{defect}.onnx"
+    onnx.save(graph, str(mutant))
+    result = inspectnet_parity.check(run, onnxruntime_runner(mutant, "cpu", inspectnet.spec(run).image_size))
+    print(f"{what}: {result.diagnosis()}; {result.summary()}")
+    assert not result.clean, f"{what} went unnoticed: {result.summary()}"
+    first = first_divergence(result.stages)
+    assert first is not None and first.stage == planted.stage, (
+        f"{what} is in the {shown(planted.stage)}, but the diagnosis says: {result.diagnosis()}"
+    )
