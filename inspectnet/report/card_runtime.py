@@ -143,8 +143,6 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
     lines += table([*header, "ambiguous", "status", "record"], rows)
     if first.record.runtime == "openvino":
         lines += ["", f"Host could run bf16: {first.record.runtime_settings.get('host_can_run_bf16')}."]
-    lines += stage_tables(records, cite)
-    lines += deployment_paths(reports, cite)
     for margin in reports.of(ParityMarginRecord):
         perturbed = margin.record.perturbations
         worst = cite.num(margin, lambda r: r.worst_normalised_error, ".2e", "parity margin worst normalised error")
@@ -156,6 +154,8 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
             f"{', '.join(map(str, perturbed.noise_and_model_seeds))}): the largest normalised error is "
             f"{worst} against the tolerance {margin.record.tolerance:.0e} (`{margin.name}`).",
         ]
+    lines += stage_tables(records, cite)
+    lines += deployment_paths(reports, cite)
     return [*lines, ""]
 
 
