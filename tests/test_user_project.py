@@ -80,11 +80,15 @@ def test_init_then_pytest_then_card_in_the_users_project(project: Path) -> None:
     # barely better than a broken one (its memory bank cut to one vector scores image AUROC 0.89 against its
     # own 0.81), so criteria measured from it cannot catch a broken model, and the self-check says so
     # (test_a_lax_criterion_is_named_in_one_line).
-    run = _pytest(project, "-m", "accuracy or parity", "-k", "not self_check", "-rs")
+    # The threshold check is left out too: anomalib validated these checkpoints on their test split (3 normal,
+    # 12 anomalous images), where flagging every image scores the best F1, so their thresholds are not sane and
+    # that check fails them, as it should (tests/test_threshold_checkpoints.py shows both sides).
+    run = _pytest(project, "-m", "accuracy or parity", "-k", "not self_check and not test_threshold", "-rs")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     # 6 accuracy tests (2 models x 3 metrics) and 2 parity tests (ONNX Runtime, OpenVINO) passed; skipped: the
-    # ablation row (init writes no [delta] criterion) and the CUDA parity case on this CPU machine
-    assert run.stdout.splitlines()[-1].startswith("8 passed, 2 skipped"), run.stdout[-2000:]
+    # ablation row (init writes no [delta] criterion), the CUDA parity case on this CPU machine, and the three
+    # deployment-path cases (they compare a given checkpoint with a given export; this project gives none)
+    assert run.stdout.splitlines()[-1].startswith("8 passed, 5 skipped"), run.stdout[-2000:]
     records = project / "reports" / "eval_harness"
     for name in ("patchcore_bottle.json", "padim_bottle.json", "onnxruntime_parity_patchcore_bottle.json"):
         assert (records / name).is_file(), name
