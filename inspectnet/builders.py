@@ -62,6 +62,7 @@ from inspectnet.records import (
     StageError,
     ThresholdRecord,
     TiedScore,
+    WayOutInfo,
     WeightsInfo,
     now,
 )
@@ -328,6 +329,7 @@ def parity_record(
     export: ExportInfo | GivenExport,
     calibration: Calibration,
     environment_device: str,
+    way_out: Mapping[str, object] | None = None,
 ) -> ParityRecord:
     """One runtime against the torch model on ``images`` (path, anomalous), with the reference's own error."""
     return ParityRecord(
@@ -357,6 +359,7 @@ def parity_record(
         stages=[block(StageError, row.as_record()) for row in result.stages] if result.stages else None,
         diagnosis=result.diagnosis() if result.stages else None,
         stage_images=list(result.stage_images) if result.stages else None,
+        way_out=block(WayOutInfo, way_out) if way_out is not None else None,
         runtime_settings=decode(Settings, dict(runtime_settings), "runtime_settings"),
         export=export,
         scoring=evaluation.scoring,

@@ -436,6 +436,22 @@ class StageError:
     note: str
 
 
+@dataclass(frozen=True)
+class WayOutInfo:
+    """A user's checkpoint exported with InspectNet's stable distances, when anomalib's own arithmetic cannot
+    meet the tolerance: the export (a separate store directory), its parity against its own torch model and
+    its decisions against the checkpoint's; ``offered`` when both hold."""
+
+    export_directory: str
+    scoring: str
+    status: str
+    max_abs_error: dict[str, float]
+    label_flips_against_checkpoint: int
+    mask_iou_min_against_checkpoint: float
+    offered: bool
+    description: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class ParityRecord(Record):
     """One exported model on one runtime against the torch model, on N test images."""
@@ -464,6 +480,7 @@ class ParityRecord(Record):
     )  # in flow order (None: not traced)
     diagnosis: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # the first diverged stage
     stage_images: list[str] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # the images traced
+    way_out: WayOutInfo | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # reference-limited only
     runtime_settings: Settings  # versions, precision hint, bf16 capability, providers
     export: ExportInfo | GivenExport
     scoring: Scoring

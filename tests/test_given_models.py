@@ -459,6 +459,13 @@ def test_the_deployment_path_runs_anomalibs_own_inference_on_the_original_files(
     assert "the model's float32 arithmetic, not the export, is the limit" in limit
     assert "its error grows at patch scores (nearest-neighbour distances)" in limit
     assert "model's float32 arithmetic, not the export" in run.stdout  # the test's failure message says so
+    # the way out, measured: the same checkpoint exported with InspectNet's stable distances (a separate store
+    # directory) meets the tolerance and decides as the checkpoint does on the parity images
+    way_out = parity["way_out"]
+    assert way_out["offered"] and way_out["status"] == "parity_clean", way_out
+    assert way_out["label_flips_against_checkpoint"] == 0, way_out
+    assert (tmp_path / "store" / "exports").is_dir()  # InspectNet exported it; the user's files are untouched
+    assert "exported with InspectNet's stable distances" in run.stdout
 
 
 def test_the_deployment_path_agrees_at_the_models_size_and_catches_a_planted_channel_swap(

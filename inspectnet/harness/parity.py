@@ -12,9 +12,12 @@ import numpy as np
 
 from inspectnet.builders import parity_record
 from inspectnet.data.layout import shown_path
+from inspectnet.measure.deployment import mask_iou
 from inspectnet.measure.parity import ParityResult, TiedScores, ambiguity_band, choose_images, compare
 from inspectnet.measure.stages import TRACED_IMAGES, reference_bands, select, stage_table, worst_images
 from inspectnet.names import parity_record_name
+
+MIN_MASK_IOU = 0.99  # a way out reproduces the checkpoint's masks: at most 1% of an image's mask pixels differ
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
@@ -182,7 +185,7 @@ class ParityChecker:
         reference = self.reference(run, runner.device)
         return check_against(reference, self.exact(run), runner, images, names, tolerance, layers)
 
-    def record(self, run: RunKey, runner: Runner, result: ParityResult) -> Path:
+    def record(self, run: RunKey, runner: Runner, result: ParityResult, way_out: WayOut | None = None) -> Path:
         session = self.session
         evaluation = session.evaluate(run)
         chosen, names = self.images(run)
@@ -200,6 +203,7 @@ class ParityChecker:
             export=export,
             calibration=session.deployment(run).calibration,
             environment_device=session.options.device,
+            way_out=way_out.as_record() if way_out is not None else None,
         )
         return session.emit(parity_record_name(runner.runtime, runner.device, run.name), record)
 
@@ -250,3 +254,67 @@ class ParityChecker:
         )
         name = f"{runtime}_deployment_path_{run.name}.json"
         return comparison, session.emit(name, record)
+
+    def way_out(self, run: RunKey, runtime: str) -> WayOut | None:
+        """For a user's PatchCore checkpoint whose own arithmetic cannot meet the tolerance: the same checkpoint
+        exported with InspectNet's stable distances (``Session.stable_exported``), checked against its own torch
+        model (parity at the tolerance) and against the checkpoint's decisions (labels and masks of anomalib's
+        arithmetic, the checkpoint as it is) on the parity images. None for anything else."""
+        from inspectnet.deploy.runtimes import onnxruntime_runner, openvino_runner, torch_runner
+
+        session = self.session
+        if session.given(run) is None or run.method != "patchcore" or runtime not in ("onnxruntime", "openvino"):
+            return None
+        deployment, exported = session.stable_exported(run)
+        chosen, names = self.images(run)
+        images = session.test_images(run, chosen)
+        size, tolerance = session.spec(run).image_size, session.options.profile.parity.tolerance
+        stable_torch = run_outputs(torch_runner(deployment.module, "cpu", size), images)
+        runner = (
+            onnxruntime_runner(exported.onnx, "cpu", size)
+            if runtime == "onnxruntime"
+            else openvino_runner(exported.openvino, size)
+        )
+        candidate = run_outputs(runner, images)
+        parity = compare(stable_torch, candidate, names, tolerance)
+        checkpoint = self.reference(run, "cpu")
+        decisions = compare(checkpoint, candidate, names, float("inf"))  # flips only: the scores may move
+        ious = [mask_iou(a, b) for a, b in zip(checkpoint["pred_mask"], candidate["pred_mask"], strict=True)]
+        return WayOut(exported.directory, parity, decisions.label_flips, min(ious), len(names))
+
+
+@dataclass(frozen=True)
+class WayOut:
+    """The checkpoint exported with stable distances: where, its parity, and whether it decides as the checkpoint."""
+
+    directory: Path
+    parity: ParityResult  # the stable export against its own torch model, at the tolerance
+    label_flips: int  # against the checkpoint's own decisions (anomalib's arithmetic)
+    mask_iou_min: float
+    images: int
+
+    @property
+    def offered(self) -> bool:
+        """It meets the tolerance and reproduces the checkpoint's decisions (no label flip, masks within 1%)."""
+        return self.parity.clean and self.label_flips == 0 and self.mask_iou_min >= MIN_MASK_IOU
+
+    def as_record(self) -> dict[str, object]:
+        return {
+            "export_directory": str(self.directory),
+            "scoring": "stable-distances-v1",
+            "status": self.parity.status,
+            "max_abs_error": self.parity.max_abs_error,
+            "label_flips_against_checkpoint": self.label_flips,
+            "mask_iou_min_against_checkpoint": self.mask_iou_min,
+            "offered": self.offered,
+            "description": self.describe(),
+        }
+
+    def describe(self) -> str:
+        errors = max(self.parity.max_abs_error.values())
+        said = "meets the tolerance and decides as the checkpoint" if self.offered else "is no way out either"
+        return (
+            f"the same checkpoint exported with InspectNet's stable distances ({self.directory}) {said}: max abs "
+            f"error {errors:.1e} against its own torch model ({self.parity.status}), {self.label_flips} label flips "
+            f"against the checkpoint's decisions on {self.images} images, mask IoU at least {self.mask_iou_min:.3f}"
+        )

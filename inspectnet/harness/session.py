@@ -324,6 +324,23 @@ class Session:
                 module.to(self.options.device)
         return self._exports[run]
 
+    def stable_exported(self, run: RunKey) -> tuple[Deployment, Exported]:
+        """A user's PatchCore checkpoint deployed with InspectNet's stable distances instead of anomalib's (same
+        fitted head, same thresholds), and its ONNX + OpenVINO IR: a separate artifact in the store, its export
+        record naming the scoring. The way out when anomalib's own float32 arithmetic cannot meet a tolerance."""
+        from inspectnet.deploy.export import export
+        from inspectnet.deploy.postprocess import deployed
+        from inspectnet.models.stable import SCORING
+
+        base = self.deployment(run)
+        model = self.build_model(self.spec(run), self.evaluate(run).head, stable=True)
+        stable = Deployment(
+            run, deployed(model, base.calibration), base.calibration, {**base.identity, "scoring": SCORING}
+        )
+        module = stable.module.to("cpu")
+        label = f"{run.test_id} (stable distances)"
+        return stable, export(module, self.spec(run).image_size, self.options.store_dir, stable.identity, label=label)
+
     def write_anomalib_checkpoint(self, run: RunKey, path: Path) -> Path:
         """``run``'s deployed model as a checkpoint anomalib loads (``Patchcore.load_from_checkpoint`` /
         ``Padim.load_from_checkpoint``): its fitted model, backbone weights and the deployed thresholds."""

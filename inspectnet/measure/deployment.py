@@ -81,7 +81,7 @@ class PathComparison:
         )
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
@@ -118,7 +118,7 @@ def compare_paths(
         if a.shape != b.shape:
             raise ValueError(f"{what}: the checkpoint's path gives {a.shape}, the export's {b.shape}")
     flips = np.flatnonzero(checkpoint.labels.reshape(n) != export.labels.reshape(n))
-    ious = [_iou(a, b) for a, b in zip(checkpoint.masks.astype(bool), export.masks.astype(bool), strict=True)]
+    ious = [mask_iou(a, b) for a, b in zip(checkpoint.masks.astype(bool), export.masks.astype(bool), strict=True)]
     return PathComparison(
         images=n,
         tolerance=tolerance,

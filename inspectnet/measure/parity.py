@@ -92,6 +92,11 @@ class ParityResult:
             f"{self.ambiguity_band[1]:.1e})"
         )
 
+    @property
+    def reference_limited(self) -> bool:
+        """The torch reference's own float32 error (against float64) exceeds the tolerance on some output."""
+        return any(e > self.tolerance for e in self.reference_fp32_error.get("reference", {}).values())
+
     def diagnosis(self) -> str:
         """Where parity stops (the first diverged stage), and whether the reference itself can meet the
         tolerance (its own float32 error against float64; if not, the stage where that error grows)."""

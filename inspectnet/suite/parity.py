@@ -30,10 +30,12 @@ def test_parity(
     except RuntimeUnavailable as exc:
         pytest.skip(str(exc))
     result = inspectnet_parity.check(run, runner)
-    path = inspectnet_parity.record(run, runner, result)
+    way_out = inspectnet_parity.way_out(run, runtime) if not result.clean and result.reference_limited else None
+    path = inspectnet_parity.record(run, runner, result, way_out)
     where = "".join(f"\n  {w.describe()}" for w in result.where)
+    offer = f"; {way_out.describe()}" if way_out is not None else ""
     assert result.clean, (
-        f"{category}/{runtime} on {device}: {result.diagnosis()}; {result.summary()}; record: {path}{where}"
+        f"{category}/{runtime} on {device}: {result.diagnosis()}{offer}; {result.summary()}; record: {path}{where}"
     )
 
 
