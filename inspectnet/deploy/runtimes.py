@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from inspectnet.deploy.export import INPUT_NAME, ExportError
+from inspectnet.deploy.export import INPUT_NAME, Exported, ExportError
 from inspectnet.deploy.postprocess import OUTPUTS
 from inspectnet.deploy.trace import PREFIX
 from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
@@ -72,9 +72,9 @@ def torch_runner(
         with torch.inference_mode():
             if not stages:
                 return module(x)
-            with watching(module.model) as seen:
+            with watching(module.model) as forwards:
                 out = module(x)
-            return (*out, *(seen[s] for s in stages))
+            return (*out, *(forwards[0][s] for s in stages))
 
     runner = Runner(
         "torch",
@@ -324,3 +324,12 @@ def openvino_runner(
     if not trace:
         runner.traced = lambda: openvino_runner(path, image_size, precision, given, trace=True)
     return _fixed_batch(runner, batch)
+
+
+def exported_runner(exported: Exported, runtime: str, device: str, image_size: int) -> Runner:
+    """InspectNet's own export on ``runtime`` (onnxruntime on ``device``; OpenVINO on its CPU plugin)."""
+    if runtime == "onnxruntime":
+        return onnxruntime_runner(exported.onnx, device, image_size)
+    if runtime == "openvino":
+        return openvino_runner(exported.openvino, image_size)
+    raise ValueError(f"{runtime!r} runs no exported graph (onnxruntime or openvino)")

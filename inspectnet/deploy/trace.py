@@ -9,12 +9,17 @@ ONNX / OpenVINO: each stage is found in the graph by its structure (``locate``),
 to a copy held in memory (ONNX ``graph.output``; OpenVINO ``Model.add_outputs``). The file on disk, a user's
 own export included, is never written. A stage the graph does not let be found is reported as not reachable.
 
-How a stage is found (TorchScript-exported anomalib graphs, InspectNet's and ``Engine.export``'s alike):
-- input: the first convolution's input (after any pre-processing inside the graph);
-- backbone.<layer>: the output of the last operation named in the feature extractor's ``/<layer>/`` scope;
+How a stage is found (``locate``): by the graph's structure, not its node names, which differ between
+exporters (TorchScript scopes in InspectNet's exports, ``node_Conv_411`` in anomalib's dynamo ``Engine.export``):
+- input: the first convolution's input, when what feeds it is the input as fed, a cast or the normalisation's
+  division (a normalisation folded into that convolution's weights, as OpenVINO's converter does, leaves it
+  not reachable);
+- backbone.<layer>: each tensor PatchCore's feature pooler reads, named by the nearest convolution before it;
 - embedding: the first matrix product's first input (PatchCore's distance to the memory bank);
-- patch_scores / map_upsampled: the input / output of the anomaly-map generator's resize;
-- map_smoothed: the output of the anomaly-map generator's last operation (the blur).
+- map_smoothed: the output of the convolution whose weights are the blur kernel; patch_scores / map_upsampled:
+  the input / output of the resize before it (through any padding);
+- score_raw: the tensor the PostProcessor compares with its threshold both ways (greater and less), that is
+  not the smoothed map.
 """
 
 from __future__ import annotations
@@ -96,24 +101,22 @@ def onnx_ops(model: Any) -> list[Op]:
 
 
 def onnx_with_stages(model: Any) -> tuple[bytes, tuple[str, ...]]:
-    """A serialised copy of ``model`` (an ``onnx.ModelProto``) with each stage it reaches added as an output;
-    returns it and the added outputs' names, ``stage:<name>`` (a stage that is already a graph output, such
-    as InspectNet's ``anomaly_map_raw``, is left to the output it is)."""
+    """``model`` (an ``onnx.ModelProto`` loaded for this, changed in place) with each stage it reaches added
+    as an output, serialised; and the added outputs' names, ``stage:<name>`` (a stage that is already a graph
+    output, such as InspectNet's ``anomaly_map_raw``, is left to the output it is)."""
     import onnx
 
-    copy = onnx.ModelProto()
-    copy.CopyFrom(model)
-    existing = {o.name for o in copy.graph.output}
-    found = locate(onnx_ops(copy))
+    existing = {o.name for o in model.graph.output}
+    found = locate(onnx_ops(model))
     if "anomaly_map_raw" in existing:  # InspectNet's graph outputs its smoothed map
         found.pop("map_smoothed", None)
     added = []
     for stage, name in found.items():
         if name in existing:
             continue
-        copy.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-        added.append((stage, name))
-    return copy.SerializeToString(), tuple(PREFIX + stage for stage, _ in added)
+        model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+        added.append(PREFIX + stage)
+    return model.SerializeToString(), tuple(added)
 
 
 # ---------------------------------------------------------------- OpenVINO
@@ -141,9 +144,7 @@ def openvino_add_stages(model: Any) -> tuple[str, ...]:
         if kind not in ("Parameter", "Result", "Constant"):
             ops.append(Op(kind, node.get_friendly_name(), inputs, tuple(outputs)))
     found = locate(ops)
-    own = {
-        f"{r.input_value(0).get_node().get_friendly_name()}:{r.input_value(0).get_index()}" for r in model.get_results()
-    }
+    own = {_key(r.input_value(0)) for r in model.get_results()}
     added = []
     for stage, key in found.items():
         if key in own:
@@ -157,8 +158,8 @@ def openvino_add_stages(model: Any) -> tuple[str, ...]:
 
 
 def torch_stages(model: Any) -> tuple[str, ...]:
-    """The stages ``watching`` records for anomalib's torch ``model``, in flow order (the smoothed map is the
-    deployed module's own ``anomaly_map_raw``)."""
+    """The stages ``watching`` records for anomalib's torch ``model`` that the deployed module does not output,
+    in flow order (the smoothed map is its own ``anomaly_map_raw``)."""
     head = ("embedding", "patch_scores", "map_upsampled") if _is_patchcore(model) else ()
     return ("input", *(f"backbone.{layer}" for layer in model.layers), *head)
 
@@ -169,12 +170,13 @@ def _is_patchcore(model: Any) -> bool:
 
 
 @contextlib.contextmanager
-def watching(model: Any) -> Iterator[dict[str, Any]]:
-    """For the block, record the stage tensors one forward of ``model`` (anomalib's PatchCore or PaDiM torch
-    model) computes: ``stage name -> tensor``. Restores the model afterwards."""
+def watching(model: Any) -> Iterator[list[dict[str, Any]]]:
+    """For the block, record the stage tensors each forward of ``model`` (anomalib's PatchCore or PaDiM torch
+    model) computes: one ``stage name -> tensor`` dict per forward, in call order (input, backbone layers;
+    PatchCore also embedding, patch scores, map before and after smoothing). Restores the model afterwards."""
     from torch import nn
 
-    seen: dict[str, Any] = {}
+    forwards: list[dict[str, Any]] = []
     backbone = model.feature_extractor
 
     class Watched(nn.Module):
@@ -183,32 +185,29 @@ def watching(model: Any) -> Iterator[dict[str, Any]]:
             self.inner = backbone
 
         def forward(self, batch: Any) -> Any:
-            seen["input"] = batch
             features = self.inner(batch)
-            seen.update({f"backbone.{layer}": f for layer, f in features.items()})
+            forwards.append({"input": batch, **{f"backbone.{layer}": f for layer, f in features.items()}})
             return features
 
-    handles = []
-
     def keep(stage: str, value: Any) -> None:  # a hook that returns None leaves the call as it was
-        seen.setdefault(stage, value)
+        forwards[-1].setdefault(stage, value)
 
-    if _is_patchcore(model):
-        blur = model.anomaly_map_generator.blur
-        handles.append(model.anomaly_map_generator.register_forward_pre_hook(lambda _, a: keep("patch_scores", a[0])))
-        handles.append(blur.register_forward_pre_hook(lambda _, a: keep("map_upsampled", a[0])))
+    handles = []
     search = model.__dict__.get("nearest_neighbors")
     if _is_patchcore(model):
-        bound = model.nearest_neighbors
+        generator, bound = model.anomaly_map_generator, model.nearest_neighbors
+        handles.append(generator.register_forward_pre_hook(lambda _, a: keep("patch_scores", a[0])))
+        handles.append(generator.blur.register_forward_pre_hook(lambda _, a: keep("map_upsampled", a[0])))
+        handles.append(generator.blur.register_forward_hook(lambda _, __, out: keep("map_smoothed", out)))
 
         def recorded(embedding: Any, n_neighbors: int) -> Any:
-            seen.setdefault("embedding", embedding)
+            keep("embedding", embedding)  # the first search of a forward; the support set's comes second
             return bound(embedding, n_neighbors)
 
         model.nearest_neighbors = recorded
     model.feature_extractor = Watched()
     try:
-        yield seen
+        yield forwards
     finally:
         model.feature_extractor = backbone
         for handle in handles:

@@ -4,9 +4,9 @@ inferencer for them), on the original image files. ``measure.deployment`` compar
 
 Both are anomalib's own code, run as a user runs them: ``Engine.predict`` over a ``PredictDataset`` of the
 files, and ``OpenVINOInferencer.predict(file)`` with its default settings (which do not pin the inference
-precision: what it ran is recorded). The stages are read beside them without changing either: hooks on the
-checkpoint's torch model, and a traced copy of the export (``deploy.trace``) fed exactly what the
-inferencer feeds its graph.
+precision: what it ran is recorded). The stages are read beside them without changing either: the
+checkpoint's torch model watched (``deploy.trace.watching``), and a traced copy of the export
+(``deploy.trace``) fed exactly what the inferencer feeds its graph.
 """
 
 from __future__ import annotations
@@ -57,57 +57,37 @@ def _module(checkpoint: Path, method: str) -> Any:
 
 
 def checkpoint_path(checkpoint: Path, method: str, files: Sequence[Path]) -> tuple[PathOutputs, str]:
-    """The checkpoint through anomalib's ``Engine.predict`` on ``files`` (batch 1), with the input the backbone
-    saw, each backbone layer and the smoothed map; and what its pre-processing does differently from its
+    """The checkpoint through anomalib's ``Engine.predict`` on ``files`` (batch 1), with every stage its torch
+    model computed (``deploy.trace.watching``); and what its pre-processing does differently from its
     export's (``preprocessing_note``)."""
     from anomalib.data import PredictDataset
     from anomalib.engine import Engine
     from torch.utils.data import DataLoader
 
+    from inspectnet.deploy.trace import watching
+
     module = _module(checkpoint, method)
-    seen: dict[str, list[np.ndarray]] = {}
-
-    def keep(stage: str, value: Any) -> None:
-        seen.setdefault(stage, []).append(value.detach().cpu().numpy().copy())
-
-    extractor = module.model.feature_extractor
-
-    def keep_layers(_: Any, __: Any, out: dict[str, Any]) -> None:
-        for layer, value in out.items():
-            keep(f"backbone.{layer}", value)
-
-    handles = [
-        extractor.register_forward_pre_hook(lambda _, a: keep("input", a[0])),
-        extractor.register_forward_hook(keep_layers),
-    ]
-    blur = getattr(getattr(module.model, "anomaly_map_generator", None), "blur", None)
-    if blur is not None:
-        handles.append(blur.register_forward_hook(lambda _, __, out: keep("map_smoothed", out)))
     dataset = PredictDataset(Path(files[0]).parent)
     dataset.image_filenames = [Path(f) for f in files]
-    try:
-        with tempfile.TemporaryDirectory() as root, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            engine = Engine(
-                default_root_dir=root,
-                logger=False,
-                enable_progress_bar=False,
-                enable_model_summary=False,
-                accelerator="cpu",
-                devices=1,
-            )
-            loader = DataLoader(dataset, batch_size=1, collate_fn=dataset.collate_fn)
-            batches = engine.predict(model=module, dataloaders=loader) or []
-    finally:
-        for handle in handles:
-            handle.remove()
+    with watching(module.model) as forwards, tempfile.TemporaryDirectory() as root, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        engine = Engine(
+            default_root_dir=root,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            devices=1,
+        )
+        loader = DataLoader(dataset, batch_size=1, collate_fn=dataset.collate_fn)
+        batches = engine.predict(model=module, dataloaders=loader) or []
     outputs = _stacked(
         [
             {name: np.asarray(getattr(b, name)) for name in ("pred_score", "pred_label", "anomaly_map", "pred_mask")}
             for b in batches
         ]
     )
-    stages = {stage: np.concatenate(values) for stage, values in seen.items()}
+    stages = {s: np.concatenate([f[s].detach().cpu().numpy() for f in forwards]) for s in forwards[0]}
     return _path_outputs(outputs, stages), preprocessing_note(module)
 
 

@@ -212,7 +212,8 @@ class ParityChecker:
         inference path on the parity images' original files (``harness.deployment_path``); recorded."""
         from PIL import Image
 
-        from inspectnet.builders import deployment_path_record
+        from inspectnet.builders import deployment_path_record, given_export_info
+        from inspectnet.deploy.runtimes import graph_signature
         from inspectnet.harness.deployment_path import checkpoint_path, export_path
         from inspectnet.measure.deployment import compare_paths
         from inspectnet.measure.stages import stage_order
@@ -242,14 +243,13 @@ class ParityChecker:
                 f"no INFERENCE_PRECISION_HINT); with f32 the paths {said}"
                 + (": pass config={'INFERENCE_PRECISION_HINT': 'f32'} to it" if f32.agrees else ""),
             )
-        info = session.export_block(run, runtime)
         record = deployment_path_record(
             evaluation=evaluation.record,
             runtime=runtime,
             export_settings=settings,
             images=[(n, w, h) for n, (w, h) in zip(names, sizes, strict=True)],
             comparison=comparison,
-            export=info,  # type: ignore[arg-type]
+            export=given_export_info(export, *graph_signature(export)),
             environment_device=session.options.device,
         )
         name = f"{runtime}_deployment_path_{run.name}.json"
@@ -260,7 +260,7 @@ class ParityChecker:
         exported with InspectNet's stable distances (``Session.stable_exported``), checked against its own torch
         model (parity at the tolerance) and against the checkpoint's decisions (labels and masks of anomalib's
         arithmetic, the checkpoint as it is) on the parity images. None for anything else."""
-        from inspectnet.deploy.runtimes import onnxruntime_runner, openvino_runner, torch_runner
+        from inspectnet.deploy.runtimes import exported_runner, torch_runner
 
         session = self.session
         if session.given(run) is None or run.method != "patchcore" or runtime not in ("onnxruntime", "openvino"):
@@ -270,12 +270,7 @@ class ParityChecker:
         images = session.test_images(run, chosen)
         size, tolerance = session.spec(run).image_size, session.options.profile.parity.tolerance
         stable_torch = run_outputs(torch_runner(deployment.module, "cpu", size), images)
-        runner = (
-            onnxruntime_runner(exported.onnx, "cpu", size)
-            if runtime == "onnxruntime"
-            else openvino_runner(exported.openvino, size)
-        )
-        candidate = run_outputs(runner, images)
+        candidate = run_outputs(exported_runner(exported, runtime, "cpu", size), images)
         parity = compare(stable_torch, candidate, names, tolerance)
         checkpoint = self.reference(run, "cpu")
         decisions = compare(checkpoint, candidate, names, float("inf"))  # flips only: the scores may move
@@ -299,9 +294,11 @@ class WayOut:
         return self.parity.clean and self.label_flips == 0 and self.mask_iou_min >= MIN_MASK_IOU
 
     def as_record(self) -> dict[str, object]:
+        from inspectnet.models.stable import SCORING
+
         return {
             "export_directory": str(self.directory),
-            "scoring": "stable-distances-v1",
+            "scoring": str(SCORING["name"]),
             "status": self.parity.status,
             "max_abs_error": self.parity.max_abs_error,
             "label_flips_against_checkpoint": self.label_flips,

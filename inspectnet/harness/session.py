@@ -386,16 +386,14 @@ class Session:
             if device != self.options.device:
                 module = copy.deepcopy(module)
             return runtimes.torch_runner(module, device, size)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
         given = self.given_export(run, runtime)
+        if given is None:
+            return runtimes.exported_runner(self.exported(run), runtime, device, size)
         if runtime == "onnxruntime":
-            if given is not None:
-                return runtimes.onnxruntime_runner(given, device, size, given=True)
-            return runtimes.onnxruntime_runner(self.exported(run).onnx, device, size)
-        if runtime == "openvino":
-            if given is not None:
-                return runtimes.openvino_runner(given, size, given=True)
-            return runtimes.openvino_runner(self.exported(run).openvino, size)
-        raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+            return runtimes.onnxruntime_runner(given, device, size, given=True)
+        return runtimes.openvino_runner(given, size, given=True)
 
     # ---------------------------------------------------------------- records to the reporting plugin
 

@@ -5,8 +5,8 @@ Both paths read the same files at their own size (as a camera writes them) and p
 way: the checkpoint through anomalib's Lightning predict (its PreProcessor's transform), the export through
 anomalib's ``OpenVINOInferencer`` (the graph's own pre-processing, its ``export_transform``). The paths
 *agree* when no label flips and the normalised score and map are within the parity tolerance of each other.
-Where they do not, the stages both paths expose (the input the backbone sees, each backbone layer, the
-smoothed map) say where they part: a stage *differs* when its max abs error exceeds ``RELATIVE`` of its
+Where they do not, the stages both paths expose (the input the backbone sees, each backbone layer, and on
+through the smoothed map) say where they part: a stage *differs* when its max abs error exceeds ``RELATIVE`` of its
 largest value (the same arithmetic in float32 on two runtimes sits near 1e-6 of it: the parity stage tables).
 """
 

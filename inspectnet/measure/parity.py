@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from inspectnet.measure.stages import StageRow, diagnosis, reference_limit
+from inspectnet.measure.stages import StageRow, diagnosis, per_image_error, reference_limit
 
 ERROR_OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
 NORMALISED_THRESHOLD = 0.5  # anomalib's PostProcessor: 1 - sensitivity (0.5)
@@ -117,16 +117,11 @@ class ParityResult:
         return data | {"status": self.status}
 
 
-def _per_image_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return diff.reshape(diff.shape[0], -1).max(axis=1)
-
-
 def ambiguity_band(reference: Mapping[str, np.ndarray], exact: Mapping[str, np.ndarray]) -> tuple[float, float]:
     """The reference's own error on the normalised (score, map): float32 against float64, same images."""
     return (
-        float(_per_image_error(reference["pred_score"].reshape(-1, 1), exact["pred_score"].reshape(-1, 1)).max()),
-        float(_per_image_error(reference["anomaly_map"], exact["anomaly_map"]).max()),
+        float(per_image_error(reference["pred_score"].reshape(-1, 1), exact["pred_score"].reshape(-1, 1)).max()),
+        float(per_image_error(reference["anomaly_map"], exact["anomaly_map"]).max()),
     )
 
 
@@ -187,7 +182,7 @@ def compare(
             raise ValueError(
                 f"{name}: shapes {reference[name].shape} and {candidate[name].shape} do not match {n} images"
             )
-    per_image = {name: _per_image_error(reference[name], candidate[name]) for name in compared}
+    per_image = {name: per_image_error(reference[name], candidate[name]) for name in compared}
     _nearest_answer(per_image, candidate, ties)
     label_flip = reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)
     label_open = np.abs(reference["pred_score"].reshape(n).astype(np.float64) - NORMALISED_THRESHOLD) <= band[0]

@@ -92,9 +92,14 @@ class StageRow:
     note: str = ""  # why a stage has no error (not reachable in the graph, another shape)
 
     @property
+    def floored_band(self) -> float:
+        """The reference's own error here, floored at float32 resolution of the stage's values."""
+        return max(self.band or 0.0, RESOLUTION * self.scale)
+
+    @property
     def limit(self) -> float:
-        """The error above which this stage diverged: FACTOR x the band, floored at float32 resolution."""
-        return FACTOR * max(self.band or 0.0, RESOLUTION * self.scale)
+        """The error above which this stage diverged: FACTOR x the floored band."""
+        return FACTOR * self.floored_band
 
     def as_record(self) -> dict[str, object]:
         return {
@@ -175,9 +180,10 @@ def stage_table(
     return tuple(rows)
 
 
-def _per_image(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
-    diff = np.abs(a.astype(np.float64) - b.astype(np.float64)).reshape(n, -1)
-    return diff.max(axis=1) if diff.shape[1] else np.zeros(n)
+def per_image_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each image's max abs difference (axis 0 is the image), in float64."""
+    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return diff.reshape(diff.shape[0], -1).max(axis=1)
 
 
 def worst_images(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray], n: int, k: int) -> list[int]:
@@ -186,10 +192,10 @@ def worst_images(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np
     second pass through the graph; these are the images that say where a difference starts."""
     ranked: list[int] = []
     flipped = (reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)).astype(float)
-    flipped += _per_image(reference["pred_mask"], candidate["pred_mask"], n) > 0
+    flipped += per_image_error(reference["pred_mask"], candidate["pred_mask"]) > 0
     orders = [np.argsort(-flipped, kind="stable")[: int((flipped > 0).sum())]]
     orders += [
-        np.argsort(-_per_image(reference[o], candidate[o], n), kind="stable") for o in ("anomaly_map", "pred_score")
+        np.argsort(-per_image_error(reference[o], candidate[o]), kind="stable") for o in ("anomaly_map", "pred_score")
     ]
     for position in range(n):
         for order in orders:
@@ -215,7 +221,7 @@ def first_divergence(rows: Sequence[StageRow]) -> StageRow | None:
 def _number(row: StageRow) -> str:
     if row.flips is not None:
         return f"{row.flips} flips"
-    return f"max abs error {row.error:.1e}, band {max(row.band or 0.0, RESOLUTION * row.scale):.0e}"
+    return f"max abs error {row.error:.1e}, band {row.floored_band:.0e}"
 
 
 def diagnosis(rows: Sequence[StageRow]) -> str:
@@ -236,7 +242,7 @@ def diagnosis(rows: Sequence[StageRow]) -> str:
 
 def _relative(row: StageRow) -> float:
     """The reference's own error at a stage relative to its values, floored at float32 resolution."""
-    return max(row.band or 0.0, RESOLUTION * row.scale) / row.scale if row.scale > 0 else 0.0
+    return row.floored_band / row.scale if row.scale > 0 else 0.0
 
 
 def arithmetic_limit(rows: Sequence[StageRow]) -> tuple[StageRow, float, float] | None:
