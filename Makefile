@@ -19,20 +19,11 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-# Without data nothing is measured: the data steps stop the run at once. A failed criterion does not: both
-# pytest sessions run, the card is rendered from whatever records they wrote (its Criteria section names what
-# failed, from eval_harness/criteria.json, which this run starts afresh), and then the run exits non-zero.
+# The pipeline's commands are one list, inspectnet/pipeline.py, which the card's Reproduction section prints:
+# the data steps stop the run at once; a failed criterion does not (both pytest sessions run, the card is
+# rendered from whatever records they wrote, and then the run exits non-zero).
 run: $(STAMP)
-	rm -f $(REPORTS)/eval_harness/criteria.json
-	$(BIN)/inspectnet data synth --out $(DATA)
-	$(BIN)/inspectnet data check $(DATA) --report $(REPORTS)/eval_harness/dataset_synthetic.json
-	status=0; \
-	$(BIN)/pytest tests/acceptance parity candidates -m "accuracy or parity or candidates" \
-		--report-dir $(REPORTS)/eval_harness || status=$$?; \
-	$(BIN)/pytest benchmarks --device cpu --report-dir $(REPORTS)/eval_harness || status=$$?; \
-	$(BIN)/inspectnet card --reports $(REPORTS) || status=$$?; \
-	[ $$status -eq 0 ] || echo "make run: exit $$status; see the Criteria section of $(REPORTS)/MODEL_CARD.md" >&2; \
-	exit $$status
+	$(BIN)/python -m inspectnet.pipeline --data $(DATA) --reports $(REPORTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check inspectnet tests benchmarks parity candidates conftest.py

@@ -591,13 +591,13 @@ class CandidateRecord(Record):
 
 @dataclass(frozen=True)
 class Aggregate:
-    """One metric over seeds: mean, population std (pstdev) and n."""
+    """One metric over seeds: mean, population std (pstdev) and n; a single seed has no spread (no ``pstd``)."""
 
     mean: float
-    pstd: float
     n: int
     seeds: tuple[int, ...]
     values: tuple[float, ...]
+    pstd: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "inspectnet.hostinfo",
         "inspectnet.typed_json",
         "inspectnet.progress",
+        "inspectnet.pipeline",
     ),
     ("inspectnet.data", "inspectnet.criteria"),
     ("inspectnet.models",),

@@ -5,7 +5,6 @@ report merge, and `make run` going on past a failed criterion to the card, then 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -382,33 +381,23 @@ exit 0
 
 
 def _make_run(tmp_path: Path, **fail: int) -> tuple[int, list[str]]:
-    """``make run`` with its commands replaced by scripts that log their arguments and exit as told."""
-    make = shutil.which("make")
-    if make is None:
-        pytest.skip("no make on this machine")
+    """``make run``'s pipeline with its commands replaced by scripts that log their arguments and exit as told."""
+    from inspectnet import pipeline
+
     bin_dir, log = tmp_path / "bin", tmp_path / "log"
     bin_dir.mkdir(exist_ok=True)
     log.write_text("")
-    for name in ("inspectnet", "pytest", "python"):
+    for name in ("inspectnet", "pytest"):
         (bin_dir / name).write_text(FAKE.format(log=log))
         (bin_dir / name).chmod(0o755)
-    stamp = tmp_path / "stamp"
-    stamp.touch()
     (tmp_path / "reports" / "eval_harness").mkdir(parents=True, exist_ok=True)
     (tmp_path / "reports" / "eval_harness" / CRITERIA_FILE).write_text("{}")  # the last run's
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
-    env.update({f"FAIL_{k.upper()}": str(v) for k, v in fail.items()})
-    overrides = [f"BIN={bin_dir}", f"STAMP={stamp}", f"REPORTS={tmp_path / 'reports'}", f"DATA={tmp_path / 'data'}"]
-    done = subprocess.run(
-        [make, "-s", "-f", str(ROOT / "Makefile"), "-o", str(stamp), "run", *overrides],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in fail.items():
+            patch.setenv(f"FAIL_{key.upper()}", str(value))
+        code = pipeline.run(pipeline.steps(str(tmp_path / "data"), str(tmp_path / "reports")), bin_dir)
     assert not (tmp_path / "reports" / "eval_harness" / CRITERIA_FILE).exists()  # every run starts it afresh
-    return done.returncode, [line.split()[0] + " " + line.split()[1] for line in log.read_text().splitlines()]
+    return code, [line.split()[0] + " " + line.split()[1] for line in log.read_text().splitlines()]
 
 
 EVERY_STEP = ["inspectnet data", "inspectnet data", "pytest tests/acceptance", "pytest benchmarks", "inspectnet card"]
@@ -416,11 +405,31 @@ EVERY_STEP = ["inspectnet data", "inspectnet data", "pytest tests/acceptance", "
 
 def test_make_run_renders_the_card_after_a_failed_criterion_and_exits_non_zero(tmp_path: Path) -> None:
     assert _make_run(tmp_path) == (0, EVERY_STEP)
-    assert _make_run(tmp_path, criteria=1) == (2, EVERY_STEP)  # make's own status for a failed recipe
-    assert _make_run(tmp_path, benchmarks=1) == (2, EVERY_STEP)
-    assert _make_run(tmp_path, criteria=1, benchmarks=1) == (2, EVERY_STEP)
+    assert _make_run(tmp_path, criteria=1) == (1, EVERY_STEP)
+    assert _make_run(tmp_path, benchmarks=3) == (3, EVERY_STEP)
+    assert _make_run(tmp_path, criteria=1, benchmarks=3) == (1, EVERY_STEP)  # the first failure's status
 
 
 def test_make_run_stops_at_once_without_data(tmp_path: Path) -> None:
     code, steps = _make_run(tmp_path, check=1)
-    assert code == 2 and steps == ["inspectnet data", "inspectnet data"]
+    assert code == 1 and steps == ["inspectnet data", "inspectnet data"]
+
+
+def test_make_run_runs_the_pipeline_the_card_prints() -> None:
+    """One list of commands: the Makefile's run recipe is the pipeline module, whose steps the card prints."""
+    from inspectnet import pipeline
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make on this machine")
+    recipe = subprocess.run(
+        [make, "-n", "-f", str(ROOT / "Makefile"), "-o", ".venv/.installed", "run"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "-m inspectnet.pipeline --data data/synthetic --reports reports" in recipe
+    card = (ROOT / "reports" / "MODEL_CARD.md").read_text()
+    for step in pipeline.steps():
+        assert f"\n{step.shell()}\n" in card

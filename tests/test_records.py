@@ -25,7 +25,7 @@ from inspectnet.records import (
     read_as,
     write_record,
 )
-from inspectnet.typed_json import DecodeError, decode
+from inspectnet.typed_json import DecodeError, decode, encode
 
 ROOT = Path(__file__).parent.parent
 COMMITTED = sorted((ROOT / "reports" / "eval_harness").glob("*.json"))
@@ -167,6 +167,8 @@ def test_seed_aggregate_is_mean_and_population_std() -> None:
     agg = aggregate([0, 1, 2], [0.9, 1.0, 0.8])
     assert agg.mean == pytest.approx(0.9) and agg.n == 3
     assert agg.pstd == pytest.approx((((0.0) ** 2 + 0.1**2 + 0.1**2) / 3) ** 0.5)
+    single = aggregate([0], [0.7])
+    assert (single.n, single.pstd) == (1, None) and "pstd" not in encode(single)  # no spread, not a zero one
 
 
 def test_an_export_block_keeps_the_export_time_and_older_records_still_load() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from inspectnet.cli import main
+from inspectnet.measure.stages import FACTOR
 from inspectnet.records import RecordError
 from inspectnet.report.build import merge, render_card
-from inspectnet.report.load import load_reports
+from inspectnet.report.card import SECTIONS, render
+from inspectnet.report.cite import MARK_CLOSE, MARK_OPEN
+from inspectnet.report.load import ReportSet, load_reports
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reports"
 pytest_plugins = ["pytester"]
@@ -70,10 +74,17 @@ def test_every_cited_number_is_the_records_value(reports: Path) -> None:
     rows = [r for r in (reports / "PROVENANCE.md").read_text().splitlines() if r.startswith("| ") and "`" in r]
     assert len(rows) > 80
     card = (reports / "MODEL_CARD.md").read_text()
+    derived = 0
     for row in rows:
-        _, _, _, text, file, field, _ = (c.strip() for c in row.split("|"))
-        value = _at(json.loads((reports / file.strip("`")).read_text()), field.strip("`"))
+        _, _, _, text, file, field, _ = (c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row))
         assert text in card
+        if field.startswith("`="):  # computed from fields: test_derived_numbers_are_their_formulas
+            derived += 1
+            continue
+        value = _at(json.loads((reports / file.strip("`")).read_text()), field.strip("`"))
+        if isinstance(value, str):
+            assert text == value, row
+            continue
         if isinstance(value, float):  # the value, rounded to the decimals shown
             shown = text.replace(",", "")
             percent = shown.endswith("%")
@@ -84,6 +95,69 @@ def test_every_cited_number_is_the_records_value(reports: Path) -> None:
             assert abs(float(shown) - value * scale) <= 0.5 * 10**-decimals * (1 + 1e-9), row
         else:
             assert text.replace(",", "") == str(value), row
+
+
+def test_derived_numbers_are_their_formulas(reports: Path) -> None:
+    """The numbers the card computes: a test split's image-AUROC step is one over its good x defective pairs."""
+    _, cite = render(load_reports(reports))
+    steps = [c for c in cite.entries if c.quantity.endswith("image AUROC step")]
+    assert steps
+    for c in steps:
+        counts = json.loads((reports / c.source).read_text())["counts"]
+        assert float(c.text) == pytest.approx(1 / (counts["test_good"] * counts["test_defective"]), abs=5e-5)
+
+
+# A numeral on the card: not part of a name (layer2, AUPRO@0.3, seed1.json, x86_64, Linux-6.18).
+NUMERAL = re.compile(r"(?<![\w@./-])[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
+# The constants the card may print uncited, each a definition it states, printed from the code that uses it:
+CONSTANTS = {
+    f"{FACTOR:g}": "the divergence limit's factor (measure.stages.FACTOR): a stage diverges beyond it x its own error",
+}
+
+
+def uncited_numerals(reports: ReportSet) -> list[str]:
+    """Every numeral on the rendered card that no citation produced (so has no PROVENANCE row)."""
+    marked, _ = render(reports, marked=True)
+    plain = re.sub(f"{MARK_OPEN}[^{MARK_CLOSE}]*{MARK_CLOSE}", "§", marked)
+    return [
+        f"line {n}: {numeral} in: {line.strip()[:120]}"
+        for n, line in enumerate(plain.splitlines(), 1)
+        for numeral in NUMERAL.findall(line)
+        if numeral not in CONSTANTS
+    ]
+
+
+@pytest.mark.parametrize("root", [Path(__file__).parents[1] / "reports", FIXTURE], ids=["committed", "fixture"])
+def test_every_number_on_the_card_is_cited(root: Path) -> None:
+    reports = load_reports(root)
+    assert uncited_numerals(reports) == []
+    marked, _ = render(reports, marked=True)
+    assert marked.replace(MARK_OPEN, "").replace(MARK_CLOSE, "") == render(reports)[0]
+
+
+def test_an_uncited_number_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted section that prints a number without citing it fails the coverage check."""
+    import inspectnet.report.card as card
+
+    monkeypatch.setattr(card, "SECTIONS", (*SECTIONS, lambda r, c: ["bottle image AUROC 0.9731 on 48 images"]))
+    found = uncited_numerals(load_reports(FIXTURE))
+    assert [f.split(" in:")[0].split(": ")[1] for f in found] == ["0.9731", "48"]
+
+
+def test_the_model_index_parses_and_says_what_each_number_is(tmp_path: Path) -> None:
+    """Hugging Face's own parser reads the committed card's metadata: every result names the synthetic set and
+    whether it is a mean over seeds or a single seed; no borrowed Hub dataset id."""
+    from huggingface_hub import ModelCard
+
+    text = (Path(__file__).parents[1] / "reports" / "MODEL_CARD.md").read_text()
+    results = ModelCard(text).data.eval_results
+    assert results and "datasets" not in ModelCard(text).data.to_dict()
+    for result in results:
+        assert "synthetic" in result.dataset_name and "not MVTec AD" in result.dataset_name
+        assert result.dataset_type == "inspectnet-synthetic"
+        assert result.metric_name.endswith(("(single seed)", "seeds)")), result.metric_name
+    assert "random-init" in results[0].model_name if hasattr(results[0], "model_name") else True
+    assert "± 0.0000" not in text and "(n=1)" not in text
 
 
 def test_checksums_verify_with_sha256sum(reports: Path) -> None:
@@ -215,6 +289,6 @@ def test_a_profile_at_another_coreset_ratio_renders_its_base_rows(reports: Path,
     render_card(reports)
     card = (reports / "MODEL_CARD.md").read_text()
     headline = next(line for line in card.splitlines() if line.startswith("| bottle | "))
-    assert "not measured" not in headline and f"{data['metrics']['image_auroc']:.4f}" in headline
+    assert "not measured" not in headline  # the split's size and step come from the base run
     seeds = card.split("## Seeds")[1].split("##")[0]
-    assert "`eval_harness/patchcore_bottle.json`" in seeds
+    assert "`eval_harness/patchcore_bottle.json`" in seeds and f"{data['metrics']['image_auroc']:.4f}" in seeds

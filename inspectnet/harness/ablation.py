@@ -12,8 +12,9 @@ from inspectnet.records import AblationRecord, Aggregate
 
 
 def aggregate(seeds: list[int], values: list[float]) -> Aggregate:
-    """One metric over seeds: mean, population std (pstdev) and n."""
-    return Aggregate(statistics.fmean(values), statistics.pstdev(values), len(values), tuple(seeds), tuple(values))
+    """One metric over seeds: mean, population std (pstdev) and n; one seed has no spread to state."""
+    spread = statistics.pstdev(values) if len(values) > 1 else None
+    return Aggregate(statistics.fmean(values), len(values), tuple(seeds), tuple(values), pstd=spread)
 
 
 def missing_methods(session: Session, category: str) -> list[str]:

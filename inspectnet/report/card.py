@@ -8,22 +8,57 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from inspectnet import pipeline
 from inspectnet.names import METHODS, run_name
 from inspectnet.records import OUTCOMES, AblationRecord, CriteriaRecord, DatasetInfo, EvalRecord, LatencyRecord
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_candidates import candidates
-from inspectnet.report.card_runtime import latency, parity, tradeoff
+from inspectnet.report.card_runtime import budget_failures, latency, parity, tradeoff
 from inspectnet.report.card_thresholds import thresholds
 from inspectnet.report.cite import NOT_MEASURED, Citations
-from inspectnet.report.load import ReportSet
-from inspectnet.report.tables import METRICS, base, categories, dataset_of, table, weights_kind
+from inspectnet.report.load import ReportSet, Source
+from inspectnet.report.tables import (
+    METRICS,
+    base,
+    categories,
+    dataset_of,
+    method_metric,
+    seeds_label,
+    table,
+    weights_kind,
+)
 
 
 def _name(dataset: DatasetInfo | None, default: str) -> str:
     return dataset.name if dataset is not None else default
 
 
+def dataset_title(dataset: DatasetInfo | None, category: str) -> str:
+    """A result's dataset as a reader must take it: the embedded set never passes for MVTec AD."""
+    name = _name(dataset, "unknown dataset")
+    if name == "synthetic":
+        return f"InspectNet synthetic — {category} (not MVTec AD)"
+    return f"{'MVTec AD' if name == 'mvtec_ad' else name} — {category}"
+
+
+def _dataset_type(dataset: DatasetInfo | None) -> str:
+    """The model-index's dataset type: InspectNet's own names, never a borrowed Hub dataset id."""
+    name = _name(dataset, "unknown")
+    return "inspectnet-synthetic" if name == "synthetic" else name
+
+
+def _model_name(reports: ReportSet) -> str:
+    source = reports.one(EvalRecord, lambda r: r.method == "patchcore")
+    if source is None:
+        return "InspectNet PatchCore"
+    m, kind = source.record.model, weights_kind(reports)
+    weights = "random-init" if kind == "random" else f"{kind} weights"
+    return f"InspectNet PatchCore ({m.backbone}, {weights}, {'+'.join(m.layers)})"
+
+
 def front_matter(reports: ReportSet, cite: Citations) -> list[str]:
+    """The Hugging Face metadata: every result names its dataset unmistakably and what its number is (the mean
+    over seeds or a single seed)."""
     cite.section = "model-index"
     dataset = dataset_of(reports)
     lines = [
@@ -31,21 +66,20 @@ def front_matter(reports: ReportSet, cite: Citations) -> list[str]:
         "license: apache-2.0",
         "library_name: anomalib",
         "tags: [anomaly-detection, patchcore, padim, anomalib, inspectnet]",
-        f"datasets: [{_name(dataset, 'unknown')}]",
         "model-index:",
-        "- name: InspectNet PatchCore (wide_resnet50_2, layer2+layer3)",
+        f"- name: {_model_name(reports)}",
         "  results:",
     ]
     for category in categories(reports):
-        source = base(reports, "patchcore", category)
+        seeds = seeds_label(reports, "patchcore", category, cite)
         lines += [
             "  - task: {type: anomaly-detection, name: Anomaly detection}",
-            f"    dataset: {{type: {_name(dataset, 'unknown')}, name: {category}}}",
+            f"    dataset: {{type: {_dataset_type(dataset)}, name: '{dataset_title(dataset, category)}'}}",
             "    metrics:",
         ]
         for key, label in METRICS:
-            value = cite.num(source, lambda r: r.metrics[key], ".4f", f"PatchCore {category} {label}")
-            lines.append(f"    - {{type: {key}, name: {label}, value: {value}}}")
+            value = method_metric(reports, "patchcore", category, key, cite)
+            lines.append(f"    - {{type: {key}, name: '{label} ({seeds})', value: {value}}}")
     return [*lines, "---", ""]
 
 
@@ -71,16 +105,46 @@ def headline(reports: ReportSet, cite: Citations) -> list[str]:
         ]
     rows = []
     for category in cats:
-        pc, pd = base(reports, "patchcore", category), base(reports, "padim", category)
         rows.append(
             [
                 category,
-                *(cite.num(pc, lambda r: r.metrics[k], ".4f", f"PatchCore {category} {label}") for k, label in METRICS),
-                cite.num(pd, lambda r: r.metrics["image_auroc"], ".4f", f"PaDiM {category} image AUROC"),
+                *(method_metric(reports, "patchcore", category, k, cite) for k, _ in METRICS),
+                seeds_label(reports, "patchcore", category, cite),
+                method_metric(reports, "padim", category, "image_auroc", cite),
+                seeds_label(reports, "padim", category, cite),
+                *split(base(reports, "patchcore", category), cite),
             ]
         )
-    header = ["category", "PatchCore image AUROC", "pixel AUROC", "AUPRO@0.3", "PaDiM image AUROC"]
-    return [*lines, *table(header, rows), ""]
+    header = ["category", "PatchCore image AUROC", "pixel AUROC", "AUPRO@0.3", "PatchCore seeds"]
+    header += ["PaDiM image AUROC", "PaDiM seeds", "test images (good + defective)", "image AUROC step"]
+    return [
+        *lines,
+        *table(header, rows),
+        "",
+        "A model's numbers are the mean over the plan's seeds where it has several (the ablation records) and "
+        "its single run's otherwise; the seeds columns say which. Image AUROC counts the good-defective pairs a "
+        "model orders rightly, so on a test split of G good and D defective images it moves in steps of one "
+        "over G x D (the step column): a difference of a step or two is one or two swapped pairs.",
+        "",
+    ]
+
+
+def split(source: Source[EvalRecord] | None, cite: Citations) -> list[str]:
+    """A test split's size and the smallest change of image AUROC it can show."""
+    if source is None:
+        return [NOT_MEASURED, NOT_MEASURED]
+    run, counts = source.record.run_name, source.record.counts
+    good = cite.num(source, lambda r: r.counts.test_good, "d", f"{run} normal test images")
+    defective = cite.num(source, lambda r: r.counts.test_defective, "d", f"{run} defective test images")
+    pairs = counts.test_good * counts.test_defective
+    step = cite.derived(
+        [source],
+        1 / pairs if pairs else None,
+        ".4f",
+        f"{run} image AUROC step",
+        "1 / (counts.test_good x counts.test_defective)",
+    )
+    return [f"{good} + {defective}", step]
 
 
 def criteria(reports: ReportSet, cite: Citations) -> list[str]:
@@ -106,13 +170,13 @@ def criteria(reports: ReportSet, cite: Citations) -> list[str]:
             "",
         ]
         failed = [
-            [f"`{node}`", o.suite, o.message.replace("|", "\\|") or "-"]
+            [f"`{node}`", o.suite, _escaped(cite.num(source, lambda r: r.tests[node].message, "s", f"{node} failure"))]
             for node, o in sorted(r.tests.items())
             if o.outcome == "failed"
         ]
         lines += [*table(["failed criterion", "suite", "failure"], failed), ""] if failed else ["None failed.", ""]
     over = [
-        f"- **{s.record.category} {s.record.device} {runtime}**: {'; '.join(entry.budget_failures)} (`{s.name}`)"
+        f"- **{s.record.category} {s.record.device} {runtime}**: {budget_failures(s, runtime, cite)} (`{s.name}`)"
         for s in sorted(reports.of(LatencyRecord), key=lambda s: (s.record.category, s.record.device))
         for runtime, entry in sorted(s.record.runtimes.items())
         if entry.budget_failures
@@ -120,6 +184,32 @@ def criteria(reports: ReportSet, cite: Citations) -> list[str]:
     if over:
         lines += ["Over their latency budget (the latency records' `budget_failures`):", "", *over, ""]
     return lines
+
+
+def _over_seeds(src: Source[AblationRecord] | None, method: str, category: str, cite: Citations) -> list[str]:
+    """One method's cells of an ablation row: what they are (the seeds), then each metric's mean, with its
+    population std where there are several seeds and bare for a single seed (no spread was measured)."""
+    aggregates = getattr(src.record, method) if src is not None else {}
+    if not aggregates:
+        return [NOT_MEASURED] * (1 + len(METRICS))
+    seeds = "single seed"
+    if next(iter(aggregates.values())).n > 1:
+        n = cite.num(src, lambda r: getattr(r, method)["image_auroc"].n, "d", f"{method} {category} seeds")
+        seeds = f"mean ± pstd over {n} seeds"
+    cells = [seeds]
+    for key, label in METRICS:
+        what = f"{method} {category} {label}"
+        mean = cite.num(src, lambda r: getattr(r, method)[key].mean, ".4f", f"{what} mean")
+        if aggregates[key].n == 1 or aggregates[key].pstd is None:
+            cells.append(mean)
+        else:
+            cells.append(f"{mean} ± {cite.num(src, lambda r: getattr(r, method)[key].pstd, '.4f', f'{what} pstd')}")
+    return cells
+
+
+def _escaped(cell: str) -> str:
+    """Free text as a markdown table cell."""
+    return cell.replace("|", "\\|") or "-"
 
 
 def ablation(reports: ReportSet, cite: Citations) -> list[str]:
@@ -130,18 +220,21 @@ def ablation(reports: ReportSet, cite: Citations) -> list[str]:
         src = reports.one(AblationRecord, lambda r: r.category == category)
         row = [category]
         for method in METHODS:
-            for key, label in METRICS:
-                what = f"{method} {category} {label}"
-                mean = cite.num(src, lambda r: getattr(r, method)[key].mean, ".4f", f"{what} mean")
-                std = cite.num(src, lambda r: getattr(r, method)[key].pstd, ".4f", f"{what} pstd")
-                n = cite.num(src, lambda r: getattr(r, method)[key].n, "d", f"{what} n")
-                row.append(mean if mean == NOT_MEASURED else f"{mean} ± {std} (n={n})")
+            row += _over_seeds(src, method, category, cite)
         row += [cite.num(src, lambda r: r.deltas[k], "+.4f", f"delta {category} {label}") for k, label in METRICS]
         rows.append(row)
-    header = ["category", *(f"{m} {label}" for m in ("PatchCore", "PaDiM") for _, label in METRICS)]
+    header = ["category"]
+    for m in ("PatchCore", "PaDiM"):
+        header += [f"{m} seeds", *(f"{m} {label}" for _, label in METRICS)]
     header += [f"Δ {label}" for _, label in METRICS]
     lines += table(header, rows)
-    return [*lines, "", "Mean ± population standard deviation over seeds, with n; Δ = PatchCore mean - PaDiM.", ""]
+    return [
+        *lines,
+        "",
+        "Mean ± population standard deviation over seeds; a single seed is its own value, with no spread. "
+        "Δ = PatchCore mean - PaDiM mean.",
+        "",
+    ]
 
 
 def seeds(reports: ReportSet, cite: Citations) -> list[str]:
@@ -166,7 +259,7 @@ def seeds(reports: ReportSet, cite: Citations) -> list[str]:
     note = (
         "Some seeds were not pinned: their rows are not reproducible draw for draw."
         if unpinned
-        else "Every seed, seed 0 included, pins python, numpy and torch: each row is reproducible draw for draw."
+        else "Every seed, the first included, pins python, numpy and torch: each row is reproducible draw for draw."
     )
     header = ["category", "seed", "seed state", "image AUROC", "AUPRO", "record"]
     return ["## Seeds", "", note, "", *table(header, rows), ""]
@@ -261,7 +354,8 @@ def checkpoints(reports: ReportSet, cite: Citations) -> list[str]:
     ]
 
 
-def hyperparameters(reports: ReportSet) -> list[str]:
+def hyperparameters(reports: ReportSet, cite: Citations) -> list[str]:
+    cite.section = "hyperparameters"
     rows = []
     for method in METHODS:
         source = reports.one(EvalRecord, lambda r: r.method == method)
@@ -269,22 +363,29 @@ def hyperparameters(reports: ReportSet) -> list[str]:
             continue
         m = source.record.model
         patchcore, padim = method == "patchcore", method == "padim"
+        run = source.record.run_name
         rows.append(
             [
                 method,
                 m.backbone,
                 "+".join(m.layers),
-                str(m.image_size),
-                str(m.coreset) if patchcore else "-",
-                str(m.num_neighbors) if patchcore else "-",
-                str(m.n_features or "anomalib default") if padim else "-",
+                cite.num(source, lambda r: r.model.image_size, "d", f"{run} image size"),
+                cite.num(source, lambda r: r.model.coreset, "g", f"{run} coreset ratio") if patchcore else "-",
+                cite.num(source, lambda r: r.model.num_neighbors, "d", f"{run} neighbours") if patchcore else "-",
+                (
+                    cite.num(source, lambda r: r.model.n_features, "d", f"{run} PaDiM features")
+                    if m.n_features
+                    else "anomalib default"
+                )
+                if padim
+                else "-",
             ]
         )
     header = ["method", "backbone", "layers", "image size", "coreset", "neighbours", "PaDiM features"]
     return ["## Backbone and hyperparameters", "", *table(header, rows), ""]
 
 
-def caveats(reports: ReportSet) -> list[str]:
+def caveats(reports: ReportSet, cite: Citations) -> list[str]:
     items = []
     if _name(dataset_of(reports), "") == "synthetic":
         items.append("The dataset is InspectNet's embedded synthetic set in MVTec AD layout, not MVTec AD.")
@@ -292,12 +393,17 @@ def caveats(reports: ReportSet) -> list[str]:
         items.append("Backbones are randomly initialised (deterministic `random:N`), not ImageNet-pretrained.")
     for ablation in reports.of(AblationRecord):
         if any(v.n == 1 for v in ablation.record.patchcore.values()):
-            items.append(f"{ablation.record.category}: PatchCore is a single-seed row (n = 1, no spread).")
-    departing = [s.record for s in reports.of(EvalRecord) if s.record.scoring.departs_from_anomalib]
+            items.append(f"{ablation.record.category}: PatchCore is a single seed (no spread over seeds).")
+    departing = [s for s in reports.of(EvalRecord) if s.record.scoring.departs_from_anomalib]
     if departing:
-        names = sorted({r.scoring.name for r in departing})
-        effects = [abs(v) for r in departing for v in (r.scoring.effect_on_metrics or {}).values()]
-        largest = f"; the largest effect on a metric is {max(effects):.1e}" if effects else ""
+        names = sorted({s.record.scoring.name for s in departing})
+        effects = [abs(v) for s in departing for v in (s.record.scoring.effect_on_metrics or {}).values()]
+        largest = ""
+        if effects:
+            value = cite.derived(
+                departing, max(effects), ".1e", "largest effect of the scoring", "max(abs(scoring.effect_on_metrics))"
+            )
+            largest = f"; the largest effect on a metric is {value}"
         items.append(
             f"PatchCore scores use scoring `{', '.join(names)}`: distances recomputed directly as |x - m| after "
             f"anomalib's matrix-product expansion selects the candidates (the records' `scoring` field){largest}."
@@ -316,27 +422,28 @@ def caveats(reports: ReportSet) -> list[str]:
 
 
 def reproduction(reports: ReportSet) -> list[str]:
+    """The commands that regenerate these records: on the embedded set, ``make run``'s own list (one source,
+    ``inspectnet.pipeline``); on a user's dataset, the suites with its options."""
     dataset = _name(dataset_of(reports), "synthetic")
-    kind = dataset if dataset in ("synthetic", "mvtec_ad") else "folder"
-    extra = (
-        ""
-        if kind == "synthetic"
-        else f" --inspectnet-dataset {kind} --inspectnet-data-root DIR --inspectnet-weights imagenet"
-    )
-    own = (
-        [f'# DIR/dataset.toml: name = "{dataset}", licence = "..." (or pass --inspectnet-dataset-licence)']
-        if kind == "folder"
-        else []
-    )
+    if dataset == "synthetic":
+        commands = ["make run    # from the repository root: each of the commands below, in this order"]
+        for step in pipeline.steps():
+            commands += [f"# {step.why}", step.shell()]
+    else:
+        kind = dataset if dataset == "mvtec_ad" else "folder"
+        extra = f" --inspectnet-dataset {kind} --inspectnet-data-root DIR --inspectnet-weights imagenet"
+        own = [f'# DIR/dataset.toml: name = "{dataset}", licence = "..." (or pass --inspectnet-dataset-licence)']
+        commands = [
+            *(own if kind == "folder" else []),
+            f'pytest -m "accuracy or parity or candidates"{extra}',
+            f"pytest -m latency --inspectnet-device cpu{extra}",
+            "inspectnet card --reports reports",
+        ]
     return [
         "## Reproduction",
         "",
         "```sh",
-        "make run                      # the whole pipeline on the embedded dataset, then this card",
-        *own,
-        f'pytest tests/acceptance parity -m "accuracy or parity"{extra}',
-        f"pytest benchmarks --inspectnet-device cpu{extra}",
-        "inspectnet card --reports reports",
+        *commands,
         "cd reports && sha256sum -c CHECKSUMS.sha256",
         "```",
         "",
@@ -357,16 +464,17 @@ SECTIONS: tuple[Callable[[ReportSet, Citations], list[str]], ...] = (
     candidates,
     lambda r, c: licence(r),
     checkpoints,
-    lambda r, c: hyperparameters(r),
+    hyperparameters,
     lambda r, c: figures(r),
-    lambda r, c: caveats(r),
+    caveats,
     lambda r, c: reproduction(r),
 )
 
 
-def render(reports: ReportSet) -> tuple[str, Citations]:
-    """The card's markdown and the citations of its numbers."""
-    cite = Citations()
+def render(reports: ReportSet, marked: bool = False) -> tuple[str, Citations]:
+    """The card's markdown and the citations of its numbers (``marked``: every cited text wrapped in
+    ``cite.MARK_OPEN`` / ``MARK_CLOSE``, for the check that no number on the card goes uncited)."""
+    cite = Citations(marked=marked)
     lines: list[str] = []
     for section in SECTIONS:
         lines += section(reports, cite)

@@ -25,7 +25,7 @@ def _row(s: Source[ParityRecord], i: int, cite: Citations) -> list[str]:
             "",
         ]
     if row.max_abs_error is None:
-        return [shown(row.stage), row.note, "", "", ""]
+        return [shown(row.stage), cite.num(s, lambda r: r.stages[i].note, "s", f"{label} note"), "", "", ""]  # type: ignore[index]
     return [
         shown(row.stage),
         cite.num(s, lambda r: r.stages[i].max_abs_error, ".1e", f"{label} max abs error"),  # type: ignore[index]
@@ -77,7 +77,8 @@ def stage_tables(records: list[Source[ParityRecord]], cite: Citations) -> list[s
     lines += table(HEADER, rows)
     for s in traced:
         if s.record.status != "parity_clean":
-            lines += ["", f"**{s.record.category} / {s.record.runtime} ({s.record.device})**: {s.record.diagnosis}", ""]
+            diagnosis = cite.num(s, lambda r: r.diagnosis, "s", f"{s.record.category} {s.record.runtime} diagnosis")
+            lines += ["", f"**{s.record.category} / {s.record.runtime} ({s.record.device})**: {diagnosis}", ""]
             lines += table(HEADER, [_row(s, i, cite) for i in range(len(s.record.stages or []))])
     return lines
 
@@ -101,11 +102,12 @@ def deployment_paths(reports: ReportSet, cite: Citations) -> list[str]:
             [
                 p.category,
                 f"{p.runtime} export ({p.export_path.get('inference_precision_hint')})",
-                f"{cite.num(s, lambda r: r.label_flips, 'd', f'{label} label flips')}/{len(p.images)}",
+                f"{cite.num(s, lambda r: r.label_flips, 'd', f'{label} label flips')}/"
+                f"{cite.derived([s], len(p.images), 'd', f'{label} images', 'len(images)')}",
                 cite.num(s, lambda r: r.score_error, ".2e", f"{label} score error"),
                 cite.num(s, lambda r: r.mask_iou_min, ".3f", f"{label} min mask IoU"),
                 p.status,
-                p.diagnosis,
+                cite.num(s, lambda r: r.diagnosis, "s", f"{label} diagnosis"),
             ]
         )
     header = ["category", "export (precision run)", "label flips", "score error", "min mask IoU", "status", "why"]

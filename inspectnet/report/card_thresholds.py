@@ -16,7 +16,7 @@ HEADER = [
     "highest score",
     "false alarms",
     "rate",
-    "95% upper",
+    "upper bound",
     "limit",
     "verdict",
     "record",
@@ -61,14 +61,19 @@ def thresholds(reports: ReportSet, cite: Citations) -> list[str]:
         "The deployed image threshold of each model against its raw test scores (a model flags an image whose raw "
         "score is above it). Sane: finite, above the lowest normal test score and below the highest test score, "
         "with normalisation bounds min < max. False alarms are the normal test images flagged; a profile's limit "
-        "(`false_alarm_rate = { max = X }`) is judged on the rate's exact (Clopper-Pearson) 95% upper bound. "
+        "(`false_alarm_rate = { max = X }`) is judged on the rate's exact (Clopper-Pearson) upper bound at "
+        f"{cite.num(records[0], lambda r: r.facts.confidence, '.0%', 'false-alarm bound confidence')} confidence. "
         "InspectNet calibrates its own models on this test split (F1-adaptive), so their rates are in-sample, "
         "not a held-out estimate; a given checkpoint keeps its own thresholds.",
         "",
         *table(HEADER, [_row(s, cite) for s in records]),
         "",
     ]
-    failures = [f"- {s.record.run_name}: {f}" for s in records for f in s.record.failures]
+    failures = [
+        f"- {s.record.run_name}: {cite.num(s, lambda r: r.failures[i], 's', f'{s.record.run_name} failure')}"
+        for s in records
+        for i in range(len(s.record.failures))
+    ]
     if failures:
         lines += ["Not sane because:", "", *failures, ""]
     return lines

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from inspectnet.names import METRIC_LABELS, run_name
-from inspectnet.records import DatasetInfo, EvalRecord
-from inspectnet.report.cite import NOT_MEASURED
+from inspectnet.records import AblationRecord, DatasetInfo, EvalRecord
+from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
 
 METRICS = tuple(METRIC_LABELS.items())  # (key, label) in the card's column order
+METHOD_LABELS = {"patchcore": "PatchCore", "padim": "PaDiM"}
 
 
 def categories(reports: ReportSet) -> list[str]:
@@ -18,6 +19,34 @@ def base(reports: ReportSet, method: str, category: str) -> Source[EvalRecord] |
     """The category's base model of ``method`` (first seed, the plan's coreset), by its run name."""
     name = run_name(method, category)
     return reports.one(EvalRecord, lambda r: r.run_name == name)
+
+
+def method_metric(reports: ReportSet, method: str, category: str, key: str, cite: Citations) -> str:
+    """A method's ``key`` on ``category`` as the summary tables show it: the mean over the plan's seeds (the
+    ablation record), or the base run's value where there is no ablation record."""
+    label = f"{METHOD_LABELS[method]} {category} {METRIC_LABELS[key]}"
+    ablation = reports.one(AblationRecord, lambda r: r.category == category)
+    if ablation is not None and key in getattr(ablation.record, method):
+        return cite.num(ablation, lambda r: getattr(r, method)[key].mean, ".4f", f"{label} mean over seeds")
+    return cite.num(base(reports, method, category), lambda r: r.metrics[key], ".4f", label)
+
+
+def seeds_label(reports: ReportSet, method: str, category: str, cite: Citations) -> str:
+    """What a method's summary numbers for ``category`` are: "mean over N seeds" or "single seed"."""
+    ablation = reports.one(AblationRecord, lambda r: r.category == category)
+    aggregates = getattr(ablation.record, method) if ablation is not None else {}
+    if "image_auroc" not in aggregates or aggregates["image_auroc"].n == 1:
+        return "single seed"
+    n = cite.num(ablation, lambda r: getattr(r, method)["image_auroc"].n, "d", f"{method} {category} seeds")
+    return f"mean over {n} seeds"
+
+
+def seed_of(reports: ReportSet, run: str, cite: Citations) -> str:
+    """The seed of the evaluated run ``run`` (the model a parity check or a candidate was built from)."""
+    source = reports.one(EvalRecord, lambda r: r.run_name == run)
+    if source is None:
+        return "seed not recorded"
+    return f"seed {cite.num(source, lambda r: r.seed, 'd', f'{run} seed')}"
 
 
 def dataset_of(reports: ReportSet) -> DatasetInfo | None:
