@@ -131,7 +131,10 @@ OPTIONS = (
     ),
     Option("seeds", "seeds to run instead of the profile's, e.g. 0,1,2", {"type": _seed_list}),
     Option(
-        "weights", "backbone weights: imagenet | random:N | FILE (default: random:0 on synthetic)", {"type": weights}
+        "weights",
+        "backbone weights: imagenet | random:N | FILE (a state dict) | DIR (holding <backbone>.<ext> files) "
+        "(default: random:0 on synthetic, else imagenet)",
+        {"type": weights},
     ),
     Option(
         "model",

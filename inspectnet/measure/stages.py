@@ -23,7 +23,7 @@ import numpy as np
 from inspectnet.deploy.trace import PREFIX
 
 TRACED_IMAGES = 6  # the stage table is traced on the images whose outputs differ most (see ``worst_images``)
-FACTOR = 100.0  # a stage diverged: error > FACTOR x max(band, floor); see README "Parity: where it diverged"
+FACTOR = 100.0  # a stage diverged: error > FACTOR x max(band, floor); see ARCHITECTURE.md, "Parity says where"
 RESOLUTION = 2.0**-23  # float32 unit roundoff: the floor of a band is RESOLUTION x the stage's largest value
 # the stages after the backbone, in order; the backbone's layers (``backbone.<layer>``) come before them
 HEAD = ("embedding", "patch_scores", "map_upsampled", "map_smoothed", "score_raw")
