@@ -46,6 +46,7 @@ from inspectnet.records import (
     FalseAlarmLimitInfo,
     Fp32Error,
     GivenExport,
+    IntervalInfo,
     LatencyRecord,
     LatencyRun,
     ManifestInfo,
@@ -59,6 +60,7 @@ from inspectnet.records import (
     RuntimeLatency,
     Scoring,
     Settings,
+    SplitSample,
     StageError,
     ThresholdRecord,
     TiedScore,
@@ -78,6 +80,8 @@ if TYPE_CHECKING:
     from inspectnet.measure.candidates import Agreement, SpeedUp
     from inspectnet.measure.deployment import PathComparison
     from inspectnet.measure.evaluate import AccuracyMetrics
+    from inspectnet.measure.evaluate import SplitSample as MeasuredSample
+    from inspectnet.measure.intervals import Interval
     from inspectnet.measure.layers import LayerCalibration
     from inspectnet.measure.parity import ParityResult
     from inspectnet.measure.peak import PeakCalibration
@@ -138,6 +142,12 @@ def dataset_info(identity: DatasetIdentity, root: str, fingerprint: str) -> Data
     return DatasetInfo(identity.name, root, fingerprint, identity.licence, identity.note)
 
 
+def resolution(good: int, defective: int) -> float | None:
+    from inspectnet.measure.intervals import resolution as step
+
+    return step(good, defective) if good and defective else None
+
+
 def evaluation_record(
     *,
     run_name: str,
@@ -152,6 +162,7 @@ def evaluation_record(
     timings_s: Mapping[str, float],
     device: str,
     source: ModelSource | None = None,
+    tolerances: Sequence[float] = (),
 ) -> EvalRecord:
     """One model's evaluation; ``source`` names the user's checkpoint when InspectNet did not train it (its
     seed then was not pinned by InspectNet)."""
@@ -175,6 +186,37 @@ def evaluation_record(
         environment=environment_info(device),
         created=now(),
         source=source,
+        intervals={m: interval_info(i) for m, i in metrics.intervals.items()} or None,
+        sample=split_sample(metrics.sample) if metrics.sample is not None else None,
+        image_auroc_step=resolution(summary.test_good, summary.test_defect_total),
+        paired_images_needed=_needed(metrics, summary, tolerances),
+    )
+
+
+def _needed(metrics: AccuracyMetrics, summary: CategorySummary, tolerances: Sequence[float]) -> dict[str, int] | None:
+    """Per tolerance, the test images a paired test against an equally uncertain, uncorrelated model needs."""
+    from inspectnet.measure.intervals import LEVEL, images_needed, normal_quantile
+
+    found = metrics.intervals.get("image_auroc")
+    if found is None or not tolerances:
+        return None
+    se = (found.high - found.low) / (2 * normal_quantile(LEVEL))  # the logit interval's width, as a standard error
+    good, defective = summary.test_good, summary.test_defect_total
+    return {f"{t:g}": images_needed(t, good, defective, 2 * se * se) for t in sorted(set(tolerances))}
+
+
+def interval_info(interval: Interval) -> IntervalInfo:
+    return IntervalInfo(interval.value, interval.low, interval.high, interval.level, interval.method, interval.n_images)
+
+
+def split_sample(sample: MeasuredSample) -> SplitSample:
+    seeds = {r.seed for r in sample.replicates.values()}
+    return SplitSample(
+        anomalous=[bool(a) for a in sample.anomalous],
+        scores=[float(x) for x in sample.scores],
+        bootstrap_seed=seeds.pop() if len(seeds) == 1 else -1,
+        replicates={m: [round(float(v), 9) for v in r.values] for m, r in sample.replicates.items()},
+        at_one={m: r.at_one for m, r in sample.replicates.items()},
     )
 
 
@@ -416,8 +458,10 @@ def ablation_record(
     per_method: Mapping[str, Mapping[str, Aggregate]],
     records: Mapping[str, list[str]],
     scoring: Mapping[str, str],
+    delta_intervals: Mapping[str, Interval] | None = None,
 ) -> AblationRecord:
-    """PatchCore against PaDiM on ``category``: each metric aggregated over seeds, and the deltas."""
+    """PatchCore against PaDiM on ``category``: each metric aggregated over seeds, and the deltas (with their
+    paired intervals where the evaluations keep their samples)."""
     patchcore, padim = dict(per_method["patchcore"]), dict(per_method["padim"])
     return AblationRecord(
         category=category,
@@ -425,22 +469,40 @@ def ablation_record(
         patchcore=patchcore,
         padim=padim,
         deltas={m: patchcore[m].mean - padim[m].mean for m in patchcore},
+        delta_intervals={m: interval_info(i) for m, i in delta_intervals.items()} if delta_intervals else None,
         records=dict(records),
         scoring=dict(scoring),
         created=now(),
     )
 
 
-def dataset_check_record(result: CheckResult) -> DatasetCheckRecord:
-    """What ``inspectnet data check`` found: each category's counts and fingerprint, the generator if any."""
+def dataset_check_record(result: CheckResult, tolerances: Sequence[float] = ()) -> DatasetCheckRecord:
+    """What ``inspectnet data check`` found: each category's counts and fingerprint, the generator if any, and
+    what its test split can resolve: image AUROC's step, and for each image-AUROC ``tolerance`` the test images
+    a paired comparison would need (``measure.intervals.planned_images``)."""
+    from inspectnet.measure.intervals import PLANNING_AUROC, POWER, planned_images, resolution
+
     manifest = manifest_identity(result.root)
+    categories = []
+    for s in result.summaries:
+        block_ = asdict(s) | {"fingerprint": result.fingerprints[s.category]}
+        if s.test_good and s.test_defect_total:
+            block_["image_auroc_step"] = resolution(s.test_good, s.test_defect_total)
+            block_["paired_images_needed"] = {
+                f"{t:g}": planned_images(t, s.test_good, s.test_defect_total) for t in sorted(set(tolerances))
+            } or None
+        categories.append(block(CategoryCheck, block_))
+    planning = (
+        f"test images, at the split's class balance, that a paired test (95% interval, {POWER:.0%} power) needs to "
+        f"resolve an image-AUROC difference of each tolerance, for two models at image AUROC {PLANNING_AUROC} with "
+        "uncorrelated errors (Hanley-McNeil variance): an upper bound, since retrains of one model correlate"
+    )
     return DatasetCheckRecord(
         root=result.root.as_posix(),
         dataset=result.dataset,
         synthetic_manifest=block(ManifestInfo, manifest) if manifest is not None else None,
-        categories=[
-            block(CategoryCheck, asdict(s) | {"fingerprint": result.fingerprints[s.category]}) for s in result.summaries
-        ],
+        categories=categories,
+        planning=planning if tolerances else None,
     )
 
 
@@ -460,8 +522,11 @@ def candidate_record(
     runtime_settings: Mapping[str, object],
     calibration: Calibration,
     environment_device: str,
+    drop_intervals: Mapping[str, Interval] | None = None,
 ) -> CandidateRecord:
-    """A candidate judged against its FP32 model: what was built, what it measured, the verdict and why."""
+    """A candidate judged against its FP32 model: what was built, what it measured, the verdict and why; each
+    drop's paired interval, and whether this split could certify a drop within its limit at all (the
+    interval's half-width below the limit)."""
     from inspectnet.deploy.candidates import DESCRIPTIONS
 
     return CandidateRecord(
@@ -497,6 +562,12 @@ def candidate_record(
         environment=environment_info(environment_device),
         created=now(),
         source=evaluation.source,
+        drop_intervals={m: interval_info(i) for m, i in drop_intervals.items()} if drop_intervals else None,
+        resolvable={
+            m: (i.high - i.low) / 2 < limits.max_drop[m] for m, i in drop_intervals.items() if m in limits.max_drop
+        }
+        if drop_intervals
+        else None,
     )
 
 

@@ -54,10 +54,28 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     if result.errors:
         return EXIT_USAGE
     print(format_summary(result))
+    record = dataset_check_record(result, image_auroc_tolerances(args.profile, result.dataset))
+    for c in record.categories:
+        if c.image_auroc_step is not None:
+            needed = ", ".join(f"{t}: {n:,}" for t, n in (c.paired_images_needed or {}).items())
+            print(
+                f"{c.category}: image AUROC moves in steps of {c.image_auroc_step:.4f}; test images a paired test "
+                f"needs per image-AUROC tolerance: {needed}"
+            )
+    if record.planning:
+        print(f"(paired: {record.planning})")
     if args.report is not None:
-        write_record(args.report, dataset_check_record(result))
+        write_record(args.report, record)
         print(f"report: {args.report}")
     return EXIT_OK
+
+
+def image_auroc_tolerances(profile: Path | None, dataset: str) -> list[float]:
+    """The image-AUROC tolerances a profile judges by (default: the packaged profile of the dataset's kind)."""
+    from inspectnet.criteria import load_profile, packaged
+
+    default = packaged("synthetic" if dataset == "synthetic" else "mvtec_ad")
+    return load_profile(profile if profile is not None else default).image_auroc_tolerances()
 
 
 def _cmd_card(args: argparse.Namespace) -> int:
@@ -204,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("root", type=Path, help="dataset root: <root>/<category>/train/good/*.png")
     check.add_argument("--category", action="append", help="check only this category (repeatable)")
     check.add_argument("--report", type=Path, help="also write the summary as JSON to this file")
+    check.add_argument(
+        "--profile",
+        type=Path,
+        help="the criteria profile whose image-AUROC tolerances the split is planned for (default: the packaged one)",
+    )
     check.set_defaults(func=_cmd_data_check)
 
     card = commands.add_parser("card", help="render MODEL_CARD.md, PROVENANCE.md, CHECKSUMS.sha256 and figures")

@@ -1,7 +1,10 @@
 """The regression gate: current records against a baseline's, per accuracy metric, parity and latency.
 
-- accuracy: a drop beyond the profile's tolerance for that metric is a regression (a gain beyond it, an
-  improvement);
+- accuracy: a drop beyond the profile's tolerance for that metric is a regression when its paired 95% interval
+  (both models on the same test images) excludes zero and, where the baseline measured the model over
+  several seeds, it exceeds what retraining with another seed moves the metric; "unresolved" when the split
+  cannot resolve it (the profile's ``on_unresolved`` decides: fail, warn or pass); a gain beyond it, an
+  improvement;
 - parity: clean -> broken is a regression (broken -> clean, an improvement);
 - latency: decided on units that a shared machine's drift does not bias (``inspectnet.measure.ab``). Where
   both models can be run here (an A/B measurer finds them by the sha256 in their records), they are timed
@@ -19,6 +22,8 @@ they inject the A/B measurer (``inspectnet.harness.ab``), which needs the runtim
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,11 +32,16 @@ from typing import Any, TypeVar
 from inspectnet.criteria import GateCriteria
 from inspectnet.measure.ab import VERDICTS, ABTiming, RatioDecision, RunSeries, decide_ab
 from inspectnet.measure.ab import decide_records as decide_series
-from inspectnet.records import CandidateRecord, EvalRecord, LatencyRecord, ParityRecord, RecordError
+from inspectnet.measure.intervals import LEVEL, normal_quantile
+from inspectnet.records import AblationRecord, CandidateRecord, EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, load_reports
+from inspectnet.report.paired import difference
 
 R = TypeVar("R", ParityRecord, CandidateRecord)
+# an unresolved accuracy drop's verdict, by the profile's on_unresolved: "unresolved" fails the gate
+UNRESOLVED_VERDICT = {"fail": "unresolved", "warn": "unresolved-warn", "pass": "same"}
+UNRESOLVED_KINDS = ("unresolved", "unresolved-warn")
 
 
 @dataclass(frozen=True)
@@ -53,14 +63,15 @@ class GateResult:
 
     @property
     def regressed(self) -> list[Finding]:
-        return [f for f in self.findings if f.verdict == "regressed"]
+        """What fails the gate: regressions, and drops the split cannot resolve where the profile says fail."""
+        return [f for f in self.findings if f.verdict in ("regressed", "unresolved")]
 
     @property
     def exit_code(self) -> int:
         return 1 if self.regressed else 0
 
     def as_json(self) -> dict[str, Any]:
-        counts = {v: sum(f.verdict == v for f in self.findings) for v in (*VERDICTS, "missing")}
+        counts = {v: sum(f.verdict == v for f in self.findings) for v in (*VERDICTS, *UNRESOLVED_KINDS, "missing")}
         return {
             "kind": "gate_verdict",
             "passed": not self.regressed,
@@ -71,7 +82,8 @@ class GateResult:
         }
 
     def table(self) -> str:
-        order = {"regressed": 0, "improved": 1, "undecided": 2, "missing": 3, "same": 4}
+        order = {"regressed": 0, "unresolved": 0, "unresolved-warn": 1, "improved": 1, "undecided": 2, "missing": 3}
+        order["same"] = 4
         rows = sorted(self.findings, key=lambda f: (order[f.verdict], f.kind, f.subject))
         widths = [9, 8, max([len(f.subject) for f in rows] + [7]), 12, 12]
         head = ["verdict", "kind", "subject", "baseline", "current"]
@@ -114,6 +126,12 @@ def compare(
 
 
 def _accuracy(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[Finding]:
+    """A drop beyond the metric's tolerance is a regression when the split resolves it (its paired 95% interval,
+    both models on the same test images, excludes zero) and retraining alone does not explain it (where the
+    baseline measured the model over several seeds, the drop exceeds what two retrains differ by: 1.96 x
+    sqrt(2) x the seeds' standard deviation). A drop the split cannot resolve is "unresolved", which the
+    profile's ``on_unresolved`` makes a failure, a warning or a pass; one within retrain variability is "same",
+    and says so. Records without samples (made before intervals) are judged on the point values alone."""
     findings = []
     current = {s.record.run_name: s.record for s in cur.of(EvalRecord)}
     for name, b in sorted((s.record.run_name, s.record) for s in base.of(EvalRecord)):
@@ -125,20 +143,59 @@ def _accuracy(base: ReportSet, cur: ReportSet, settings: GateCriteria) -> list[F
                 findings.append(Finding("accuracy", subject, "missing", f"{before:.4f}", "-", f"tolerance {tolerance}"))
                 continue
             after = float(c.metrics[metric])
-            delta = after - before
-            verdict = "regressed" if delta < -tolerance else "improved" if delta > tolerance else "same"
+            noise = retrain_noise(base, b, metric)
+            verdict, note = _accuracy_verdict(b, c, metric, tolerance, settings.on_unresolved, noise)
             findings.append(
-                Finding(
-                    "accuracy",
-                    subject,
-                    verdict,
-                    f"{before:.4f}",
-                    f"{after:.4f}",
-                    f"tolerance {tolerance}",
-                    f"delta {delta:+.4f}",
-                )
+                Finding("accuracy", subject, verdict, f"{before:.4f}", f"{after:.4f}", f"tolerance {tolerance}", note)
             )
     return findings
+
+
+def retrain_noise(base: ReportSet, record: EvalRecord, metric: str) -> tuple[float, int] | None:
+    """How far two retrains of ``record``'s model with other seeds differ on ``metric`` (1.96 x sqrt(2) x the
+    sample standard deviation over the baseline's seeds, from its ablation record), and over how many seeds;
+    None where the baseline has fewer than two seeds of it."""
+    ablation = base.one(AblationRecord, lambda r: r.category == record.category)
+    if ablation is None or record.method not in ("patchcore", "padim"):
+        return None
+    over = getattr(ablation.record, record.method).get(metric)
+    if over is None or over.n < 2 or record.run_name not in _aggregated(ablation.record, record.method):
+        return None
+    return normal_quantile(LEVEL) * math.sqrt(2) * statistics.stdev(over.values), over.n
+
+
+def _aggregated(ablation: AblationRecord, method: str) -> set[str]:
+    return {name.removesuffix(".json") for name in ablation.records.get(method, [])}
+
+
+def _accuracy_verdict(
+    base: EvalRecord,
+    cur: EvalRecord,
+    metric: str,
+    tolerance: float,
+    on_unresolved: str,
+    noise: tuple[float, int] | None,
+) -> tuple[str, str]:
+    drop = float(base.metrics[metric]) - float(cur.metrics[metric])
+    paired = difference([base], [cur], metric)
+    n = len(cur.sample.anomalous) if cur.sample is not None else 0
+    shown = f"delta {-drop:+.4f}"
+    if paired is not None:
+        shown += f", n = {n}, paired 95% interval [{paired.low:+.4f}, {paired.high:+.4f}] ({paired.method})"
+    else:
+        shown += ", point values only (no paired sample in both records)"
+    if noise is not None:
+        shown += f", retrains differ by up to {noise[0]:.4f} (the baseline's {noise[1]} seeds)"
+    if drop > tolerance:
+        if paired is not None and paired.low <= 0:
+            unresolved = UNRESOLVED_VERDICT[on_unresolved]
+            return unresolved, f"{shown}: the split cannot resolve this drop (on_unresolved = {on_unresolved})"
+        if noise is not None and drop <= noise[0]:
+            return "same", f"{shown}: within what retraining with another seed moves it"
+        return "regressed", shown
+    if -drop > tolerance:
+        return "improved", shown
+    return "same", shown
 
 
 def _stays_good(

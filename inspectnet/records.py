@@ -216,6 +216,31 @@ class Record:
         return record
 
 
+@dataclass(frozen=True)
+class IntervalInfo:
+    """A number with its interval on the test split it was measured on."""
+
+    value: float
+    low: float
+    high: float
+    level: float  # 0.95
+    method: str  # delong | delong-paired | bootstrap | bootstrap-paired
+    n_images: int
+
+
+@dataclass(frozen=True)
+class SplitSample:
+    """What pairs a model's numbers with another model's on the same test images (the split's image order):
+    each image's label and raw score (paired DeLong), and each pixel metric under the seeded stratified
+    bootstrap draws (``replicates``; ``at_one``: the same statistic on the whole split)."""
+
+    anomalous: list[bool]
+    scores: list[float]
+    bootstrap_seed: int
+    replicates: dict[str, list[float]]
+    at_one: dict[str, float]
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvalRecord(Record):
     """One trained model evaluated on one category's test split."""
@@ -241,6 +266,12 @@ class EvalRecord(Record):
     created: str
     # a model given with --model / --model-dir; absent for the models InspectNet trains
     source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    intervals: dict[str, IntervalInfo] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # 95%, per metric
+    sample: SplitSample | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # None: made before intervals
+    image_auroc_step: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # 1 / (good x defective)
+    # per image-AUROC tolerance of the profile ("0.01"): test images a paired test against a model as uncertain as
+    # this one, with uncorrelated errors, needs to resolve it (an upper bound; retrains correlate)
+    paired_images_needed: dict[str, int] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -587,6 +618,9 @@ class CandidateRecord(Record):
     environment: Environment
     created: str
     source: ModelSource | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    drop_intervals: dict[str, IntervalInfo] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # paired
+    # per judged metric: could this split certify a drop within the limit at all (interval half-width < limit)
+    resolvable: dict[str, bool] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -598,6 +632,7 @@ class Aggregate:
     seeds: tuple[int, ...]
     values: tuple[float, ...]
     pstd: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    interval: IntervalInfo | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # the mean's, on the test split
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -610,6 +645,7 @@ class AblationRecord(Record):
     patchcore: dict[str, Aggregate]
     padim: dict[str, Aggregate]
     deltas: dict[str, float]  # PatchCore mean - PaDiM mean
+    delta_intervals: dict[str, IntervalInfo] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # paired
     records: dict[str, list[str]]  # method -> the evaluation records aggregated
     scoring: dict[str, str]  # method -> the scoring its records name
     created: str
@@ -622,6 +658,9 @@ class CategoryCheck:
     test_good: int
     test_defect: dict[str, int]
     fingerprint: str
+    image_auroc_step: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # 1 / (good x defective)
+    # per image-AUROC tolerance of the profile ("0.01"): test images a paired test needs to resolve it (planning)
+    paired_images_needed: dict[str, int] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
 
 @dataclass(frozen=True)
@@ -639,6 +678,7 @@ class DatasetCheckRecord(Record):
     dataset: str
     synthetic_manifest: ManifestInfo | None
     categories: list[CategoryCheck]
+    planning: str | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # how paired_images_needed is estimated
 
 
 @dataclass(frozen=True, kw_only=True)

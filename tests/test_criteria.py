@@ -54,10 +54,17 @@ BASE = 'schema = 1\n[plan]\ncategories = ["bottle"]\n'
     [
         (
             BASE + "[criteria.patchcore.bottle]\naupro = { min = 0.9, reference = 0.95, tolerance = 0.1 }\n",
-            "either min",
+            "one of min, min_lower",
+        ),
+        (
+            BASE + "[criteria.patchcore.bottle]\naupro = { min = 0.9, min_lower = 0.8 }\n",
+            "one of min, min_lower",
         ),
         (BASE + "[criteria.patchcore.bottle]\naupro = { min = 'high' }\n", "must be a number"),
-        (BASE + "[criteria.patchcore.bottle]\naupro = { reference = 0.9 }\n", "needs min, or reference and tolerance"),
+        (
+            BASE + "[criteria.patchcore.bottle]\naupro = { reference = 0.9 }\n",
+            "needs min, min_lower, or reference and tolerance",
+        ),
         (
             BASE + "[criteria.patchcore.bottle]\naupro = { min = 0.9, slack = 1 }\n",
             "unknown key criteria.patchcore.bottle.aupro.slack",
@@ -144,3 +151,21 @@ def test_a_folder_dataset_starts_from_the_mvtec_ad_profile() -> None:
     for dataset in ("synthetic", "mvtec_ad"):
         profile = load_profile(packaged(dataset))
         profile.check_runs(profile.plan.runs())
+
+
+def test_a_criterion_on_the_lower_bound_judges_the_interval(tmp_path: Path) -> None:
+    """``{ min_lower = X }`` passes only when the 95% interval's lower bound reaches X; its message gives the
+    point value, the interval and the split's size; without an interval it cannot pass."""
+    from inspectnet.criteria import Bound
+
+    path = tmp_path / "p.toml"
+    path.write_text(BASE + "[criteria.patchcore.bottle]\nimage_auroc = { min_lower = 0.7 }\n")
+    criterion = load_profile(path).criteria[("patchcore", "bottle")]["image_auroc"]
+    assert criterion.on_lower and criterion.minimum == 0.7
+    wide = criterion.check(0.80, Bound(0.66, 0.90, 16, 32))
+    assert not wide.passed  # the point value clears 0.7, the bound does not
+    message = wide.message("patchcore-bottle")
+    assert "image_auroc = 0.8000 [95% interval 0.6600, 0.9000 on 48 test images: 16 good, 32 defective]" in message
+    assert "lower bound" in message and "margin -0.0400" in message
+    assert criterion.check(0.80, Bound(0.72, 0.88, 16, 32)).passed
+    assert not criterion.check(0.99).passed  # no interval: nothing to judge

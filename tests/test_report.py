@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from inspectnet.cli import main
+from inspectnet.measure.intervals import LEVEL
 from inspectnet.measure.stages import FACTOR
 from inspectnet.records import RecordError
 from inspectnet.report.build import merge, render_card
@@ -111,6 +112,7 @@ def test_derived_numbers_are_their_formulas(reports: Path) -> None:
 NUMERAL = re.compile(r"(?<![\w@./-])[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
 # The constants the card may print uncited, each a definition it states, printed from the code that uses it:
 CONSTANTS = {
+    f"{LEVEL * 100:g}": "the confidence level of every interval (measure.intervals.LEVEL), stated where they are",
     f"{FACTOR:g}": "the divergence limit's factor (measure.stages.FACTOR): a stage diverges beyond it x its own error",
 }
 

@@ -66,6 +66,7 @@ class Criterion:
     tolerance: float | None = None
     placeholder: str | None = None
     todo: str | None = None
+    on_lower: bool = False  # ``{ min_lower = X }``: the 95% interval's lower bound must reach the minimum
 
     @classmethod
     def unset(cls, metric: str, where: str, todo: str) -> Criterion:
@@ -76,8 +77,11 @@ class Criterion:
     def is_placeholder(self) -> bool:
         return self.placeholder is not None
 
-    def check(self, value: float) -> Verdict:
-        return Verdict(self, value, not self.is_placeholder and value >= self.minimum)
+    def check(self, value: float, interval: Bound | None = None) -> Verdict:
+        """``value`` (and its interval on the test split) against the minimum: the point value, or the interval's
+        lower bound for ``min_lower`` (which fails without an interval to judge)."""
+        judged = value if not self.on_lower else interval.low if interval is not None else -math.inf
+        return Verdict(self, value, not self.is_placeholder and judged >= self.minimum, interval)
 
     def shown_minimum(self, decimals: int = 4) -> str:
         """The minimum as a number with ``decimals`` places, or "unset (a placeholder)"."""
@@ -86,9 +90,21 @@ class Criterion:
     def describe(self) -> str:
         if self.is_placeholder:
             return f"no minimum: a placeholder in {self.placeholder} ({self.todo})"
+        if self.on_lower:
+            return f"minimum {self.minimum:.4f} on the 95% interval's lower bound (min_lower)"
         if self.reference is not None and self.tolerance is not None:
             return f"minimum {self.minimum:.4f} (reference {self.reference:.4f} - tolerance {self.tolerance:.4f})"
         return f"minimum {self.minimum:.4f}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A measured value's 95% interval on its test split, and the split's size."""
+
+    low: float
+    high: float
+    good: int
+    defective: int
 
 
 @dataclass(frozen=True)
@@ -96,10 +112,14 @@ class Verdict:
     criterion: Criterion
     value: float
     passed: bool
+    interval: Bound | None = None
 
     @property
     def margin(self) -> float:
-        """The value less the minimum (-inf for a placeholder: nothing meets it)."""
+        """The judged number (the value, or its lower bound for min_lower) less the minimum (-inf for a
+        placeholder or a min_lower without an interval: nothing meets it)."""
+        if self.criterion.on_lower:
+            return self.interval.low - self.criterion.minimum if self.interval is not None else -math.inf
         return self.value - self.criterion.minimum
 
     def message(self, subject: str, record: Path | str | None = None) -> str:
@@ -111,7 +131,16 @@ class Verdict:
                 f"replace it with {c.metric} = {{ min = X }} or {{ reference = R, tolerance = T }} ({c.todo}){where}"
             )
         relation = ">=" if self.passed else "<"
-        return f"{subject}: {c.metric} = {self.value:.4f} {relation} {c.describe()} (margin {self.margin:+.4f}){where}"
+        measured = f"{c.metric} = {self.value:.4f}"
+        if self.interval is not None:
+            b = self.interval
+            measured += (
+                f" [95% interval {b.low:.4f}, {b.high:.4f} on {b.good + b.defective} test images: {b.good} good, "
+                f"{b.defective} defective]"
+            )
+        elif c.on_lower:
+            measured += " (no interval recorded: min_lower cannot be judged)"
+        return f"{subject}: {measured} {relation} {c.describe()} (margin {self.margin:+.4f}){where}"
 
 
 @dataclass(frozen=True)
@@ -220,6 +249,9 @@ class ParityCriteria:
     images: int = 20
 
 
+UNRESOLVED = ("fail", "warn", "pass")  # what the gate does with a drop the test split cannot resolve
+
+
 @dataclass(frozen=True)
 class GateCriteria:
     """What the regression gate calls a regression (see inspectnet.gate)."""
@@ -230,10 +262,12 @@ class GateCriteria:
     alpha: float = 0.01  # 1 - the confidence of each latency interval
     min_effect: float = 0.03  # A/B mode: the smallest slowdown called a regression
     records_min_effect: float = 0.05  # records-only mode: runs made at other times drift more
-    records_alpha: float = 0.05  # records-only mode: 3 runs a side give few degrees of freedom (see README)
+    records_alpha: float = 0.05  # records-only mode: 3 runs a side give few degrees of freedom (ARCHITECTURE.md, gate)
     ab_quads: int = 12  # A/B mode: ABBA quads (one ratio each), and the step an undecided run is extended by
     ab_max_quads: int = 36  # A/B mode: the most quads an undecided run is extended to
     ab_block_calls: int = 3  # A/B mode: calls per block
+    # an accuracy drop beyond tolerance whose paired 95% interval holds zero: the split cannot resolve it
+    on_unresolved: str = "fail"  # fail (a regression) | warn (printed, passes) | pass
 
 
 @dataclass(frozen=True)
@@ -250,6 +284,12 @@ class Profile:
     run: RunTable = field(default_factory=RunTable)  # a project file's [run] table: its options' defaults
     false_alarms: dict[tuple[str, str], FalseAlarmLimit] = field(default_factory=dict)  # (method, category)
     expected_insane: dict[tuple[str, str], str] = field(default_factory=dict)  # (method, category) -> why
+
+    def image_auroc_tolerances(self) -> list[float]:
+        """The image-AUROC differences this profile judges: the gate's tolerance and each candidate's drop limit."""
+        found = [self.gate.accuracy_tolerance["image_auroc"]]
+        found += [c.max_drop["image_auroc"] for c in self.candidates.build.values() if "image_auroc" in c.max_drop]
+        return found
 
     def budget(self, device: str, runtime: str, machine_class: str) -> Budget:
         """What ``runtime`` on ``device`` is held to on a machine of ``machine_class``: the portable floor
@@ -324,11 +364,10 @@ def _table(path: Path, value: Any, allowed: tuple[str, ...], where: str) -> dict
 def _criterion(path: Path, where: str, metric: str, spec: Any) -> Criterion:
     if not isinstance(spec, dict) or not spec:
         raise CriteriaError(f"{path}: {where} must be a table like {{ min = 0.9 }}")
-    unknown = set(spec) - {"min", "reference", "tolerance", "note", "todo"}
+    unknown = set(spec) - {"min", "min_lower", "reference", "tolerance", "note", "todo"}
     if unknown:
-        raise CriteriaError(
-            f"{path}: unknown key {where}.{sorted(unknown)[0]} (known: min, reference, tolerance, note, todo)"
-        )
+        known = "min, min_lower, reference, tolerance, note, todo"
+        raise CriteriaError(f"{path}: unknown key {where}.{sorted(unknown)[0]} (known: {known})")
     if "todo" in spec:
         todo = spec["todo"]
         if set(spec) - {"todo", "note"}:
@@ -341,14 +380,18 @@ def _criterion(path: Path, where: str, metric: str, spec: Any) -> Criterion:
     for k, v in numbers.items():
         if not isinstance(v, int | float) or isinstance(v, bool):
             raise CriteriaError(f"{path}: {where}.{k} must be a number, got {v!r}")
-    if "min" in numbers and ("reference" in numbers or "tolerance" in numbers):
-        raise CriteriaError(f"{path}: {where}: give either min or reference + tolerance, not both")
+    if len({"min", "min_lower", "reference"} & set(numbers)) > 1 or (
+        "tolerance" in numbers and "reference" not in numbers
+    ):
+        raise CriteriaError(f"{path}: {where}: give one of min, min_lower, or reference + tolerance")
+    if "min_lower" in numbers:
+        return Criterion(metric, float(numbers["min_lower"]), on_lower=True)
     if "min" in numbers:
         return Criterion(metric, float(numbers["min"]))
     if "reference" in numbers and "tolerance" in numbers:
         ref, tol = float(numbers["reference"]), float(numbers["tolerance"])
         return Criterion(metric, ref - tol, ref, tol)
-    raise CriteriaError(f"{path}: {where}: needs min, or reference and tolerance")
+    raise CriteriaError(f"{path}: {where}: needs min, min_lower, or reference and tolerance")
 
 
 def _metric_tables(path: Path, tables: dict[str, Any], where: str) -> dict[str, Criterion]:
@@ -436,6 +479,7 @@ def _gate(path: Path, value: Any) -> GateCriteria:
         "ab_quads",
         "ab_max_quads",
         "ab_block_calls",
+        "on_unresolved",
         "note",
     )
     table = _table(path, value, keys, "gate")
@@ -450,7 +494,10 @@ def _gate(path: Path, value: Any) -> GateCriteria:
     quads = _whole(path, "gate.ab_quads", table.get("ab_quads", defaults.ab_quads), 4)
     most = _whole(path, "gate.ab_max_quads", table.get("ab_max_quads", defaults.ab_max_quads), quads)
     calls = _whole(path, "gate.ab_block_calls", table.get("ab_block_calls", defaults.ab_block_calls), 1)
-    return GateCriteria(tolerance, alpha, effect, records, records_alpha, quads, most, calls)
+    unresolved = table.get("on_unresolved", defaults.on_unresolved)
+    if unresolved not in UNRESOLVED:
+        raise CriteriaError(f"{path}: gate.on_unresolved must be one of {', '.join(UNRESOLVED)}, got {unresolved!r}")
+    return GateCriteria(tolerance, alpha, effect, records, records_alpha, quads, most, calls, unresolved)
 
 
 def _whole(path: Path, where: str, value: Any, least: int) -> int:

@@ -19,7 +19,8 @@ from inspectnet.builders import candidate_record, export_info
 from inspectnet.harness.parity import run_outputs
 from inspectnet.measure.ab import ABProtocol, time_ab
 from inspectnet.measure.candidates import agreement, failures, speedup
-from inspectnet.measure.evaluate import Predictions, score
+from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, score, with_intervals
+from inspectnet.measure.intervals import Interval, bootstrap_paired, delong_paired
 from inspectnet.names import candidate_record_name
 
 if TYPE_CHECKING:
@@ -33,11 +34,24 @@ if TYPE_CHECKING:
 IR_FILES = ("model.xml", "model.bin")
 
 
-def metrics_of(outputs: dict[str, np.ndarray], labels: np.ndarray, masks: np.ndarray) -> dict[str, float]:
-    """Exact metrics of a deployed model's raw outputs (``pred_score_raw``, ``anomaly_map_raw``)."""
+def metrics_of(outputs: dict[str, np.ndarray], labels: np.ndarray, masks: np.ndarray) -> AccuracyMetrics:
+    """Exact metrics of a deployed model's raw outputs (``pred_score_raw``, ``anomaly_map_raw``), with the sample
+    that pairs them with another model's on the same images."""
     maps = outputs["anomaly_map_raw"]
     predictions = Predictions(outputs["pred_score_raw"].reshape(-1), maps.reshape(maps.shape[0], *maps.shape[-2:]))
-    return score(predictions, labels, masks).as_dict()
+    return with_intervals(score(predictions, labels, masks), predictions, labels, masks)
+
+
+def paired_drops(fp32: AccuracyMetrics, candidate: AccuracyMetrics) -> dict[str, Interval]:
+    """Each metric's drop (FP32 minus candidate) with its paired 95% interval on the same test images."""
+    a, b = fp32.sample, candidate.sample
+    if a is None or b is None:
+        return {}
+    n = int(a.scores.size)
+    drops = {"image_auroc": delong_paired(b.scores, a.scores, a.anomalous)}
+    for m in ("pixel_auroc", "aupro"):
+        drops[m] = bootstrap_paired(b.replicates[m], a.replicates[m], getattr(fp32, m) - getattr(candidate, m), n)
+    return drops
 
 
 def calibration_indices(available: int, wanted: int) -> list[int]:
@@ -54,6 +68,7 @@ class CandidateJudge:
     _fp32: dict[RunKey, Runner] = field(
         default_factory=dict
     )  # loaded once per run: every candidate is timed against it
+    _fp32_metrics: dict[RunKey, AccuracyMetrics] = field(default_factory=dict)
 
     @property
     def profile(self) -> CandidatesProfile:
@@ -93,6 +108,14 @@ class CandidateJudge:
             self._reference[run] = run_outputs(self.fp32(run), self.session.test_images(run))
         return self._reference[run]
 
+    def fp32_metrics(self, run: RunKey) -> AccuracyMetrics:
+        """The FP32 OpenVINO model's metrics on the whole test split, with their sample (memoised per run)."""
+        if run not in self._fp32_metrics:
+            self._fp32_metrics = {k: v for k, v in self._fp32_metrics.items() if k.category == run.category}
+            inputs = self.session.evaluate(run).inputs
+            self._fp32_metrics[run] = metrics_of(self.reference(run), inputs.labels, inputs.masks)
+        return self._fp32_metrics[run]
+
     def judge(self, run: RunKey, built: Built, limits: CandidateCriteria) -> CandidateRecord:
         from inspectnet.deploy.candidates import size_of
         from inspectnet.deploy.runtimes import openvino_runner
@@ -106,7 +129,8 @@ class CandidateJudge:
         outputs = run_outputs(runner, session.test_images(run))
         reference = self.reference(run)
         labels, masks = evaluation.inputs.labels, evaluation.inputs.masks
-        fp32_metrics, metrics = metrics_of(reference, labels, masks), metrics_of(outputs, labels, masks)
+        fp32_measured, measured_metrics = self.fp32_metrics(run), metrics_of(outputs, labels, masks)
+        fp32_metrics, metrics = fp32_measured.as_dict(), measured_metrics.as_dict()
         measured = agreement(reference, outputs)
         fp32 = self.fp32(run)
         placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
@@ -141,6 +165,7 @@ class CandidateJudge:
             runtime_settings=runner.settings,
             calibration=session.deployment(run).calibration,
             environment_device=session.options.device,
+            drop_intervals=paired_drops(fp32_measured, measured_metrics),
         )
 
     def emit(self, record: CandidateRecord) -> Path:

@@ -19,7 +19,7 @@ from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
 from inspectnet.harness.given import GivenModel
-from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score
+from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score, with_intervals
 from inspectnet.models.features import FeatureCache
 from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
 from inspectnet.names import RUNTIMES
@@ -251,6 +251,9 @@ class Session:
         predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity, label=run.test_id)
         timings["evaluation"] = time.perf_counter() - started
         metrics = score(predictions, inputs.labels, inputs.masks)
+        started = time.perf_counter()
+        metrics = with_intervals(metrics, predictions, inputs.labels, inputs.masks)
+        timings["intervals"] = time.perf_counter() - started
         method_scoring = scoring(spec, self.stable(spec))
         if method_scoring["departs_from_anomalib"]:  # measure what the departure changes, on this model
             plain_model = self.build_model(spec, head, stable=False)
@@ -271,6 +274,7 @@ class Session:
             timings_s=timings,
             device=self.options.device,
             source=given.source() if (given := self.given(run)) is not None else None,
+            tolerances=self.options.profile.image_auroc_tolerances(),
         )
         return Evaluation(record, self.options.report_dir / f"{run.name}.json", predictions, head, inputs)
 

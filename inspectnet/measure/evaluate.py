@@ -5,12 +5,13 @@ anomalib's own test metrics are computed on normalised, clamped scores; they are
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inspectnet import progress
+from inspectnet.measure.intervals import Interval, Replicates, bootstrap, delong, pixel_statistics, replicates
 from inspectnet.measure.metrics import auroc, pixel_metrics, roc_curve
 from inspectnet.names import METRICS
 
@@ -28,11 +29,23 @@ class Predictions:
 
 
 @dataclass(frozen=True)
+class SplitSample:
+    """What pairs one model's numbers with another's on the same test images: each image's label and raw
+    score (DeLong), and each pixel metric under the seeded stratified bootstrap draws."""
+
+    anomalous: np.ndarray
+    scores: np.ndarray
+    replicates: dict[str, Replicates]
+
+
+@dataclass(frozen=True)
 class AccuracyMetrics:
     image_auroc: float
     pixel_auroc: float
     aupro: float
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict, compare=False)
+    intervals: dict[str, Interval] = field(default_factory=dict, compare=False)  # empty: not asked for
+    sample: SplitSample | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, float]:
         return {m: float(getattr(self, m)) for m in METRICS}
@@ -83,3 +96,20 @@ def score(predictions: Predictions, labels: np.ndarray, masks: np.ndarray, fpr_l
         pro = downsample_curve(pixel.pro_fpr.tolist(), pixel.pro.tolist())
         curves["pro"] = {"fpr": pro[0], "pro": pro[1]}
     return AccuracyMetrics(auroc(predictions.scores, labels), pixel.pixel_auroc, pixel.aupro, curves)
+
+
+def with_intervals(
+    metrics: AccuracyMetrics, predictions: Predictions, labels: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3
+) -> AccuracyMetrics:
+    """``metrics`` with each one's 95% interval on this split (DeLong; the stratified image bootstrap) and the
+    sample that pairs them with another model's numbers on the same images."""
+    statistics = pixel_statistics(predictions.maps, masks, fpr_limit)
+    reps = {m: replicates(m, statistics) for m in ("pixel_auroc", "aupro")}
+    n = int(predictions.scores.size)
+    found = {
+        "image_auroc": delong(predictions.scores, labels),
+        "pixel_auroc": bootstrap(metrics.pixel_auroc, reps["pixel_auroc"], n),
+        "aupro": bootstrap(metrics.aupro, reps["aupro"], n),
+    }
+    sample = SplitSample(np.asarray(labels, dtype=bool), np.asarray(predictions.scores, dtype=np.float64), reps)
+    return replace(metrics, intervals=found, sample=sample)

@@ -22,6 +22,7 @@ from scipy import stats
 from inspectnet.measure.metrics import MetricInputError, _check_scores_labels
 
 LEVEL = 0.95  # the confidence level of every interval InspectNet reports
+POWER = 0.8  # the power a split is planned for: the chance that a real difference of the tolerance is resolved
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,12 @@ def _placements(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.
     return v10, v01
 
 
-def _z(level: float) -> float:
+def normal_quantile(level: float) -> float:
+    """The two-sided normal quantile of ``level`` (1.96 at 95%)."""
     return float(stats.norm.ppf(0.5 + level / 2))
+
+
+_z = normal_quantile
 
 
 def delong(scores: np.ndarray, labels: np.ndarray, level: float = LEVEL) -> Interval:
@@ -90,13 +95,7 @@ def _variance(v10: np.ndarray, v01: np.ndarray) -> np.ndarray:
 
 def delong_paired(current: np.ndarray, baseline: np.ndarray, labels: np.ndarray, level: float = LEVEL) -> Interval:
     """AUROC(baseline) - AUROC(current) on the same images (a drop is positive), with DeLong's paired interval."""
-    a10, a01 = _placements(baseline, labels)
-    b10, b01 = _placements(current, labels)
-    cov = _variance(np.column_stack([a10, b10]), np.column_stack([a01, b01]))
-    drop = float(a10.mean() - b10.mean())
-    var = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
-    half = _z(level) * math.sqrt(max(var, 0.0))
-    return Interval(drop, max(-1.0, drop - half), min(1.0, drop + half), level, "delong-paired", a10.size + a01.size)
+    return delong_contrast([baseline, current], labels, [1.0, -1.0], level)
 
 
 def resolution(good: int, defective: int) -> float:
@@ -104,18 +103,40 @@ def resolution(good: int, defective: int) -> float:
     return 1.0 / (good * defective)
 
 
+def hanley_mcneil(auc: float, good: int, defective: int) -> float:
+    """The variance of an image AUROC of ``auc`` on ``good`` normal and ``defective`` anomalous images (Hanley
+    and McNeil's approximation, for planning a split before any model is measured)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    spread = auc * (1 - auc) + (defective - 1) * (q1 - auc * auc) + (good - 1) * (q2 - auc * auc)
+    return spread / (good * defective)
+
+
 def images_needed(
-    difference: float, standard_error: float, n_images: int, level: float = LEVEL, power: float = 0.8
+    difference: float,
+    good: int,
+    defective: int,
+    variance: float,
+    level: float = LEVEL,
+    power: float = POWER,
 ) -> int:
-    """Test images (at this split's class balance) a paired test needs to resolve ``difference`` with ``power``,
-    when the split's own paired standard error on ``n_images`` images is ``standard_error`` (the error shrinks
-    as one over the square root of the number of images)."""
+    """Test images, at this split's class balance, a paired test needs to resolve an image-AUROC difference of
+    ``difference`` with ``power``, when the paired difference's variance on this split (``good`` + ``defective``
+    images) is ``variance``; the variance shrinks as one over the number of images."""
     if difference <= 0:
         raise ValueError(f"difference must be positive, got {difference}")
-    if standard_error <= 0:
-        return n_images
-    needed_se = difference / (_z(level) + float(stats.norm.ppf(power)))
-    return max(n_images, math.ceil(n_images * (standard_error / needed_se) ** 2))
+    n = good + defective
+    wanted = (difference / (_z(level) + float(stats.norm.ppf(power)))) ** 2
+    return n if variance <= wanted else math.ceil(n * variance / wanted)
+
+
+PLANNING_AUROC = 0.9  # what ``inspectnet data check`` assumes two models score when it plans a split
+
+
+def planned_images(difference: float, good: int, defective: int, auc: float = PLANNING_AUROC) -> int:
+    """``images_needed`` before any model is measured: two models at image AUROC ``auc`` whose errors are
+    uncorrelated (the paired variance is twice one model's; correlated models, such as one model's retrains,
+    need fewer images, so this is an upper bound)."""
+    return images_needed(difference, good, defective, 2 * hanley_mcneil(auc, good, defective))
 
 
 # --------------------------------------------------------------------------- pixel metrics: image bootstrap
@@ -264,8 +285,43 @@ def bootstrap_paired(
 ) -> Interval:
     """metric(baseline) - metric(current) on the same images (a drop is positive), both under the same draws
     (the same seed on the same labelled images), with its percentile interval."""
-    if current.seed != baseline.seed or current.values.shape != baseline.values.shape:
-        raise MetricInputError("a paired bootstrap needs both models' replicates from the same draws")
-    drops = baseline.values - current.values
-    low, high = _percentile(exact_drop, drops, baseline.at_one - current.at_one, level)
-    return Interval(exact_drop, low, high, level, "bootstrap-paired", n_images)
+    return bootstrap_contrast([exact_drop, 0.0], [baseline, current], [1.0, -1.0], n_images, level)
+
+
+# --------------------------------------------------------------------------- several models on one split
+
+
+def delong_contrast(
+    score_sets: list[np.ndarray], labels: np.ndarray, coefficients: list[float], level: float = LEVEL
+) -> Interval:
+    """sum_k c_k AUROC_k of k models scored on the same images, with DeLong's variance c'Sc. Coefficients that
+    are weights (non-negative, summing to one: a mean over seeds) give an AUROC, with the logit interval; any
+    other contrast (a difference) gets the plain Wald interval, clipped to [-1, 1]."""
+    placements = [_placements(s, labels) for s in score_sets]
+    v10 = np.column_stack([p[0] for p in placements])
+    v01 = np.column_stack([p[1] for p in placements])
+    c = np.asarray(coefficients, dtype=np.float64)
+    value = float(v10.mean(axis=0) @ c)
+    variance = float(c @ _variance(v10, v01) @ c)
+    n = v10.shape[0] + v01.shape[0]
+    if np.all(c >= 0) and abs(c.sum() - 1) < 1e-12:
+        low, high = logit_interval(value, variance, level)
+        return Interval(value, low, high, level, "delong" if c.size == 1 else "delong-mean", n)
+    half = _z(level) * math.sqrt(max(variance, 0.0))
+    return Interval(value, max(-1.0, value - half), min(1.0, value + half), level, "delong-paired", n)
+
+
+def bootstrap_contrast(
+    exact: list[float], reps: list[Replicates], coefficients: list[float], n_images: int, level: float = LEVEL
+) -> Interval:
+    """sum_k c_k metric_k of k models on the same images, every model under the same bootstrap draws."""
+    if len({r.seed for r in reps}) != 1 or len({r.values.shape for r in reps}) != 1:
+        raise MetricInputError("a paired bootstrap needs every model's replicates from the same draws")
+    c = np.asarray(coefficients, dtype=np.float64)
+    values = np.column_stack([r.values for r in reps]) @ c
+    at_one = float(np.array([r.at_one for r in reps]) @ c)
+    value = float(np.array(exact) @ c)
+    low, high = _percentile(value, values, at_one, level)
+    paired = c.size > 1
+    method = "bootstrap-mean" if paired and np.all(c >= 0) else "bootstrap-paired" if paired else "bootstrap"
+    return Interval(value, low, high, level, method, n_images)

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inspectnet import pipeline
-from inspectnet.names import METHODS, run_name
+from inspectnet.measure.intervals import LEVEL
+from inspectnet.names import METHODS, METRIC_LABELS, run_name
 from inspectnet.records import OUTCOMES, AblationRecord, CriteriaRecord, DatasetInfo, EvalRecord, LatencyRecord
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_candidates import candidates
@@ -20,6 +21,7 @@ from inspectnet.report.load import ReportSet, Source
 from inspectnet.report.tables import (
     METRICS,
     base,
+    bounded,
     categories,
     dataset_of,
     method_metric,
@@ -78,7 +80,7 @@ def front_matter(reports: ReportSet, cite: Citations) -> list[str]:
             "    metrics:",
         ]
         for key, label in METRICS:
-            value = method_metric(reports, "patchcore", category, key, cite)
+            value = method_metric(reports, "patchcore", category, key, cite, interval=False)
             lines.append(f"    - {{type: {key}, name: '{label} ({seeds})', value: {value}}}")
     return [*lines, "---", ""]
 
@@ -122,7 +124,10 @@ def headline(reports: ReportSet, cite: Citations) -> list[str]:
         *table(header, rows),
         "",
         "A model's numbers are the mean over the plan's seeds where it has several (the ablation records) and "
-        "its single run's otherwise; the seeds columns say which. Image AUROC counts the good-defective pairs a "
+        "its single run's otherwise; the seeds columns say which. In brackets: the number's "
+        f"{LEVEL:.0%} interval on this test split (image AUROC: DeLong; pixel AUROC and AUPRO: a stratified "
+        "bootstrap over test images; a mean over seeds pairs the seeds image by image). Image AUROC counts the "
+        "good-defective pairs a "
         "model orders rightly, so on a test split of G good and D defective images it moves in steps of one "
         "over G x D (the step column): a difference of a step or two is one or two swapped pairs.",
         "",
@@ -200,10 +205,9 @@ def _over_seeds(src: Source[AblationRecord] | None, method: str, category: str, 
     for key, label in METRICS:
         what = f"{method} {category} {label}"
         mean = cite.num(src, lambda r: getattr(r, method)[key].mean, ".4f", f"{what} mean")
-        if aggregates[key].n == 1 or aggregates[key].pstd is None:
-            cells.append(mean)
-        else:
-            cells.append(f"{mean} ± {cite.num(src, lambda r: getattr(r, method)[key].pstd, '.4f', f'{what} pstd')}")
+        if aggregates[key].n > 1 and aggregates[key].pstd is not None:
+            mean += f" ± {cite.num(src, lambda r: getattr(r, method)[key].pstd, '.4f', f'{what} pstd')}"
+        cells.append(bounded(cite, src, lambda r: getattr(r, method)[key].interval, mean, what))
     return cells
 
 
@@ -221,7 +225,9 @@ def ablation(reports: ReportSet, cite: Citations) -> list[str]:
         row = [category]
         for method in METHODS:
             row += _over_seeds(src, method, category, cite)
-        row += [cite.num(src, lambda r: r.deltas[k], "+.4f", f"delta {category} {label}") for k, label in METRICS]
+        for k, label in METRICS:
+            delta = cite.num(src, lambda r: r.deltas[k], "+.4f", f"delta {category} {label}")
+            row.append(bounded(cite, src, lambda r: r.delta_intervals[k], delta, f"delta {category} {label}"))  # type: ignore[index]
         rows.append(row)
     header = ["category"]
     for m in ("PatchCore", "PaDiM"):
@@ -231,10 +237,20 @@ def ablation(reports: ReportSet, cite: Citations) -> list[str]:
     return [
         *lines,
         "",
-        "Mean ± population standard deviation over seeds; a single seed is its own value, with no spread. "
-        "Δ = PatchCore mean - PaDiM mean.",
+        "Mean ± population standard deviation over seeds (a single seed is its own value, with no spread), then "
+        f"[the {LEVEL:.0%} interval on the test split]: how far the number could move on another draw of test images "
+        "(image AUROC: DeLong, over the seeds' scores together; pixel AUROC and AUPRO: a stratified bootstrap "
+        "over test images). Δ = PatchCore mean - PaDiM mean, with its paired interval (both models on the same "
+        "images): an interval that holds zero is a difference this split cannot resolve.",
         "",
     ]
+
+
+def _metric(source: Source[EvalRecord], key: str, cite: Citations) -> str:
+    """One evaluation's metric with its 95% interval on the test split."""
+    label = f"{source.record.run_name} {METRIC_LABELS[key]}"
+    value = cite.num(source, lambda r: r.metrics[key], ".4f", label)
+    return bounded(cite, source, lambda r: r.intervals[key], value, label)  # type: ignore[index]
 
 
 def seeds(reports: ReportSet, cite: Citations) -> list[str]:
@@ -250,8 +266,7 @@ def seeds(reports: ReportSet, cite: Citations) -> list[str]:
                 r.category,
                 cite.num(source, lambda r: r.seed, "d", f"{r.run_name} seed"),
                 "pinned" if r.seed_pinned else "not pinned",
-                cite.num(source, lambda r: r.metrics["image_auroc"], ".4f", f"{r.run_name} image AUROC"),
-                cite.num(source, lambda r: r.metrics["aupro"], ".4f", f"{r.run_name} AUPRO"),
+                *(_metric(source, key, cite) for key in ("image_auroc", "aupro")),
                 f"`{source.name}`",
             ]
         )
@@ -278,7 +293,7 @@ def coreset(reports: ReportSet, cite: Citations) -> list[str]:
             [
                 r.category,
                 cite.num(source, lambda r: r.coreset, ".2f", f"{r.run_name} coreset ratio"),
-                *(cite.num(source, lambda r: r.metrics[k], ".4f", f"{r.run_name} {label}") for k, label in METRICS),
+                *(_metric(source, k, cite) for k, _ in METRICS),
                 cite.num(source, lambda r: r.checkpoint.size_bytes, ",d", f"{r.run_name} checkpoint bytes"),
             ]
         )

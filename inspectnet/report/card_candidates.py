@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from inspectnet.names import CANDIDATES, METRICS
+from inspectnet.names import CANDIDATES, METRIC_LABELS, METRICS
 from inspectnet.records import CandidateRecord
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
-from inspectnet.report.tables import seed_of, table
+from inspectnet.report.tables import bounded, seed_of, table
 
 FIGURE = f"{FIGURES_DIR}/candidates.png"
 HEADER = ["candidate", "image AUROC drop", "pixel AUROC drop", "AUPRO drop", "label agreement", "mask IoU", "speed-up"]
+
+
+def _drop_cell(s: Source[CandidateRecord], metric: str, label: str, cite: Citations) -> str:
+    drop = cite.num(s, _drop(metric), ".4f", f"{label} {metric} drop")
+    return bounded(cite, s, lambda x: x.drop_intervals[metric], drop, f"{label} {metric} drop")  # type: ignore[index]
+
+
+def _certifiable(r: CandidateRecord) -> str:
+    """The metrics whose drop limit this split could certify at all (the paired interval narrower than it)."""
+    if r.resolvable is None:
+        return NOT_MEASURED
+    shown = [METRIC_LABELS[m] for m in METRICS if r.resolvable.get(m)]
+    return ", ".join(shown) if shown else "none"
 
 
 def _order(source: Source[CandidateRecord]) -> tuple[str, int]:
@@ -89,7 +102,10 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
         "model by the same exact metrics. Drop = FP32 minus candidate (negative: the candidate scored higher); "
         "label agreement and mask IoU are against the FP32 model's labels and masks; speed-up is FP32 time over "
         "the candidate's, both timed alternately in one process (median of per-quad ratios, sign-test "
-        "interval); size is the candidate's IR over the FP32 IR.",
+        "interval); size is the candidate's IR over the FP32 IR. Each drop carries its paired 95% interval (both "
+        "models on the same images: DeLong for image AUROC, the image bootstrap for the pixel metrics); a drop's "
+        "limit is certifiable on this split only where that interval is narrower than the limit (its half-width "
+        "below it): elsewhere the split cannot tell a drop at the limit from none.",
         "",
         f"Built from: {built_from}.",
         "",
@@ -105,7 +121,7 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
         for s in mine:
             r = s.record
             label = f"{category} {r.candidate}"
-            deltas = [cite.num(s, _drop(m), ".4f", f"{label} {m} drop") for m in METRICS]
+            deltas = [_drop_cell(s, m, label, cite) for m in METRICS]
             low = cite.num(s, lambda x: x.speedup.low, ".2f", f"{label} speed-up interval low")
             high = cite.num(s, lambda x: x.speedup.high, ".2f", f"{label} speed-up interval high")
             speed = f"{cite.num(s, lambda x: x.speedup.ratio, '.2f', f'{label} speed-up')}x [{low}, {high}]"
@@ -118,6 +134,7 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
                     speed,
                     cite.num(s, lambda x: x.size_ratio, ".2f", f"{label} size ratio"),
                     r.status,
+                    _certifiable(r),
                     f"`{s.name}`",
                 ]
             )
@@ -125,7 +142,7 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
                 f"- {r.candidate}: {cite.num(s, lambda x: x.failures[k], 's', f'{label} failure')}"
                 for k in range(len(r.failures))
             ]
-        lines += [f"### {category}", "", *table([*HEADER, "size", "verdict", "record"], rows), ""]
+        lines += [f"### {category}", "", *table([*HEADER, "size", "verdict", "certifiable drops", "record"], rows), ""]
         if reasons:
             lines += ["Rejected because:", "", *reasons, ""]
         lines += [_ship(mine, cite), ""]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from inspectnet.names import METRIC_LABELS, run_name
-from inspectnet.records import AblationRecord, DatasetInfo, EvalRecord
+from inspectnet.records import AblationRecord, DatasetInfo, EvalRecord, IntervalInfo
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
 
+T = TypeVar("T")
 METRICS = tuple(METRIC_LABELS.items())  # (key, label) in the card's column order
 METHOD_LABELS = {"patchcore": "PatchCore", "padim": "PaDiM"}
 
@@ -21,14 +25,42 @@ def base(reports: ReportSet, method: str, category: str) -> Source[EvalRecord] |
     return reports.one(EvalRecord, lambda r: r.run_name == name)
 
 
-def method_metric(reports: ReportSet, method: str, category: str, key: str, cite: Citations) -> str:
+def bounded(
+    cite: Citations, source: Source[T] | None, get: Callable[[T], IntervalInfo | None], value: str, label: str
+) -> str:
+    """``value`` with its 95% interval ``[low, high]`` (the record's ``get``), each bound cited; the value alone
+    where the record holds no interval (made before intervals, or not on a shared split)."""
+    if source is None or value == NOT_MEASURED:
+        return value
+    try:
+        found = get(source.record)
+    except (KeyError, TypeError):
+        found = None
+    if found is None:
+        return value
+    low = cite.num(source, lambda r: get(r).low, ".2f", f"{label} 95% low")  # type: ignore[union-attr]
+    high = cite.num(source, lambda r: get(r).high, ".2f", f"{label} 95% high")  # type: ignore[union-attr]
+    return f"{value} [{low}, {high}]"
+
+
+def method_metric(
+    reports: ReportSet, method: str, category: str, key: str, cite: Citations, interval: bool = True
+) -> str:
     """A method's ``key`` on ``category`` as the summary tables show it: the mean over the plan's seeds (the
-    ablation record), or the base run's value where there is no ablation record."""
+    ablation record), or the base run's value where there is no ablation record; with its 95% interval on the
+    test split unless ``interval`` is False (the model-index's bare value)."""
     label = f"{METHOD_LABELS[method]} {category} {METRIC_LABELS[key]}"
     ablation = reports.one(AblationRecord, lambda r: r.category == category)
     if ablation is not None and key in getattr(ablation.record, method):
-        return cite.num(ablation, lambda r: getattr(r, method)[key].mean, ".4f", f"{label} mean over seeds")
-    return cite.num(base(reports, method, category), lambda r: r.metrics[key], ".4f", label)
+        mean = cite.num(ablation, lambda r: getattr(r, method)[key].mean, ".4f", f"{label} mean over seeds")
+        return (
+            bounded(cite, ablation, lambda r: getattr(r, method)[key].interval, mean, f"{label} mean")
+            if interval
+            else mean
+        )
+    source = base(reports, method, category)
+    value = cite.num(source, lambda r: r.metrics[key], ".4f", label)
+    return bounded(cite, source, lambda r: r.intervals[key], value, label) if interval else value  # type: ignore[index]
 
 
 def seeds_label(reports: ReportSet, method: str, category: str, cite: Citations) -> str:

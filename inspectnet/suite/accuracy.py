@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from inspectnet.criteria import RunKey
+from inspectnet.criteria import Bound, RunKey
 from inspectnet.harness.session import Session
 
 pytestmark = pytest.mark.accuracy
@@ -28,7 +28,10 @@ def _check(inspectnet: Session, run: RunKey, metric: str) -> None:
             f"{profile.no_criterion(run.method, run.category, metric)}; "
             f"{metric} = {value:.4f} recorded in {evaluation.record_path}"
         )
-    verdict = criterion.check(evaluation.record.metrics[metric])
+    record = evaluation.record
+    found = record.intervals.get(metric) if record.intervals is not None else None
+    bound = Bound(found.low, found.high, record.counts.test_good, record.counts.test_defective) if found else None
+    verdict = criterion.check(record.metrics[metric], bound)
     assert verdict.passed, verdict.message(run.test_id, evaluation.record_path)
 
 
