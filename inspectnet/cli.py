@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder: the dataset's licence, e.g. CC0-1.0 (else DATA_ROOT/dataset.toml states it)",
     )
     init.add_argument(
-        "--weights", metavar="SPEC", help="backbone weights for models trained: imagenet | random:N | FILE"
+        "--weights", metavar="SPEC", help="backbone weights for models trained: imagenet | random:N | FILE | DIR"
     )
     init.add_argument(
         "--from-current",

@@ -340,3 +340,20 @@ def test_a_retrain_with_another_seed_is_no_false_alarm(tmp_path: Path) -> None:
     within = [v for v in verdicts if "within what retraining" in v[2]]
     assert within  # the retrain spread is what keeps these from false alarms: the rule is exercised
     assert all("paired 95% interval [+" in v[2] for v in within)  # the split alone would have resolved them
+
+
+def test_the_readme_gate_example_is_what_the_gate_prints(tmp_path: Path) -> None:
+    """README's two example verdicts are the gate's own output for two held-out retrains against the committed
+    reports/, line for line (regenerate them from this test's output when the records change)."""
+    import re
+
+    lines = []
+    for stem, metric in (("patchcore_bottle_seed6", "pixel_auroc"), ("patchcore_leather_seed6", "image_auroc")):
+        record = json.loads((RETRAINS / f"{stem}.json").read_text())
+        run = f"patchcore_{record['category']}"
+        result = compare(COMMITTED.parent, _one(tmp_path / stem, record, run))
+        f = next(f for f in result.findings if f.subject == f"{run} {metric}")
+        lines.append(f"{f.verdict}: {f.subject} {f.baseline} -> {f.current}; {f.note}")
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- gate-example: generated -->\n```\n(.*?)```\n<!-- /gate-example -->", readme, re.S)
+    assert block is not None and block.group(1).splitlines() == lines

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from inspectnet.names import RUNTIMES
 from inspectnet.records import LatencyRecord, RecordError
 
-DEFAULT_MARGIN = 0.25  # this host's run medians spread by up to 22% within one session (README, latency)
+DEFAULT_MARGIN = 0.25  # run medians spread by up to 22% within one session (ARCHITECTURE.md, machine classes)
 
 
 @dataclass(frozen=True)

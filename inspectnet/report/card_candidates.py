@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from inspectnet.names import CANDIDATES, METRIC_LABELS, METRICS
-from inspectnet.records import CandidateRecord
+from inspectnet.records import CandidateRecord, IntervalInfo
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
@@ -16,8 +16,9 @@ HEADER = ["candidate", "image AUROC drop", "pixel AUROC drop", "AUPRO drop", "la
 
 
 def _drop_cell(s: Source[CandidateRecord], metric: str, label: str, cite: Citations) -> str:
+    """A drop with its paired interval, both at the drop's precision."""
     drop = cite.num(s, _drop(metric), ".4f", f"{label} {metric} drop")
-    return bounded(cite, s, lambda x: x.drop_intervals[metric], drop, f"{label} {metric} drop")  # type: ignore[index]
+    return bounded(cite, s, _drop_interval(metric), drop, f"{label} {metric} drop", ".4f")
 
 
 def _certifiable(r: CandidateRecord) -> str:
@@ -35,6 +36,10 @@ def _order(source: Source[CandidateRecord]) -> tuple[str, int]:
 
 def _drop(metric: str) -> Callable[[CandidateRecord], float]:
     return lambda r: r.drop[metric]
+
+
+def _drop_interval(metric: str) -> Callable[[CandidateRecord], IntervalInfo | None]:
+    return lambda r: r.drop_intervals[metric] if r.drop_intervals is not None else None
 
 
 # (column, limit name, accessor, format); a limit the record leaves None is not judged

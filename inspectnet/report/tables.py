@@ -26,7 +26,12 @@ def base(reports: ReportSet, method: str, category: str) -> Source[EvalRecord] |
 
 
 def bounded(
-    cite: Citations, source: Source[T] | None, get: Callable[[T], IntervalInfo | None], value: str, label: str
+    cite: Citations,
+    source: Source[T] | None,
+    get: Callable[[T], IntervalInfo | None],
+    value: str,
+    label: str,
+    fmt: str = ".2f",
 ) -> str:
     """``value`` with its 95% interval ``[low, high]`` (the record's ``get``), each bound cited; the value alone
     where the record holds no interval (made before intervals, or not on a shared split)."""
@@ -38,8 +43,8 @@ def bounded(
         found = None
     if found is None:
         return value
-    low = cite.num(source, lambda r: get(r).low, ".2f", f"{label} 95% low")  # type: ignore[union-attr]
-    high = cite.num(source, lambda r: get(r).high, ".2f", f"{label} 95% high")  # type: ignore[union-attr]
+    low = cite.num(source, lambda r: get(r).low, fmt, f"{label} 95% low")  # type: ignore[union-attr]
+    high = cite.num(source, lambda r: get(r).high, fmt, f"{label} 95% high")  # type: ignore[union-attr]
     return f"{value} [{low}, {high}]"
 
 
