@@ -123,3 +123,15 @@ def test_delong_coverage_on_a_simulation() -> None:
         interval = delong(np.r_[rng.normal(1, 1, 32), rng.normal(0, 1, 16)], labels)
         hits += interval.low <= truth <= interval.high
     assert 0.93 <= hits / 2000 <= 0.97, hits / 2000
+
+
+def test_planning_a_split() -> None:
+    """Hanley-McNeil at AUROC 0.5 is the Mann-Whitney variance (m + n + 1) / (12 m n); the images a paired test
+    needs grow as one over the squared difference, and never fall below the split itself."""
+    from inspectnet.measure.intervals import hanley_mcneil, images_needed, planned_images, resolution
+
+    assert hanley_mcneil(0.5, 16, 32) == pytest.approx((16 + 32 + 1) / (12 * 16 * 32), rel=1e-12)
+    assert resolution(16, 32) == 1 / 512
+    wide, narrow = planned_images(0.02, 16, 32), planned_images(0.01, 16, 32)
+    assert narrow / wide == pytest.approx(4, rel=0.01)
+    assert images_needed(0.5, 16, 32, 1e-6) == 48  # already resolved by this split
