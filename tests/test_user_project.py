@@ -108,7 +108,10 @@ def test_a_criterion_above_the_measured_value_fails_naming_it(project: Path) -> 
     criteria = json.loads((project / "reports" / "eval_harness" / "criteria.json").read_text())["tests"]
     failed = criteria["inspectnet.toml::accuracy::test_image_auroc[patchcore-bottle-seed0]"]
     assert failed["outcome"] == "failed", failed
-    assert re.match(r"patchcore-bottle-seed0: image_auroc = 0\.\d{4} < minimum 0\.9999 ", failed["message"]), failed
+    interval = r"\[95% interval 0\.\d{4}, [01]\.\d{4} on 15 test images: 3 good, 12 defective\]"
+    assert re.match(
+        rf"patchcore-bottle-seed0: image_auroc = 0\.\d{{4}} {interval} < minimum 0\.9999 ", failed["message"]
+    ), failed
     assert failed["message"] in run.stdout  # the same line on the terminal
 
 
