@@ -135,3 +135,21 @@ def test_planning_a_split() -> None:
     wide, narrow = planned_images(0.02, 16, 32), planned_images(0.01, 16, 32)
     assert narrow / wide == pytest.approx(4, rel=0.01)
     assert images_needed(0.5, 16, 32, 1e-6) == 48  # already resolved by this split
+
+
+def test_the_paired_bootstrap_pairs_the_draws() -> None:
+    """A model against itself differs by exactly zero in every draw; a model whose defect pixels score lower
+    drops by its exact difference, with an interval around it that excludes zero."""
+    from inspectnet.measure.intervals import bootstrap_contrast, bootstrap_paired
+
+    maps, masks = _split(np.random.default_rng(5), 8, 16, 24, 1.5)
+    worse = maps - 1.0 * masks
+    base, cur = pixel_metrics(maps, masks), pixel_metrics(worse, masks)
+    reps_base = replicates("pixel_auroc", pixel_statistics(maps, masks))
+    reps_cur = replicates("pixel_auroc", pixel_statistics(worse, masks))
+    same = bootstrap_paired(reps_base, reps_base, 0.0, 24)
+    assert (same.low, same.high) == (0.0, 0.0)
+    drop = bootstrap_paired(reps_cur, reps_base, base.pixel_auroc - cur.pixel_auroc, 24)
+    assert drop.value == pytest.approx(base.pixel_auroc - cur.pixel_auroc) and 0 < drop.low < drop.value < drop.high
+    mean = bootstrap_contrast([base.pixel_auroc, cur.pixel_auroc], [reps_base, reps_cur], [0.5, 0.5], 24)
+    assert mean.method == "bootstrap-mean" and mean.low < mean.value < mean.high

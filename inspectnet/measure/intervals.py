@@ -285,7 +285,11 @@ def bootstrap_paired(
 ) -> Interval:
     """metric(baseline) - metric(current) on the same images (a drop is positive), both under the same draws
     (the same seed on the same labelled images), with its percentile interval."""
-    return bootstrap_contrast([exact_drop, 0.0], [baseline, current], [1.0, -1.0], n_images, level)
+    if current.seed != baseline.seed or current.values.shape != baseline.values.shape:
+        raise MetricInputError("a paired bootstrap needs both models' replicates from the same draws")
+    drops = baseline.values - current.values
+    low, high = _percentile(exact_drop, drops, baseline.at_one - current.at_one, level)
+    return Interval(exact_drop, low, high, level, "bootstrap-paired", n_images)
 
 
 # --------------------------------------------------------------------------- several models on one split
