@@ -36,7 +36,7 @@ def steps(data: str = DATA, reports: str = REPORTS) -> list[Step]:
         Step(("inspectnet", "data", "synth", "--out", data), "write the embedded dataset", True),
         Step(
             ("inspectnet", "data", "check", data, "--report", f"{records}/dataset_synthetic.json"),
-            "check it byte for byte",
+            "validate it, record its counts and fingerprints",
             True,
         ),
         Step(
