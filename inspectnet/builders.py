@@ -142,12 +142,6 @@ def dataset_info(identity: DatasetIdentity, root: str, fingerprint: str) -> Data
     return DatasetInfo(identity.name, root, fingerprint, identity.licence, identity.note)
 
 
-def resolution(good: int, defective: int) -> float | None:
-    from inspectnet.measure.intervals import resolution as step
-
-    return step(good, defective) if good and defective else None
-
-
 def evaluation_record(
     *,
     run_name: str,
@@ -166,6 +160,8 @@ def evaluation_record(
 ) -> EvalRecord:
     """One model's evaluation; ``source`` names the user's checkpoint when InspectNet did not train it (its
     seed then was not pinned by InspectNet)."""
+    from inspectnet.measure.intervals import resolution as auroc_step  # scipy, imported when a record is built
+
     return EvalRecord(
         run_name=run_name,
         method=spec.method,
@@ -188,21 +184,21 @@ def evaluation_record(
         source=source,
         intervals={m: interval_info(i) for m, i in metrics.intervals.items()} or None,
         sample=split_sample(metrics.sample) if metrics.sample is not None else None,
-        image_auroc_step=resolution(summary.test_good, summary.test_defect_total),
+        image_auroc_step=auroc_step(summary.test_good, summary.test_defect_total),
         paired_images_needed=_needed(metrics, summary, tolerances),
     )
 
 
 def _needed(metrics: AccuracyMetrics, summary: CategorySummary, tolerances: Sequence[float]) -> dict[str, int] | None:
-    """Per tolerance, the test images a paired test against an equally uncertain, uncorrelated model needs."""
-    from inspectnet.measure.intervals import LEVEL, images_needed, normal_quantile
+    """Per tolerance, the test images a paired test against an equally uncertain, uncorrelated model needs (twice
+    this model's DeLong variance)."""
+    from inspectnet.measure.intervals import delong_variance, images_needed
 
-    found = metrics.intervals.get("image_auroc")
-    if found is None or not tolerances:
+    if metrics.sample is None or not tolerances:
         return None
-    se = (found.high - found.low) / (2 * normal_quantile(LEVEL))  # the logit interval's width, as a standard error
+    variance = 2 * delong_variance(metrics.sample.scores, metrics.sample.anomalous)
     good, defective = summary.test_good, summary.test_defect_total
-    return {f"{t:g}": images_needed(t, good, defective, 2 * se * se) for t in sorted(set(tolerances))}
+    return {f"{t:g}": images_needed(t, good, defective, variance) for t in sorted(set(tolerances))}
 
 
 def interval_info(interval: Interval) -> IntervalInfo:
@@ -480,14 +476,15 @@ def dataset_check_record(result: CheckResult, tolerances: Sequence[float] = ()) 
     """What ``inspectnet data check`` found: each category's counts and fingerprint, the generator if any, and
     what its test split can resolve: image AUROC's step, and for each image-AUROC ``tolerance`` the test images
     a paired comparison would need (``measure.intervals.planned_images``)."""
-    from inspectnet.measure.intervals import PLANNING_AUROC, POWER, planned_images, resolution
+    from inspectnet.measure.intervals import PLANNING_AUROC, POWER, planned_images
+    from inspectnet.measure.intervals import resolution as auroc_step
 
     manifest = manifest_identity(result.root)
     categories = []
     for s in result.summaries:
         block_ = asdict(s) | {"fingerprint": result.fingerprints[s.category]}
         if s.test_good and s.test_defect_total:
-            block_["image_auroc_step"] = resolution(s.test_good, s.test_defect_total)
+            block_["image_auroc_step"] = auroc_step(s.test_good, s.test_defect_total)
             block_["paired_images_needed"] = {
                 f"{t:g}": planned_images(t, s.test_good, s.test_defect_total) for t in sorted(set(tolerances))
             } or None

@@ -43,9 +43,16 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from inspectnet.builders import dataset_check_record
+    from inspectnet.criteria import CriteriaError
     from inspectnet.data.check import check_dataset, format_summary
     from inspectnet.records import write_record
 
+    if args.profile is not None and not args.profile.is_file():
+        print(
+            f"inspectnet: error: --profile {args.profile}: no such file; give a criteria profile or omit --profile",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     result = check_dataset(args.root, args.category)
     for line in result.errors:
         print(f"inspectnet: error: {line}", file=sys.stderr)
@@ -53,8 +60,13 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
         print(f"inspectnet: {args.root}: {len(result.errors)} problems; nothing was written", file=sys.stderr)
     if result.errors:
         return EXIT_USAGE
+    try:
+        tolerances = image_auroc_tolerances(args.profile, result.dataset)
+    except CriteriaError as exc:
+        print(f"inspectnet: error: --profile: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(format_summary(result))
-    record = dataset_check_record(result, image_auroc_tolerances(args.profile, result.dataset))
+    record = dataset_check_record(result, tolerances)
     for c in record.categories:
         if c.image_auroc_step is not None:
             needed = ", ".join(f"{t}: {n:,}" for t, n in (c.paired_images_needed or {}).items())

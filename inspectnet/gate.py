@@ -33,6 +33,7 @@ from inspectnet.criteria import GateCriteria
 from inspectnet.measure.ab import VERDICTS, ABTiming, RatioDecision, RunSeries, decide_ab
 from inspectnet.measure.ab import decide_records as decide_series
 from inspectnet.measure.intervals import LEVEL, normal_quantile
+from inspectnet.names import METHODS
 from inspectnet.records import AblationRecord, CandidateRecord, EvalRecord, LatencyRecord, ParityRecord, RecordError
 from inspectnet.report import RECORDS_DIR
 from inspectnet.report.load import ReportSet, load_reports
@@ -156,7 +157,7 @@ def retrain_noise(base: ReportSet, record: EvalRecord, metric: str) -> tuple[flo
     sample standard deviation over the baseline's seeds, from its ablation record), and over how many seeds;
     None where the baseline has fewer than two seeds of it."""
     ablation = base.one(AblationRecord, lambda r: r.category == record.category)
-    if ablation is None or record.method not in ("patchcore", "padim"):
+    if ablation is None or record.method not in METHODS:
         return None
     over = getattr(ablation.record, record.method).get(metric)
     if over is None or over.n < 2 or record.run_name not in _aggregated(ablation.record, record.method):

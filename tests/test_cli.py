@@ -54,3 +54,12 @@ def test_synth_refuses_to_overwrite_a_foreign_directory(tmp_path: Path, capsys: 
 def test_synth_on_an_intact_set_is_a_no_op(synthetic_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "synth", "--out", str(synthetic_root)]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_data_check_names_a_missing_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --profile that is not there is one line naming the option, before the dataset is read."""
+    assert main(["data", "check", str(tmp_path), "--profile", str(tmp_path / "none.toml")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"inspectnet: error: --profile {tmp_path / 'none.toml'}: no such file; give a criteria profile or omit "
+        "--profile"
+    )

@@ -15,7 +15,7 @@ from inspectnet.measure.intervals import (
     aupro_under,
     bootstrap,
     delong,
-    delong_paired,
+    delong_contrast,
     pixel_auroc_under,
     pixel_statistics,
     replicates,
@@ -66,7 +66,7 @@ def test_paired_delong_equals_the_pairwise_covariance(base: list[int], current: 
     auc_a, a10, a01 = _naive(a[labels], a[~labels])
     auc_b, b10, b01 = _naive(b[labels], b[~labels])
     var = _naive_var(a10 - b10, a01 - b01)  # the difference's placements: the paired variance
-    got = delong_paired(b, a, labels)
+    got = delong_contrast([a, b], labels, [1.0, -1.0])  # baseline a minus current b
     half = stats.norm.ppf(0.975) * math.sqrt(var)
     assert got.value == pytest.approx(auc_a - auc_b, abs=1e-12)
     assert got.low == pytest.approx(max(-1.0, auc_a - auc_b - half), abs=1e-9)
@@ -140,16 +140,18 @@ def test_planning_a_split() -> None:
 def test_the_paired_bootstrap_pairs_the_draws() -> None:
     """A model against itself differs by exactly zero in every draw; a model whose defect pixels score lower
     drops by its exact difference, with an interval around it that excludes zero."""
-    from inspectnet.measure.intervals import bootstrap_contrast, bootstrap_paired
+    from inspectnet.measure.intervals import bootstrap_contrast
 
     maps, masks = _split(np.random.default_rng(5), 8, 16, 24, 1.5)
     worse = maps - 1.0 * masks
     base, cur = pixel_metrics(maps, masks), pixel_metrics(worse, masks)
     reps_base = replicates("pixel_auroc", pixel_statistics(maps, masks))
     reps_cur = replicates("pixel_auroc", pixel_statistics(worse, masks))
-    same = bootstrap_paired(reps_base, reps_base, 0.0, 24)
+    exact = [base.pixel_auroc, cur.pixel_auroc]
+    same = bootstrap_contrast([base.pixel_auroc] * 2, [reps_base, reps_base], [1.0, -1.0], 24)
     assert (same.low, same.high) == (0.0, 0.0)
-    drop = bootstrap_paired(reps_cur, reps_base, base.pixel_auroc - cur.pixel_auroc, 24)
+    drop = bootstrap_contrast(exact, [reps_base, reps_cur], [1.0, -1.0], 24)
     assert drop.value == pytest.approx(base.pixel_auroc - cur.pixel_auroc) and 0 < drop.low < drop.value < drop.high
-    mean = bootstrap_contrast([base.pixel_auroc, cur.pixel_auroc], [reps_base, reps_cur], [0.5, 0.5], 24)
+    assert drop.method == "bootstrap-paired"
+    mean = bootstrap_contrast(exact, [reps_base, reps_cur], [0.5, 0.5], 24)
     assert mean.method == "bootstrap-mean" and mean.low < mean.value < mean.high

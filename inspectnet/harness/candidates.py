@@ -19,9 +19,9 @@ from inspectnet.builders import candidate_record, export_info
 from inspectnet.harness.parity import run_outputs
 from inspectnet.measure.ab import ABProtocol, time_ab
 from inspectnet.measure.candidates import agreement, failures, speedup
-from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, score, with_intervals
-from inspectnet.measure.intervals import Interval, bootstrap_paired, delong_paired
-from inspectnet.names import candidate_record_name
+from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, contrast, score, with_intervals
+from inspectnet.measure.intervals import Interval
+from inspectnet.names import METRICS, candidate_record_name
 
 if TYPE_CHECKING:
     from inspectnet.criteria import RunKey
@@ -44,14 +44,10 @@ def metrics_of(outputs: dict[str, np.ndarray], labels: np.ndarray, masks: np.nda
 
 def paired_drops(fp32: AccuracyMetrics, candidate: AccuracyMetrics) -> dict[str, Interval]:
     """Each metric's drop (FP32 minus candidate) with its paired 95% interval on the same test images."""
-    a, b = fp32.sample, candidate.sample
-    if a is None or b is None:
+    if fp32.sample is None or candidate.sample is None:
         return {}
-    n = int(a.scores.size)
-    drops = {"image_auroc": delong_paired(b.scores, a.scores, a.anomalous)}
-    for m in ("pixel_auroc", "aupro"):
-        drops[m] = bootstrap_paired(b.replicates[m], a.replicates[m], getattr(fp32, m) - getattr(candidate, m), n)
-    return drops
+    samples, values = [fp32.sample, candidate.sample], (fp32.as_dict(), candidate.as_dict())
+    return {m: contrast(samples, [v[m] for v in values], [1.0, -1.0], m) for m in METRICS}
 
 
 def calibration_indices(available: int, wanted: int) -> list[int]:

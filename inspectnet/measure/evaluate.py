@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inspectnet import progress
-from inspectnet.measure.intervals import Interval, Replicates, bootstrap, delong, pixel_statistics, replicates
+from inspectnet.measure.intervals import (
+    Interval,
+    Replicates,
+    bootstrap,
+    bootstrap_contrast,
+    delong,
+    delong_contrast,
+    pixel_statistics,
+    replicates,
+)
 from inspectnet.measure.metrics import auroc, pixel_metrics, roc_curve
 from inspectnet.names import METRICS
 
@@ -113,3 +122,12 @@ def with_intervals(
     }
     sample = SplitSample(np.asarray(labels, dtype=bool), np.asarray(predictions.scores, dtype=np.float64), reps)
     return replace(metrics, intervals=found, sample=sample)
+
+
+def contrast(samples: list[SplitSample], exact: list[float], coefficients: list[float], metric: str) -> Interval:
+    """sum_k c_k metric_k of models measured on the same test images (``exact``: each one's value), with its 95%
+    interval paired image by image: DeLong for image AUROC, the shared bootstrap draws for the pixel metrics."""
+    if metric == "image_auroc":
+        return delong_contrast([s.scores for s in samples], samples[0].anomalous, coefficients)
+    reps = [s.replicates[metric] for s in samples]
+    return bootstrap_contrast(exact, reps, coefficients, int(samples[0].anomalous.size))

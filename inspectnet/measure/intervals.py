@@ -1,11 +1,11 @@
 """How sure an accuracy number is on the test split it was measured on: pure functions, numpy in, floats out.
 
 - ``delong``: image AUROC with DeLong's variance (midranks, so ties count half, as ``metrics.auroc``), its
-  interval a Wald interval on the logit scale; ``delong_paired``: the difference of two models' AUROCs on the
-  same images with its paired variance (the covariance of the two models' placement values), a Wald interval
-  clipped to [-1, 1].
-- ``pixel_statistics``, ``replicates``, ``bootstrap``, ``bootstrap_paired``: pixel AUROC and AUPRO under a
-  stratified bootstrap over test images, from per-image sufficient statistics (no pixel is touched again).
+  interval a Wald interval on the logit scale.
+- ``pixel_statistics``, ``replicates``, ``bootstrap``: pixel AUROC and AUPRO under a stratified bootstrap over
+  test images, from per-image sufficient statistics (no pixel is touched again).
+- ``delong_contrast``, ``bootstrap_contrast``: several models on the same images, image by image: a mean over
+  seeds, or a difference (DeLong's covariance of the models' placements; the same bootstrap draws for all).
 - ``resolution`` and ``images_needed``: what a split of G good and D defective images can show at all (image
   AUROC moves in steps of 1 / (G x D)) and how many test images a paired comparison would need to resolve
   a given difference (a normal-approximation power estimate from the split's own variance).
@@ -33,11 +33,8 @@ class Interval:
     low: float
     high: float
     level: float
-    method: str  # "delong" | "delong-paired" | "bootstrap" | "bootstrap-paired"
+    method: str  # delong | delong-mean | delong-paired | bootstrap | bootstrap-mean | bootstrap-paired
     n_images: int
-
-    def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
 
 
 def _midranks(x: np.ndarray) -> np.ndarray:
@@ -67,10 +64,13 @@ _z = normal_quantile
 
 def delong(scores: np.ndarray, labels: np.ndarray, level: float = LEVEL) -> Interval:
     """Image AUROC with DeLong's interval."""
+    return delong_contrast([scores], labels, [1.0], level)
+
+
+def delong_variance(scores: np.ndarray, labels: np.ndarray) -> float:
+    """DeLong's variance of one model's image AUROC on this split."""
     v10, v01 = _placements(scores, labels)
-    auc = float(v10.mean())
-    low, high = logit_interval(auc, float(_variance(v10[:, None], v01[:, None])[0, 0]), level)
-    return Interval(auc, low, high, level, "delong", v10.size + v01.size)
+    return float(_variance(v10[:, None], v01[:, None])[0, 0])
 
 
 def logit_interval(auc: float, variance: float, level: float = LEVEL) -> tuple[float, float]:
@@ -93,14 +93,10 @@ def _variance(v10: np.ndarray, v01: np.ndarray) -> np.ndarray:
     return np.atleast_2d(np.cov(v10, rowvar=False)) / m + np.atleast_2d(np.cov(v01, rowvar=False)) / n
 
 
-def delong_paired(current: np.ndarray, baseline: np.ndarray, labels: np.ndarray, level: float = LEVEL) -> Interval:
-    """AUROC(baseline) - AUROC(current) on the same images (a drop is positive), with DeLong's paired interval."""
-    return delong_contrast([baseline, current], labels, [1.0, -1.0], level)
-
-
-def resolution(good: int, defective: int) -> float:
-    """The smallest change of image AUROC a split of ``good`` and ``defective`` images can show."""
-    return 1.0 / (good * defective)
+def resolution(good: int, defective: int) -> float | None:
+    """The smallest change of image AUROC a split of ``good`` and ``defective`` images can show (None: a split
+    without one of the classes shows none)."""
+    return 1.0 / (good * defective) if good and defective else None
 
 
 def hanley_mcneil(auc: float, good: int, defective: int) -> float:
@@ -278,18 +274,6 @@ def bootstrap(exact: float, reps: Replicates, n_images: int, level: float = LEVE
     """A pixel metric whose exact value is ``exact``, with its stratified bootstrap interval over test images."""
     low, high = _percentile(exact, reps.values, reps.at_one, level)
     return Interval(exact, low, high, level, "bootstrap", n_images)
-
-
-def bootstrap_paired(
-    current: Replicates, baseline: Replicates, exact_drop: float, n_images: int, level: float = LEVEL
-) -> Interval:
-    """metric(baseline) - metric(current) on the same images (a drop is positive), both under the same draws
-    (the same seed on the same labelled images), with its percentile interval."""
-    if current.seed != baseline.seed or current.values.shape != baseline.values.shape:
-        raise MetricInputError("a paired bootstrap needs both models' replicates from the same draws")
-    drops = baseline.values - current.values
-    low, high = _percentile(exact_drop, drops, baseline.at_one - current.at_one, level)
-    return Interval(exact_drop, low, high, level, "bootstrap-paired", n_images)
 
 
 # --------------------------------------------------------------------------- several models on one split

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from inspectnet import pipeline
-from inspectnet.measure.intervals import LEVEL
+from inspectnet.measure.intervals import LEVEL, resolution
 from inspectnet.names import METHODS, METRIC_LABELS, run_name
 from inspectnet.records import OUTCOMES, AblationRecord, CriteriaRecord, DatasetInfo, EvalRecord, LatencyRecord
 from inspectnet.report import FIGURES_DIR
@@ -141,10 +141,9 @@ def split(source: Source[EvalRecord] | None, cite: Citations) -> list[str]:
     run, counts = source.record.run_name, source.record.counts
     good = cite.num(source, lambda r: r.counts.test_good, "d", f"{run} normal test images")
     defective = cite.num(source, lambda r: r.counts.test_defective, "d", f"{run} defective test images")
-    pairs = counts.test_good * counts.test_defective
     step = cite.derived(
         [source],
-        1 / pairs if pairs else None,
+        resolution(counts.test_good, counts.test_defective),
         ".4f",
         f"{run} image AUROC step",
         "1 / (counts.test_good x counts.test_defective)",

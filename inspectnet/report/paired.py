@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspectnet.measure.intervals import Interval, Replicates, bootstrap_contrast, delong_contrast
-from inspectnet.records import EvalRecord
+from inspectnet.measure.evaluate import SplitSample as MeasuredSample
+from inspectnet.measure.evaluate import contrast as paired
+from inspectnet.measure.intervals import Interval, Replicates
+from inspectnet.records import EvalRecord, SplitSample
 
 
 def same_images(records: list[EvalRecord]) -> bool:
@@ -27,12 +29,16 @@ def contrast(records: list[EvalRecord], coefficients: list[float], metric: str) 
     """sum_k c_k metric(record_k) with its paired 95% interval; None where the records cannot be paired."""
     if not records or not same_images(records):
         return None
-    samples = [r.sample for r in records if r.sample is not None]
-    labels = np.array(samples[0].anomalous, dtype=bool)
-    if metric == "image_auroc":
-        return delong_contrast([np.array(s.scores) for s in samples], labels, coefficients)
-    reps = [Replicates(metric, s.bootstrap_seed, np.array(s.replicates[metric]), s.at_one[metric]) for s in samples]
-    return bootstrap_contrast([r.metrics[metric] for r in records], reps, coefficients, labels.size)
+    samples = [_measured(r.sample) for r in records if r.sample is not None]
+    return paired(samples, [r.metrics[metric] for r in records], coefficients, metric)
+
+
+def _measured(sample: SplitSample) -> MeasuredSample:
+    """A record's sample as the arrays the measurement pairs."""
+    reps = {
+        m: Replicates(m, sample.bootstrap_seed, np.array(v), sample.at_one[m]) for m, v in sample.replicates.items()
+    }
+    return MeasuredSample(np.array(sample.anomalous, dtype=bool), np.array(sample.scores), reps)
 
 
 def mean_over(records: list[EvalRecord], metric: str) -> Interval | None:
