@@ -17,10 +17,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inspectnet.builders import environment_info
+from inspectnet.builders import coreset_speed_record
 from inspectnet.harness.coreset_speed import measure_scale
 from inspectnet.harness.session import Session
-from inspectnet.records import CoresetScale, CoresetSpeedRecord, now
+from inspectnet.records import CoresetScale
 
 pytestmark = pytest.mark.slow
 MVTEC_IMAGES = 200
@@ -72,11 +72,10 @@ def test_coreset_speed_against_anomalib(inspectnet: Session) -> None:
         scales.append(measure_scale("mvtec", embedding, what, anomalib_limit=MVTEC_ANOMALIB_PICKS))
     path = inspectnet.emit(
         "coreset_speed.json",
-        CoresetSpeedRecord(
+        coreset_speed_record(
             measure="one wall-clock run each, same seed (0), projection included, on an otherwise idle machine",
             scales=scales,
-            environment=environment_info(inspectnet.options.device),
-            created=now(),
+            device=inspectnet.options.device,
         ),
     )
     different = [(s.name, row.ratio) for s in scales for row in s.rows if not row.identical_picks]

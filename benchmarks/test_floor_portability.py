@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from inspectnet.deploy.runtimes import on
 from inspectnet.harness.session import Session
-from inspectnet.names import LATENCY_RUNTIMES
 
 pytestmark = [pytest.mark.latency, pytest.mark.slow]
 GOAL = 1.5
@@ -20,14 +20,14 @@ RUNS = 3
 
 
 def test_floor_portability(inspectnet: Session) -> None:
+    from inspectnet.builders import floor_portability_record
     from inspectnet.harness.floor_portability import CONFIGS, problems, run_config, worst_honest
     from inspectnet.hostinfo import machine_class
-    from inspectnet.records import FloorPortabilityRecord, now
 
     options = inspectnet.options
     profile = options.profile
     here = machine_class("cpu")
-    floors = {r: profile.budget("cpu", r, here).min_layer_efficiency or 0.0 for r in LATENCY_RUNTIMES["cpu"]}
+    floors = {r: profile.budget("cpu", r, here).min_layer_efficiency or 0.0 for r in (rt.name for rt in on("cpu"))}
     args = [
         *("--category", ",".join(inspectnet.plan.categories), "--device", "cpu", "--latency-runs", str(RUNS)),
         *("--data-root", str(options.data_root), "--store-dir", str(options.store_dir)),
@@ -39,14 +39,13 @@ def test_floor_portability(inspectnet: Session) -> None:
     found = problems(rows, floors, GOAL)
     path = inspectnet.emit(
         "floor_portability.json",
-        FloorPortabilityRecord(
+        floor_portability_record(
             machine_class=here,
             floors=floors,
             goal=GOAL,
             rows=rows,
             worst_honest=worst_honest(rows),
             problems=found,
-            created=now(),
         ),
     )
     assert not found, f"{'; '.join(found)}; {path}"

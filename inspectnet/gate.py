@@ -255,7 +255,8 @@ def _candidates(base: ReportSet, cur: ReportSet) -> list[Finding]:
 
 
 def run_series(record: LatencyRecord, runtime: str) -> RunSeries:
-    """What the records-only decision reads of ``runtime``'s entry: run medians, calibrations, machine class."""
+    """What the records-only decision reads of ``runtime``'s entry: run medians, peak measurements (the
+    JSON field ``calibrations``), machine class."""
     entry = record.runtimes[runtime]
     return RunSeries(entry.run_medians_ms, entry.calibrations, record.platform.machine_class)
 

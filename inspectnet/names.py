@@ -1,24 +1,35 @@
-"""The suite's vocabulary, defined once: methods, metrics, runtimes and how a trained model is named.
+"""The suite's vocabulary, defined once: methods, metrics, devices and how a trained model is named.
 
 Everything that prints, files or looks up a run (test ids, record names, the card's rows, the gate's
-index) goes through ``run_name`` / ``run_id``; nothing else spells the rule.
+index) goes through ``run_name`` / ``run_id``; nothing else spells the rule. A run's identity is a ``RunKey``.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, TypeGuard
 
 Method = Literal["patchcore", "padim"]
 METHODS: tuple[Method, ...] = ("patchcore", "padim")
+
+
+def is_method(text: object) -> TypeGuard[Method]:
+    """True iff ``text`` names a method InspectNet trains (narrows a user's or a record's string)."""
+    return text in METHODS
+
+
+def as_method(text: object) -> Method:
+    """``text`` as a ``Method``; ValueError naming the known ones otherwise."""
+    if not is_method(text):
+        raise ValueError(f"unknown method {text!r} (known: {', '.join(METHODS)})")
+    return text
+
 
 METRIC_LABELS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "aupro": "AUPRO@0.3"}
 METRICS = tuple(METRIC_LABELS)
 
 DEVICES = ("cpu", "cuda")
-RUNTIMES = ("torch", "onnxruntime", "openvino")
-# what each device measures: OpenVINO runs on its CPU plugin; onnxruntime on CUDA needs onnxruntime-gpu
-LATENCY_RUNTIMES = {"cpu": RUNTIMES, "cuda": ("torch", "onnxruntime")}
-PARITY_RUNTIMES = {"cpu": ("onnxruntime", "openvino"), "cuda": ("onnxruntime",)}
+# the runtimes are listed by their registry (``inspectnet.deploy.runtimes.REGISTRY``), one module each
 # deployment candidates built from the FP32 OpenVINO IR (``deploy.candidates``), in the card's order
 CANDIDATES = ("int8", "int8-fp32-search", "fp16", "bf16")
 
@@ -50,6 +61,31 @@ def run_id(method: str, category: str, seed: int, coreset: float | None = None) 
     if seed == 0:
         parts.insert(2, "seed0")
     return "-".join(parts)
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """One trained model of the plan."""
+
+    method: Method
+    category: str
+    seed: int
+    coreset: float | None = None  # a coreset-sweep ratio; None: the plan's ratio (PatchCore) or none (PaDiM)
+
+    @property
+    def name(self) -> str:
+        """Its records' name: patchcore_cable, patchcore_cable_coreset0.10 (``run_name``)."""
+        return run_name(self.method, self.category, self.seed, self.coreset)
+
+    @property
+    def test_id(self) -> str:
+        """Reads like the card: patchcore-cable-seed0, patchcore-cable-seed0-coreset0.10."""
+        return run_id(self.method, self.category, self.seed, self.coreset)
+
+    @property
+    def is_base(self) -> bool:
+        """Trained at the plan's own coreset ratio (every run but the coreset sweep's)."""
+        return self.coreset is None
 
 
 def latency_record_name(run: str, device: str) -> str:

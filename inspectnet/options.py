@@ -22,7 +22,6 @@ from inspectnet.harness.settings import GATE_MODES, PREFIX, RunValues
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
 
 GROUP = ("inspectnet", "InspectNet: a model card's acceptance criteria (accuracy, parity, latency, candidates)")
-EXPORT_RUNTIMES = {"onnx": "onnxruntime", "openvino": "openvino"}
 
 
 def _category_list(text: str) -> list[str]:
@@ -76,13 +75,16 @@ def _category_value(option: str) -> Callable[[str], tuple[str, str]]:
 def _export(text: str) -> tuple[str, str, Path]:
     """``CATEGORY:onnx=PATH`` or ``CATEGORY:openvino=PATH`` -> (category, runtime, path)."""
     target, sep, path = text.partition("=")
+    from inspectnet.deploy.runtimes import user_export
+
     category, colon, kind = target.partition(":")
-    if not (sep and colon and path and category) or kind not in EXPORT_RUNTIMES:
+    runtime = user_export(kind)
+    if not (sep and colon and path and category) or runtime is None:
         raise argparse.ArgumentTypeError(
             f"{PREFIX}export {text!r}: write CATEGORY:onnx=PATH or CATEGORY:openvino=PATH (the .xml)"
         )
     try:
-        return check_category_name(category), EXPORT_RUNTIMES[kind], Path(path)
+        return check_category_name(category), runtime.name, Path(path)
     except DataError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

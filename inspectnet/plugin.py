@@ -16,18 +16,17 @@ import pytest
 
 from inspectnet.collect import ProjectFile, is_inspectnet_item
 from inspectnet.harness.settings import PROJECT_FILE, Resolved, SettingsError, resolve_device, resolve_values
-from inspectnet.names import LATENCY_RUNTIMES, PARITY_RUNTIMES
 from inspectnet.options import BY_NAME, GROUP, add_options, given, run_values
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from inspectnet.criteria import RunKey
     from inspectnet.harness.candidates import CandidateJudge
     from inspectnet.harness.latency import LatencyRecorder
     from inspectnet.harness.parity import ParityChecker
     from inspectnet.harness.session import Session
+    from inspectnet.names import RunKey
     from inspectnet.progress import Sink as ProgressSink
     from inspectnet.report.emit import Publisher, RecordSink
     from inspectnet.report.outcomes import Phase
@@ -181,7 +180,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     base.setdefault((r.method, r.category), r)
             metafunc.parametrize(name, [_param(r) for r in base.values()])
     if "inspectnet_latency_case" in names:  # runs outermost: each case's runs are spread over the session
-        cases = _device_params(config, LATENCY_RUNTIMES, cpu_in_id=True)
+        cases = _device_params(config, exported=False, cpu_in_id=True)
         runs = option(config, "latency-runs")
         metafunc.parametrize(
             "inspectnet_latency_case",
@@ -202,7 +201,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ],
         )
     if "inspectnet_parity_case" in names:
-        metafunc.parametrize("inspectnet_parity_case", _device_params(config, PARITY_RUNTIMES, cpu_in_id=False))
+        metafunc.parametrize("inspectnet_parity_case", _device_params(config, exported=True, cpu_in_id=False))
     if "inspectnet_ablation_category" in names:
         metafunc.parametrize(
             "inspectnet_ablation_category",
@@ -220,15 +219,18 @@ def latency_devices(config: pytest.Config) -> list[str]:
     return ["cpu", "cuda"] if requested == "auto" else [requested]
 
 
-def _device_params(config: pytest.Config, runtimes: dict[str, tuple[str, ...]], cpu_in_id: bool) -> list[Any]:
-    """(category, device, runtime) cases; ids like ``bottle-cpu-openvino`` (``bottle-openvino`` when
-    ``cpu_in_id`` is False and the device is the CPU)."""
+def _device_params(config: pytest.Config, exported: bool, cpu_in_id: bool) -> list[Any]:
+    """(category, device, runtime) cases over the registry's runtimes on each device (``exported``: those that
+    load an exported file); ids like ``bottle-cpu-openvino`` (``bottle-openvino`` when ``cpu_in_id`` is False
+    and the device is the CPU)."""
+    from inspectnet.deploy.runtimes import on
+
     params = []
     for category in _categories(config):
         for device in latency_devices(config):
             marks = [pytest.mark.cuda] if device == "cuda" else []
             marks.append(pytest.mark.xdist_group(category))
-            for runtime in runtimes[device]:
+            for runtime in (r.name for r in on(device, exported)):
                 shown = f"{category}-{device}-{runtime}" if cpu_in_id or device != "cpu" else f"{category}-{runtime}"
                 params.append(pytest.param((category, device, runtime), id=shown, marks=marks))
     return params

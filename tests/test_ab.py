@@ -1,6 +1,6 @@
 """A/B and records-only latency decisions as plain Python: the ABBA schedule under a fake clock (drift
 cancels, a real difference shows), the sign-test interval, and the decisions on planted effects; records
-put at each run's reference speed (synthetic run medians and peak calibrations): drift is not a regression,
+put at each run's reference speed (synthetic run medians and peak measurements): drift is not a regression,
 other machine classes and a machine whose speed moved are undecided."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from inspectnet.measure.ab import (
     time_ab,
 )
 from inspectnet.measure.latency import Timer
-from inspectnet.measure.peak import KernelRate, PeakCalibration
+from inspectnet.measure.peak import KernelRate, PeakMeasurement
 
 
 class DriftingMachine:
@@ -125,7 +125,7 @@ def test_an_undecided_run_is_extended_and_a_clear_one_is_not() -> None:
 def test_extension_recovers_a_noisy_slowdown_without_false_alarms() -> None:
     """Simulated noisy stretch (quad ratios spread 4%, as on this machine's worst measured hour): 12 quads
     alone miss 127 of 300 slowdowns of 5%; extended up to 36 while undecided they miss 1, and 300 unchanged
-    candidates still raise no alarm."""
+    trials still raise no alarm."""
     rng = np.random.default_rng(2)
 
     def run(shift: float, extend: bool) -> str:
@@ -161,17 +161,17 @@ KERNELS = {
 CLASS = "Test CPU/avx512/2"
 
 
-def _calibration(speed: float, kernels: dict[tuple[str, str], float] | None = None) -> PeakCalibration:
-    """A peak calibration on a machine running at ``speed`` x the nominal kernel rates."""
+def _peak(speed: float, kernels: dict[tuple[str, str], float] | None = None) -> PeakMeasurement:
+    """A peak measurement on a machine running at ``speed`` x the nominal kernel rates."""
     rates = [KernelRate(r, k, 10**9, 0.01, round(g * speed, 2)) for (r, k), g in (kernels or KERNELS).items()]
     top = max(rates, key=lambda k: k.gflops_per_s)
-    return PeakCalibration("cpu", round(top.gflops_per_s * 1e9), f"{top.runtime} {top.kernel}", rates, 1.0)
+    return PeakMeasurement("cpu", round(top.gflops_per_s * 1e9), f"{top.runtime} {top.kernel}", rates, 1.0)
 
 
 def _series(run_ms: list[float], speeds: list[float], machine: str = CLASS) -> RunSeries:
-    """Runs whose calibrations (before, after each) ran at ``speeds``: one per run, or two per run."""
+    """Runs whose peak measurements (before, after each) ran at ``speeds``: one per run, or two per run."""
     pairs = speeds if len(speeds) == 2 * len(run_ms) else [s for s in speeds for _ in range(2)]
-    return RunSeries(run_ms, [_calibration(s) for s in pairs], machine)
+    return RunSeries(run_ms, [_peak(s) for s in pairs], machine)
 
 
 BASE_MS = [150.0, 152.0, 149.0]
@@ -181,18 +181,18 @@ def _decide(base: RunSeries, cur: RunSeries) -> RatioDecision:
     return decide_records(base, cur, alpha=0.05, min_effect=0.05)
 
 
-def test_a_run_s_reference_is_the_geometric_mean_of_its_two_calibrations_kernel_geometric_means() -> None:
+def test_a_run_s_reference_is_the_geometric_mean_of_its_two_peak_measurements_kernel_geometric_means() -> None:
     series = _series([100.0, 100.0, 100.0], [1.0, 1.0, 0.9, 1.1, 1.0, 1.21])
     nominal = math.prod(KERNELS.values()) ** (1 / 3)
     refs = run_references(series, common_kernels(series))
     assert refs == pytest.approx([nominal, nominal * math.sqrt(0.99), nominal * 1.1], rel=1e-4)
-    only_torch = _calibration(1.0, {k: v for k, v in KERNELS.items() if k[0] == "torch"})
-    partial = RunSeries(series.run_ms, [only_torch, *series.calibrations[1:]], CLASS)
+    only_torch = _peak(1.0, {k: v for k, v in KERNELS.items() if k[0] == "torch"})
+    partial = RunSeries(series.run_ms, [only_torch, *series.peaks[1:]], CLASS)
     assert common_kernels(series, partial) == {k for k in KERNELS if k[0] == "torch"}  # kernels both measured
 
 
 def test_drift_of_the_machine_in_model_and_reference_alike_is_not_a_regression() -> None:
-    """The defect this guards against: unchanged candidates read x1.056-1.070 because the machine drifted."""
+    """The defect this guards against: unchanged trials read x1.056-1.070 because the machine drifted."""
     base = _series(BASE_MS, [1.0, 1.0, 1.0])
     drift = 1.045  # the machine 4.5% slower (within the guard): model and kernels alike
     same = _series([m * drift for m in BASE_MS], [1 / drift] * 3)
@@ -234,17 +234,17 @@ def test_a_reference_that_moved_beyond_the_minimum_effect_is_undecided(moved: fl
     assert _decide(base, _series(BASE_MS, [1.04] * 3)).verdict == "same"  # within 5%: decided
 
 
-def test_records_need_a_calibration_before_and_after_each_run() -> None:
+def test_records_need_a_peak_measurement_before_and_after_each_run() -> None:
     base = _series(BASE_MS, [1.0, 1.0, 1.0])
-    short = RunSeries(BASE_MS, base.calibrations[:5], CLASS)
-    with pytest.raises(ValueError, match="the current record holds 3 run\\(s\\) and 5 peak calibration"):
+    short = RunSeries(BASE_MS, base.peaks[:5], CLASS)
+    with pytest.raises(ValueError, match="the current record holds 3 run\\(s\\) and 5 peak measurement"):
         _decide(base, short)
     with pytest.raises(ValueError, match="the baseline record holds 2 run"):
         _decide(_series(BASE_MS[:2], [1.0, 1.0]), base)
 
 
 def test_a_reference_that_overcorrects_cannot_make_a_regression_alone() -> None:
-    """Measured in the gate-quality run: unchanged candidates ran 1.4-2.7% faster in plain run medians while
+    """Measured in the gate-quality run: unchanged trials ran 1.4-2.7% faster in plain run medians while
     the reference kernels ran 3.6-5.7% faster. Where only the normalised medians call it a regression (the
     model 3% slower, its kernels 4% faster: x1.07 at reference speed), the verdict is undecided."""
     base = _series(BASE_MS, [1.0, 1.0, 1.0])

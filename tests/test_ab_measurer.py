@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from inspectnet._io import sha256_file
 from inspectnet.gate import compare
 from inspectnet.harness.ab import ABMeasurer, find_model, torch_model
 from inspectnet.measure.ab import ABProtocol, ABTiming
-from inspectnet.models.weights import file_sha256
 from inspectnet.records import (
     CheckpointInfo,
     ExportInfo,
@@ -53,7 +53,7 @@ def _tiny_export(directory: Path, scale: float) -> dict[str, str]:
         helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), directory / "model.onnx"
     )
     ov.save_model(ov.convert_model(str(directory / "model.onnx")), str(directory / "model.xml"), compress_to_fp16=False)
-    return {name: file_sha256(directory / name) for name in ("model.onnx", "model.xml", "model.bin")}
+    return {name: sha256_file(directory / name) for name in ("model.onnx", "model.xml", "model.bin")}
 
 
 def _record(key: str, sha256: dict[str, str]) -> LatencyRecord:

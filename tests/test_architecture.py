@@ -56,12 +56,12 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 target = ".".join([*base, *([node.module] if node.module else [])])
             else:
                 target = node.module or ""
-            candidates = [target, *(f"{target}.{alias.name}" for alias in node.names)]
+            imported = [target, *(f"{target}.{alias.name}" for alias in node.names)]
         elif isinstance(node, ast.Import):
-            candidates = [alias.name for alias in node.names]
+            imported = [alias.name for alias in node.names]
         else:
             continue
-        found |= {c for c in candidates if c in known and c != name}
+        found |= {c for c in imported if c in known and c != name}
     return found
 
 
@@ -177,3 +177,146 @@ def test_anomalib_private_names_are_imported_in_one_adapter() -> None:
                     if private and path != adapter:
                         offenders.append(f"{path.relative_to(root)}: {', '.join(private)}")
     assert offenders == []
+
+
+# ---------------------------------------------------------------- Session holds no branch on its model's source
+
+SESSION = PACKAGE / "harness" / "session.py"
+
+
+def _about_source(name: str) -> bool:
+    """A name that says where a model came from: given, GivenModel, given_export, GivenSource, RunSource, source."""
+    return "given" in name.lower() or name.endswith("Source") or name == "source"
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+    }
+
+
+def _from_source(method: ast.AST) -> set[str]:
+    """The method's local names assigned straight from something about the source (``own = source.export(r)``)."""
+    found: set[str] = set()
+    for node in ast.walk(method):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            targets, value = [node.target], node.value
+        if targets and any(_about_source(n) for n in _names(value)):
+            found |= {t.id for target in targets for t in ast.walk(target) if isinstance(t, ast.Name)}
+    return found
+
+
+def _on_source(condition: ast.expr, tainted: set[str]) -> bool:
+    """Whether a condition asks about the source: names it, or tests a value taken from it for None or truth."""
+    if any(_about_source(n) for n in _names(condition)):
+        return True
+    tested = [condition]
+    while tested:
+        node = tested.pop()
+        if isinstance(node, ast.BoolOp):
+            tested += node.values
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            tested.append(node.operand)
+        elif isinstance(node, ast.Name) and node.id in tainted:
+            return True
+        elif isinstance(node, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            sides = [node.left, *node.comparators]
+            if any(isinstance(s, ast.Constant) and s.value is None for s in sides) and _names(node) & tainted:
+                return True
+    return False
+
+
+def source_branches(text: str) -> list[str]:
+    """Every branch in ``Session``'s methods on where the model came from (if, conditional expression, while,
+    boolean expression, match, filtered comprehension), as ``Session.method:line: condition``."""
+    (session,) = [n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == "Session"]
+    found = []
+    for method in session.body:
+        if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        tainted = _from_source(method)
+        for node in ast.walk(method):
+            conditions: list[ast.expr] = []
+            if isinstance(node, (ast.If, ast.IfExp, ast.While)):
+                conditions = [node.test]
+            elif isinstance(node, ast.BoolOp):
+                conditions = [node]
+            elif isinstance(node, ast.Match):
+                conditions = [node.subject]
+            elif isinstance(node, ast.comprehension) and node.ifs:
+                conditions = [node.iter, *node.ifs]
+            found += [
+                f"Session.{method.name}:{c.lineno}: {ast.unparse(c)}" for c in conditions if _on_source(c, tainted)
+            ]
+    return sorted(set(found))
+
+
+def test_the_session_holds_no_branch_on_the_models_source() -> None:
+    """A given model is a run like any other: ``Session`` asks the run's ``RunSource`` (harness/source.py)."""
+    assert source_branches(SESSION.read_text()) == []
+
+
+PLANTED = {
+    "if": "        if self.given(run) is not None:\n            return self.given(run).spec\n",
+    "isinstance": "        x = 1 if isinstance(self.source(run), GivenSource) else 2\n",
+    "options": "        chosen = [g for g in self.options.given if g.run == run]\n",
+    "boolean": "        found = self.options.exports and self.source(run).export('openvino')\n",
+    "none": "        own = self.source(run).export('onnxruntime')\n        while own is None:\n            break\n",
+}
+
+
+def test_the_source_branch_check_catches_a_planted_branch() -> None:
+    text = SESSION.read_text()
+    anchor = "    def spec(self, run: RunKey) -> ModelSpec:\n"
+    assert text.count(anchor) == 1
+    for kind, planted in PLANTED.items():
+        found = source_branches(text.replace(anchor, anchor + planted))
+        assert len(found) == 1 and found[0].startswith("Session.spec:"), (kind, found)
+
+
+def _literals(node: ast.AST) -> list[str]:
+    """The string constants a comparison operand is or holds (a tuple, list or set of them)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return [s for element in node.elts for s in _literals(element)]
+    return []
+
+
+def runtime_branches(source: str, where: str, names: tuple[str, ...]) -> list[str]:
+    """Each place ``source`` compares against a runtime's name (``==``, ``in``, a ``match`` case) or looks one
+    up by its literal name (``x["openvino"]``): branching on a runtime, which only ``deploy`` may do."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            literals = [s for operand in (node.left, *node.comparators) for s in _literals(operand)]
+        elif isinstance(node, ast.MatchValue):
+            literals = _literals(node.value)
+        elif isinstance(node, ast.Subscript):
+            literals = _literals(node.slice)
+        else:
+            continue
+        found += [f"{where}:{node.lineno} {name!r}" for name in literals if name in names]
+    return found
+
+
+def test_only_deploy_branches_on_a_runtime() -> None:
+    from inspectnet.deploy.runtimes import NAMES
+
+    found = [
+        hit
+        for name, path in modules().items()
+        if not name.startswith("inspectnet.deploy.")
+        for hit in runtime_branches(path.read_text(), name, NAMES)
+    ]
+    assert found == [], "only inspectnet.deploy may branch on a runtime's name; ask the registry instead"
+
+
+def test_the_runtime_check_catches_a_planted_branch() -> None:
+    from inspectnet.deploy.runtimes import NAMES
+
+    planted = 'if runtime == "openvino":\n    pass\nx = y in ("torch", "other")\nz = table["onnxruntime"]\n'
+    assert runtime_branches(planted, "m", NAMES) == ["m:1 'openvino'", "m:3 'torch'", "m:4 'onnxruntime'"]

@@ -10,7 +10,7 @@ import pytest
 
 from inspectnet.criteria import CriteriaError, load_profile, packaged
 from inspectnet.criteria.candidates import DEFAULT_DROP, CandidateCriteria
-from inspectnet.harness.candidates import calibration_indices
+from inspectnet.harness.candidates import quantisation_indices
 from inspectnet.measure.candidates import Agreement, SpeedUp, agreement, failures, speedup
 from inspectnet.names import CANDIDATES
 
@@ -107,9 +107,9 @@ def test_each_criterion_fails_with_its_reason_and_margin() -> None:
     assert _judged(size=0.51) == ["size 0.51 of FP32 > max 0.50"]
 
 
-def test_calibration_images_are_spread_over_the_train_split() -> None:
-    assert calibration_indices(60, 60) == list(range(60)) and calibration_indices(10, 60) == list(range(10))
-    chosen = calibration_indices(200, 5)
+def test_quantisation_images_are_spread_over_the_train_split() -> None:
+    assert quantisation_indices(60, 60) == list(range(60)) and quantisation_indices(10, 60) == list(range(10))
+    chosen = quantisation_indices(200, 5)
     assert chosen == [0, 50, 100, 149, 199]
 
 
@@ -118,7 +118,7 @@ def _tiny_ir(directory: Path) -> tuple[Path, dict[str, str]]:
     import openvino as ov
     from openvino import opset13 as ops
 
-    from inspectnet.models.weights import file_sha256
+    from inspectnet._io import sha256_file
 
     rng = np.random.default_rng(0)
     image = ops.parameter([1, 3, 8, 8], np.float32, name="image")
@@ -133,7 +133,7 @@ def _tiny_ir(directory: Path) -> tuple[Path, dict[str, str]]:
     directory.mkdir(parents=True)
     xml = directory / "model.xml"
     ov.save_model(ov.Model([head], [image], "tiny"), str(xml), compress_to_fp16=False)
-    return xml, {n: file_sha256(directory / n) for n in ("model.xml", "model.bin")}
+    return xml, {n: sha256_file(directory / n) for n in ("model.xml", "model.bin")}
 
 
 def test_candidates_are_built_once_and_checked_on_reuse(tmp_path: Path) -> None:
@@ -142,21 +142,21 @@ def test_candidates_are_built_once_and_checked_on_reuse(tmp_path: Path) -> None:
 
     xml, sha = _tiny_ir(tmp_path / "fp32")
     store = tmp_path / "store"
-    calibration = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
-    first = build("int8-fp32-search", xml, sha, calibration, store)
+    images = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    first = build("int8-fp32-search", xml, sha, images, store)
     assert first.build_s is not None and first.settings["calibration_images"] == 3
     assert "backbone only" in first.settings["scope"] and first.settings["nncf"]
-    again = build("int8-fp32-search", xml, sha, calibration, store)
+    again = build("int8-fp32-search", xml, sha, images, store)
     assert again.build_s is None and again.sha256 == first.sha256 and again.path == first.path
-    other = build("int8-fp32-search", xml, sha, calibration[:2], store)  # another calibration set: another model
+    other = build("int8-fp32-search", xml, sha, images[:2], store)  # other quantisation images: another model
     assert other.key != first.key
-    fp16 = build("fp16", xml, sha, calibration, store)
+    fp16 = build("fp16", xml, sha, images, store)
     assert "compress_to_fp16=True" in fp16.settings["conversion"] and fp16.key not in (first.key, other.key)
     (first.path.with_suffix(".bin")).write_bytes(b"truncated")
     with pytest.raises(
         ExportError, match=r"model.bin: sha256 .* does not match its candidate record.*delete .* to rebuild"
     ):
-        build("int8-fp32-search", xml, sha, calibration, store)
+        build("int8-fp32-search", xml, sha, images, store)
 
 
 def test_the_search_cannot_be_kept_fp32_in_a_model_without_a_named_backbone(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_the_search_cannot_be_kept_fp32_in_a_model_without_a_named_backbone(tmp_
     xml, sha = _tiny_ir(tmp_path / "fp32")
     text = xml.read_text().replace("/model/feature_extractor/conv", "/model/encoder/conv")
     xml.write_text(text)
-    calibration = np.zeros((2, 3, 8, 8), dtype=np.float32)
+    images = np.zeros((2, 3, 8, 8), dtype=np.float32)
     with pytest.raises(CandidateUnavailable, match=r"no operation of this model is named \*feature_extractor\*"):
-        build("int8-fp32-search", xml, sha, calibration, tmp_path / "store")
+        build("int8-fp32-search", xml, sha, images, tmp_path / "store")
     assert not (tmp_path / "store" / "candidates").exists() or not any((tmp_path / "store" / "candidates").iterdir())

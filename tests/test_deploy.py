@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from inspectnet.deploy.calibration import Calibration
-from inspectnet.deploy.export import Exported, ExportError, export
-from inspectnet.deploy.postprocess import OUTPUTS, calibrate, deployed, f1_threshold
+from inspectnet.deploy.export import OUTPUTS, Exported, ExportError, export
+from inspectnet.deploy.postprocess import calibrate, deployed, f1_threshold
 from inspectnet.deploy.runtimes import onnxruntime_runner, openvino_runner, torch_runner
 
 SIZE = 64
@@ -133,3 +133,87 @@ def test_an_image_of_the_wrong_shape_is_named(exported: Exported) -> None:
 def _garbage(path: Path) -> Path:
     path.write_bytes(b"not a model")
     return path
+
+
+# ---------------------------------------------------------------- the runtime registry
+
+
+def test_the_registry_lists_each_runtime_once_with_what_the_suites_ask() -> None:
+    from inspectnet.deploy.runtimes import NAMES, REFERENCE, REGISTRY, on, runtime, user_export
+
+    assert len(set(NAMES)) == len(REGISTRY) and REFERENCE.name == "torch" and not REFERENCE.exported
+    assert [r.name for r in on("cpu")] == ["torch", "onnxruntime", "openvino", "torch-export"]
+    assert [r.name for r in on("cpu", exported=True)] == ["onnxruntime", "openvino", "torch-export"]
+    assert [r.name for r in on("cuda", exported=True)] == ["onnxruntime", "onnxruntime-tensorrt"]
+    assert user_export("onnx") is runtime("onnxruntime") and user_export("pt2") is None
+    for row in REGISTRY:
+        assert row.exported == (row.load is not None) == bool(row.file) == bool(row.model_files), row.name
+        assert row.file.endswith(row.model_files[0]) if row.exported else True
+    with pytest.raises(ValueError, match=r"unknown runtime 'tensorrt' \(known: torch, onnxruntime"):
+        runtime("tensorrt")
+
+
+def test_a_gpu_runtime_says_in_one_line_why_it_cannot_run_here(exported: Exported) -> None:
+    from inspectnet.deploy.runtimes import RuntimeUnavailable, runtime
+
+    tensorrt = runtime("onnxruntime-tensorrt")
+    with pytest.raises(RuntimeUnavailable, match=r"runs on cuda, not cpu"):
+        tensorrt.exported_runner(exported, "cpu", SIZE)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeUnavailable, match=r"^onnxruntime \S+ has no (TensorrtExecutionProvider|CUDA)"):
+            tensorrt.exported_runner(exported, "cuda", SIZE)
+
+
+@pytest.fixture(scope="module")
+def program(module: torch.nn.Module, exported: Exported) -> Exported:
+    from inspectnet.deploy.runtimes.torch_export import EXPORTER
+
+    return export(module, SIZE, exported.directory.parents[1], {"checkpoint_sha256": "a" * 64}, exporter=EXPORTER)
+
+
+def test_the_torch_export_program_is_cached_apart_and_matches_torch(
+    module: torch.nn.Module, exported: Exported, program: Exported
+) -> None:
+    from inspectnet.deploy.runtimes import runtime
+    from inspectnet.deploy.runtimes.torch_export import EXPORTER
+
+    assert program.key != exported.key and list(program.files) == ["model.pt2"] and program.export_s is not None
+    store = exported.directory.parents[1]
+    again = export(module, SIZE, store, {"checkpoint_sha256": "a" * 64}, exporter=EXPORTER)
+    assert again.export_s is None and again.files == program.files
+    runner = runtime("torch-export").exported_runner(program, "cpu", SIZE)
+    images = _images(1)
+    reference = torch_runner(module, "cpu", SIZE).outputs(images)
+    out = runner.outputs(images)
+    assert list(out) == list(OUTPUTS)
+    for name in OUTPUTS:
+        np.testing.assert_allclose(out[name], reference[name], atol=1e-6, err_msg=name)
+    with pytest.raises(ValueError, match="does not load the export"):
+        runtime("torch-export").exported_runner(exported, "cpu", SIZE)
+
+
+def test_a_bad_torch_export_program_is_named(tmp_path: Path) -> None:
+    from inspectnet.deploy.runtimes.torch_export import torch_export_runner
+
+    with pytest.raises(ExportError, match=r"absent.pt2: no such exported model"):
+        torch_export_runner(tmp_path / "absent.pt2", "cpu", SIZE)
+    with pytest.raises(ExportError, match=r"bad.pt2: not a loadable torch.export program"):
+        torch_export_runner(_garbage(tmp_path / "bad.pt2"), "cpu", SIZE)
+
+
+def test_a_changed_weight_in_the_torch_export_program_breaks_parity(module: torch.nn.Module, tmp_path: Path) -> None:
+    import copy
+
+    from inspectnet.deploy.runtimes import runtime
+    from inspectnet.deploy.runtimes.torch_export import EXPORTER
+    from inspectnet.measure.parity import compare
+
+    mutant: Any = copy.deepcopy(module)
+    with torch.no_grad():
+        next(mutant.model.feature_extractor.parameters()).mul_(1.01)  # the first convolution's weights, +1%
+    program = export(mutant, SIZE, tmp_path, {"checkpoint_sha256": "d" * 64}, exporter=EXPORTER)
+    images = _images(2)
+    runner = runtime("torch-export").exported_runner(program, "cpu", SIZE)
+    reference = torch_runner(module, "cpu", SIZE).outputs(images[:1])
+    result = compare(reference, runner.outputs(images[:1]), ["a"], 1e-3)
+    assert not result.clean and max(result.max_abs_error.values()) > 1e-3, result.summary()

@@ -111,11 +111,11 @@ def test_a_record_with_fewer_than_three_runs_cannot_be_decided_on_records(curren
     assert finding.verdict == "missing" and "holds 2 run(s); a records-only decision needs 3" in finding.note
 
 
-def _scale_calibrations(entry: dict[str, Any], speed: float) -> None:
-    """The entry's peak calibrations as measured on a machine running at ``speed`` x the recorded rates."""
-    for calibration in entry["calibrations"]:
-        calibration["flops_per_s"] = round(calibration["flops_per_s"] * speed)
-        for kernel in calibration["kernels"]:
+def _scale_peaks(entry: dict[str, Any], speed: float) -> None:
+    """The entry's peak measurements as measured on a machine running at ``speed`` x the recorded rates."""
+    for peak in entry["calibrations"]:
+        peak["flops_per_s"] = round(peak["flops_per_s"] * speed)
+        for kernel in peak["kernels"]:
             kernel["gflops_per_s"] = round(kernel["gflops_per_s"] * speed, 2)
 
 
@@ -124,7 +124,7 @@ def test_records_of_other_machine_classes_are_undecided_not_compared(current: Pa
         d["platform"]["machine_class"] = "a slower CPU/avx2/4"
         for entry in d["runtimes"].values():
             _scale_runs(entry, 2.0)
-            _scale_calibrations(entry, 0.5)
+            _scale_peaks(entry, 0.5)
 
     _edit(current, "patchcore_bottle_latency_cpu.json", other_machine)
     result = compare(FIXTURE, current)
@@ -137,13 +137,13 @@ def test_records_of_other_machine_classes_are_undecided_not_compared(current: Pa
 
 @pytest.mark.parametrize(("drift", "verdict"), [(1.04, "same"), (1.07, "undecided")])
 def test_a_machine_that_drifted_is_not_a_regression(current: Path, drift: float, verdict: str) -> None:
-    """The whole machine slower between the records (models and calibrations alike): within the records'
+    """The whole machine slower between the records (models and peak measurements alike): within the records'
     minimum effect the run medians at reference speed are unchanged; beyond it, the records cannot decide."""
 
     def drifted(d: dict[str, Any]) -> None:
         for entry in d["runtimes"].values():
             _scale_runs(entry, drift)
-            _scale_calibrations(entry, 1 / drift)
+            _scale_peaks(entry, 1 / drift)
 
     _edit(current, "patchcore_bottle_latency_cpu.json", drifted)
     result = compare(FIXTURE, current)

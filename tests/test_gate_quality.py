@@ -1,7 +1,7 @@
-"""The gate quality benchmark's records table, wired as a latency run is: a peak calibration before the first
-run and after every run, each candidate decided by the gate's records decision. A fake machine that slows
+"""The gate quality benchmark's records table, wired as a latency run is: a peak measurement before the first
+run and after every run, each trial decided by the gate's records decision. A fake machine that slows
 down by 12% over the benchmark (models and kernels alike) raises no false alarm and still catches a real 10%
-slowdown; each candidate records the references its runs were put at."""
+slowdown; each trial records the references its runs were put at."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from inspectnet.criteria import GateCriteria, RunKey
+from inspectnet.criteria import GateCriteria
 from inspectnet.deploy.planted import Sizing
 from inspectnet.harness.ab import Side
 from inspectnet.harness.gate_quality import GateQuality, Planted
 from inspectnet.harness.latency import Protocol
-from inspectnet.measure.peak import KernelRate, PeakCalibration
+from inspectnet.measure.peak import KernelRate, PeakMeasurement
+from inspectnet.names import RunKey
 
 BASE, SLOWED = Side(Path("base.xml"), 8), Side(Path("slowed.xml"), 8)
 
@@ -31,12 +32,12 @@ class Machine:
     def speed(self) -> float:
         return 1 / (1 + self.drift * next(self.events))
 
-    def measure(self) -> PeakCalibration:  # the PeakMeter's interface
+    def measure(self) -> PeakMeasurement:  # the PeakMeter's interface
         speed = self.speed()
         kernels = [
             KernelRate("openvino", f"conv3x3 c{c}", 10**9, 0.01, round(200.0 * speed * c / 256, 2)) for c in (128, 256)
         ]
-        return PeakCalibration("cpu", round(kernels[1].gflops_per_s * 1e9), "openvino conv3x3 c256", kernels, 1.0)
+        return PeakMeasurement("cpu", round(kernels[1].gflops_per_s * 1e9), "openvino conv3x3 c256", kernels, 1.0)
 
 
 @dataclass
@@ -68,19 +69,19 @@ def _quality(drift: float) -> FakeQuality:
     return quality
 
 
-def test_the_records_table_normalises_every_run_by_the_calibrations_around_it() -> None:
+def test_the_records_table_normalises_every_run_by_the_peak_measurements_around_it() -> None:
     table = _quality(drift=0.0003).records_table(0.10)  # ~130 events: the machine ends 4% slower
     assert table.false_alarms == 0 and table.detections == 10
     assert table.measured_slowdown == pytest.approx(0.10, abs=0.005)
     assert len(table.baseline_runs_ms) == 3 and table.baseline_references is not None
-    for candidate in table.unchanged + table.slowed:
-        assert candidate.references is not None and len(candidate.references) == len(candidate.units) == 3
-        assert candidate.decision.mode == "records" and candidate.decision.reason is None
+    for trial in table.unchanged + table.slowed:
+        assert trial.references is not None and len(trial.references) == len(trial.units) == 3
+        assert trial.decision.mode == "records" and trial.decision.reason is None
     last = table.unchanged[-1]  # its raw run medians drifted ~3%; at reference speed they did not
     assert last.units[-1] / table.baseline_runs_ms[0] > 1.03 and last.decision.ratio == pytest.approx(1.0, abs=0.003)
 
 
-def test_a_machine_drifting_beyond_the_minimum_effect_gives_undecided_candidates_not_false_alarms() -> None:
+def test_a_machine_drifting_beyond_the_minimum_effect_gives_undecided_trials_not_false_alarms() -> None:
     table = _quality(drift=0.001).records_table(0.10)  # the machine ends 13% slower
     assert table.false_alarms == 0
     undecided = [c for c in table.unchanged if c.decision.verdict == "undecided"]

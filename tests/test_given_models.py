@@ -352,8 +352,8 @@ def test_anomalib_default_exports_are_checked_not_refused(
     """``Engine.export`` with its defaults leaves height and width dynamic; a graph made with a batch of two
     fixes the batch at 2. Both are run on the test images one at a time (the batch padded with copies whose
     outputs are dropped) and are as clean as the export with a dynamic batch; 15 test images: an odd count."""
+    from inspectnet._io import sha256_file
     from inspectnet.deploy.runtimes import graph_signature
-    from inspectnet.models.weights import file_sha256
 
     exports = {kind: anomalib_default_exports[kind + variant] for kind in ("onnx", "openvino")}
     for path in exports.values():
@@ -361,7 +361,7 @@ def test_anomalib_default_exports_are_checked_not_refused(
         assert shape == ([2, 3, None, None] if variant else [None, 3, None, None]), shape
     given = ["--model", f"bottle={anomalib_results[1]['patchcore']}"]
     args = [f"--export=bottle:{kind}={path}" for kind, path in exports.items()]
-    before = {p: file_sha256(p) for path in exports.values() for p in path.parent.iterdir() if p.is_file()}
+    before = {p: sha256_file(p) for path in exports.values() for p in path.parent.iterdir() if p.is_file()}
     run = _pytest(tmp_path, small_bottle, *given, *args, "--device", "cpu", parity=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     for runtime in ("onnxruntime", "openvino"):
@@ -375,7 +375,7 @@ def test_anomalib_default_exports_are_checked_not_refused(
         unreached = {s["stage"] for s in record["stages"] if s["note"] == "not reachable in this graph"}
         assert unreached == ({"input"} if runtime == "openvino" else set()), record["stages"]
         assert record["diagnosis"] == "no stage diverged beyond the reference's own float32 error"
-    assert all(file_sha256(path) == digest for path, digest in before.items())
+    assert all(sha256_file(path) == digest for path, digest in before.items())
 
 
 @pytest.mark.parametrize("with_model", [True, False], ids=["another-image-size", "export-without-model"])

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from inspectnet.measure.kernels import DenseOp, onnx_bytes, square_conv
-from inspectnet.measure.layers import LayerMeter, dense_ops, torch_threads
+from inspectnet.deploy.dense import DenseOp, onnx_bytes, square_conv
+from inspectnet.deploy.runtimes.torch_eager import torch_threads
+from inspectnet.measure.layers import LayerMeter, dense_ops
 
 
 class Tiny(torch.nn.Module):
@@ -58,11 +59,11 @@ def test_onnx_op_computes_what_torch_computes() -> None:
 @pytest.mark.parametrize("runtime", ["torch", "onnxruntime", "openvino"])
 def test_a_runtime_times_the_model_s_ops_and_sums_them_by_count(runtime: str) -> None:
     ops = dense_ops(Tiny().eval(), 32)
-    calibration = LayerMeter(runtime, "cpu", ops, threads=1, repeats=2).measure()
-    assert calibration.runtime == runtime and calibration.threads == 1
-    assert sorted(o.count for o in calibration.ops) == [1, 1, 1, 2]
-    total = sum(o.count * o.best_s for o in calibration.ops) * 1e3
-    assert calibration.floor_ms == pytest.approx(total, abs=1e-4) and calibration.floor_ms > 0
+    timing = LayerMeter(runtime, "cpu", ops, threads=1, repeats=2).measure()
+    assert timing.runtime == runtime and timing.threads == 1
+    assert sorted(o.count for o in timing.ops) == [1, 1, 1, 2]
+    total = sum(o.count * o.best_s for o in timing.ops) * 1e3
+    assert timing.floor_ms == pytest.approx(total, abs=1e-4) and timing.floor_ms > 0
 
 
 def test_torch_threads_are_pinned_for_the_ops_and_restored() -> None:
@@ -83,7 +84,7 @@ def test_bad_meters_are_refused() -> None:
 
 
 def test_peak_shapes_keep_their_record_names() -> None:
-    """The peak calibration's kernels are named in committed records: the shared op type keeps the names."""
+    """The peak measurement's kernels are named in committed records: the shared op type keeps the names."""
     assert square_conv(32, 256, 3).name == "conv3x3 c256 32x32"
     assert square_conv(16, 1024, 1).name == "conv1x1 c1024 16x16"
     assert DenseOp("matmul", (1024, 1024), (1024, 1024)).name == "matmul 1024"

@@ -28,17 +28,28 @@ from inspectnet.records import (
 from inspectnet.typed_json import DecodeError, decode, encode
 
 ROOT = Path(__file__).parent.parent
-COMMITTED = sorted((ROOT / "reports" / "eval_harness").glob("*.json"))
-FIXTURES = sorted((ROOT / "tests" / "fixtures" / "reports" / "eval_harness").glob("*.json"))
+COMMITTED = sorted((ROOT / "reports").rglob("*.json"))  # every record under reports/ (report.load reads them all)
+FIXTURES = sorted((ROOT / "tests" / "fixtures" / "reports").rglob("*.json"))
+RETRAINS = sorted((ROOT / "tests" / "fixtures" / "retrains").glob("*.json"))  # written with indent=1
 EVALUATION = ROOT / "tests" / "fixtures" / "reports" / "eval_harness" / "patchcore_bottle.json"
 
 
 @pytest.mark.parametrize("path", COMMITTED + FIXTURES, ids=lambda p: f"{p.parent.parent.parent.name}/{p.name}")
-def test_every_committed_record_round_trips_exactly(path: Path) -> None:
+def test_every_committed_record_round_trips_exactly(path: Path, tmp_path: Path) -> None:
+    """Read and written again, a committed record is the same file, byte for byte."""
     data = json.loads(path.read_text())
     record = parse(data, path)
     assert type(record) is KINDS[data["kind"]]
     assert record.to_json() == data
+    write_record(tmp_path / path.name, record)
+    assert (tmp_path / path.name).read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("path", RETRAINS, ids=lambda p: p.name)
+def test_retrain_fixtures_round_trip(path: Path) -> None:
+    """The retrain fixtures (written compactly, with indent=1) re-encode to the same text too."""
+    record = parse(json.loads(path.read_text()), path)
+    assert json.dumps(record.to_json(), indent=1, sort_keys=True) == path.read_text()
 
 
 def test_every_kind_is_committed() -> None:
@@ -51,8 +62,8 @@ LATENCY_RECORDS = [p for p in COMMITTED + FIXTURES if json.loads(p.read_text())[
 
 @pytest.mark.parametrize("path", LATENCY_RECORDS, ids=lambda p: f"{p.parent.parent.parent.name}/{p.name}")
 def test_the_floor_is_a_floor_in_every_committed_latency_record(path: Path) -> None:
-    """No runtime beats the compute floor (efficiency <= 1, with 2% for the calibration's own noise), the
-    floor is the FLOPs over the best calibration around the runtime's runs, and each holds R >= 3 runs."""
+    """No runtime beats the compute floor (efficiency <= 1, with 2% for the peak measurement's own noise),
+    the floor is the FLOPs over the best peak measurement around the runtime's runs, and each holds R >= 3 runs."""
     record = read_as(LatencyRecord, path)
     for name, entry in record.runtimes.items():
         assert entry.efficiency <= 1.02, f"{path.name} {name}: efficiency {entry.efficiency} beats the floor"
@@ -141,8 +152,9 @@ def test_write_then_read_gives_the_same_record(tmp_path: Path) -> None:
 
 
 def test_one_schema_version_and_the_kind_filled_from_the_class() -> None:
-    record = parse(_evaluation())
-    assert isinstance(record, Record) and record.schema_version == SCHEMA_VERSION
+    record = parse(_evaluation())  # a committed record of version 5: read, and kept at its version
+    assert isinstance(record, Record) and record.schema_version == 5 and SCHEMA_VERSION == 6
+    assert parse({**_evaluation(), "schema_version": SCHEMA_VERSION}).schema_version == SCHEMA_VERSION
     assert {f.default for cls in KINDS.values() for f in fields(cls) if f.name == "schema_version"} == {SCHEMA_VERSION}
     with pytest.raises(ValueError, match="has kind 'evaluation', not 'latency'"):
         EvalRecord(**{**record.__dict__, "kind": "latency"})

@@ -52,8 +52,8 @@ def test_the_first_stage_beyond_the_references_own_error_is_named() -> None:
     reference = _outputs()
     exact = _nudged(reference, 1e-6, *reference)  # the reference's own error: 1e-6 everywhere
     later = (PREFIX + "patch_scores", PREFIX + "map_upsampled", "anomaly_map_raw", "anomaly_map")
-    candidate = _nudged(reference, 1e-2, *later)
-    rows = stage_table(LAYERS, reference, candidate, reference_bands(LAYERS, reference, exact), NO_FLIPS)
+    compared = _nudged(reference, 1e-2, *later)
+    rows = stage_table(LAYERS, reference, compared, reference_bands(LAYERS, reference, exact), NO_FLIPS)
     assert [r.stage for r in rows] == list(stage_order(LAYERS))
     first = first_divergence(rows)
     assert first is not None and first.stage == "patch_scores"
@@ -65,17 +65,17 @@ def test_the_first_stage_beyond_the_references_own_error_is_named() -> None:
 def test_an_error_the_references_arithmetic_explains_is_not_a_divergence() -> None:
     reference = _outputs()
     exact = _nudged(reference, 1e-5, *reference)
-    candidate = _nudged(reference, 1e-5 * FACTOR / 2, *reference)
-    rows = stage_table(LAYERS, reference, candidate, reference_bands(LAYERS, reference, exact), NO_FLIPS)
+    compared = _nudged(reference, 1e-5 * FACTOR / 2, *reference)
+    rows = stage_table(LAYERS, reference, compared, reference_bands(LAYERS, reference, exact), NO_FLIPS)
     assert first_divergence(rows) is None
     assert diagnosis(rows) == "no stage diverged beyond the reference's own float32 error"
 
 
 def test_an_unreachable_stage_is_said_and_flips_diverge() -> None:
     reference = _outputs()
-    candidate = {k: v for k, v in reference.items() if not k.startswith(PREFIX + "embedding")}
+    compared = {k: v for k, v in reference.items() if not k.startswith(PREFIX + "embedding")}
     rows = stage_table(
-        LAYERS, reference, candidate, reference_bands(LAYERS, reference, reference), {"label": 2, "mask": 0}
+        LAYERS, reference, compared, reference_bands(LAYERS, reference, reference), {"label": 2, "mask": 0}
     )
     embedding = next(r for r in rows if r.stage == "embedding")
     assert embedding.error is None and embedding.note == "not reachable in this graph"
@@ -197,12 +197,12 @@ def test_the_stages_are_traced_on_the_images_that_differ_most() -> None:
         "pred_score": np.zeros(n, np.float32),
         PREFIX + "embedding": np.arange(n * 3 * 2, dtype=np.float32).reshape(n * 3, 2),  # 3 patches per image
     }
-    candidate = {k: v.copy() for k, v in reference.items()}
-    candidate["pred_label"][4] = True  # a flip comes first
-    candidate["anomaly_map"][1] += 0.5
-    candidate["pred_score"][3] += 0.2
-    candidate["pred_score"][0] += 0.1
-    assert worst_images(reference, candidate, n, 3) == [1, 3, 4]
+    compared = {k: v.copy() for k, v in reference.items()}
+    compared["pred_label"][4] = True  # a flip comes first
+    compared["anomaly_map"][1] += 0.5
+    compared["pred_score"][3] += 0.2
+    compared["pred_score"][0] += 0.1
+    assert worst_images(reference, compared, n, 3) == [1, 3, 4]
     picked = select(reference, [1, 3], n)
     assert picked["pred_score"].shape == (2,)
     np.testing.assert_array_equal(picked[PREFIX + "embedding"], reference[PREFIX + "embedding"][[3, 4, 5, 9, 10, 11]])

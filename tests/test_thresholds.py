@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.stats import beta
 
-from inspectnet.criteria import CriteriaError, RunKey, load_profile
+from inspectnet.criteria import CriteriaError, load_profile
 from inspectnet.deploy.calibration import Calibration
 from inspectnet.measure.thresholds import (
     Origin,
@@ -22,6 +22,7 @@ from inspectnet.measure.thresholds import (
     measure,
     problems,
 )
+from inspectnet.names import RunKey
 
 CKPT = "results/Patchcore/MVTecAD/bottle/v0/weights/lightning/model.ckpt"
 GIVEN = Origin(CKPT)

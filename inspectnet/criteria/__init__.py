@@ -30,7 +30,8 @@ from typing import Any
 from inspectnet.criteria.candidates import CandidatesProfile, parse_candidates
 from inspectnet.criteria.latency import Budget, DeviceBudgets, parse_budgets
 from inspectnet.criteria.project import RunTable, parse_run
-from inspectnet.names import METHODS, METRICS, run_id, run_name
+from inspectnet.names import METHODS, METRICS, Method, as_method, is_method
+from inspectnet.names import RunKey as RunKey  # re-exported until every importer takes it from names
 
 TOP_KEYS = (
     "schema",
@@ -164,33 +165,8 @@ class FalseAlarmLimit:
 
 
 @dataclass(frozen=True)
-class RunKey:
-    """One trained model of the plan."""
-
-    method: str
-    category: str
-    seed: int
-    coreset: float | None = None  # a coreset-sweep ratio; None: the plan's ratio (PatchCore) or none (PaDiM)
-
-    @property
-    def name(self) -> str:
-        """Its records' name: patchcore_cable, patchcore_cable_coreset0.10 (``names.run_name``)."""
-        return run_name(self.method, self.category, self.seed, self.coreset)
-
-    @property
-    def test_id(self) -> str:
-        """Reads like the card: patchcore-cable-seed0, patchcore-cable-seed0-coreset0.10."""
-        return run_id(self.method, self.category, self.seed, self.coreset)
-
-    @property
-    def is_base(self) -> bool:
-        """Trained at the plan's own coreset ratio (every run but the coreset sweep's)."""
-        return self.coreset is None
-
-
-@dataclass(frozen=True)
 class Plan:
-    methods: tuple[str, ...]
+    methods: tuple[Method, ...]
     categories: tuple[str, ...]
     seeds: tuple[int, ...]
     coreset: float
@@ -199,7 +175,7 @@ class Plan:
 
     def base_run(self, method: str, category: str) -> RunKey:
         """The model a category's latency and parity are measured on: first seed, the plan's coreset."""
-        return RunKey(method, category, self.seeds[0])
+        return RunKey(as_method(method), category, self.seeds[0])
 
     def coreset_of(self, run: RunKey) -> float | None:
         """The coreset ratio ``run`` is trained at: its sweep ratio, else the plan's (PatchCore only)."""
@@ -525,10 +501,11 @@ def _parity(path: Path, value: Any) -> ParityCriteria:
 def _plan(path: Path, data: dict[str, Any]) -> Plan:
     keys = ("methods", "categories", "seeds", "coreset", "extra_seeds", "coreset_sweep")
     plan = _table(path, data.get("plan"), keys, "plan")
-    methods = tuple(plan.get("methods", METHODS))
-    for m in methods:
-        if m not in METHODS:
+    methods: list[Method] = []
+    for m in plan.get("methods", METHODS):
+        if not is_method(m):
             raise CriteriaError(f"{path}: plan.methods: unknown method {m!r} (known: {', '.join(METHODS)})")
+        methods.append(m)
     categories = tuple(plan.get("categories", ()))
     if not categories:
         raise CriteriaError(f"{path}: plan.categories is empty; list the categories to run")
@@ -545,4 +522,4 @@ def _plan(path: Path, data: dict[str, Any]) -> Plan:
     for ratio in (coreset, *(r for v in sweep.values() for r in v)):
         if not 0 < ratio <= 1:
             raise CriteriaError(f"{path}: coreset ratio {ratio} is not in (0, 1]")
-    return Plan(methods, categories, seeds, coreset, extra, sweep)
+    return Plan(tuple(methods), categories, seeds, coreset, extra, sweep)

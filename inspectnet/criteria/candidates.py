@@ -3,7 +3,7 @@
 In a profile::
 
     [candidates]
-    calibration_images = 60            # train/good images NNCF calibrates on (never the test split)
+    calibration_images = 60            # train/good images NNCF quantises from (never the test split)
     fail_on_reject = true              # false: a rejected candidate is recorded and reported, the test passes
     max_drop = { image_auroc = 0.005, pixel_auroc = 0.005, aupro = 0.01 }
     min_label_agreement = 0.95         # share of test images whose label equals the FP32 model's
@@ -37,9 +37,6 @@ class CandidateCriteria:
     min_mask_iou: float | None = None
     min_speedup: float | None = None
     max_size_ratio: float | None = None
-
-    def as_record(self) -> dict[str, Any]:
-        return {"max_drop": dict(self.max_drop), **{k: getattr(self, k) for k in LIMITS[1:]}}
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from inspectnet.names import DEVICES, RUNTIMES
+from inspectnet.names import DEVICES
 
 FLOOR = "min_layer_efficiency"
+EVERY = "*"  # a limit set on a device's (or machine entry's) table: every runtime's without a sub-table of its own
 CLASS_LIMITS = ("median_ms", "p95_ms")
 RENAMED = {
     "min_efficiency": f"min_efficiency (against the device's peak rate) did not carry across CPUs; use {FLOOR}",
@@ -100,20 +101,23 @@ class Budget:
 class DeviceBudgets:
     """A device's budgets in a profile: the floor per runtime and the machine-class entries."""
 
-    floors: dict[str, float]
-    machines: list[tuple[str, dict[str, MachineBudget]]]  # (pattern, runtime -> its budget), in profile order
+    floors: dict[str, float]  # runtime (or ``EVERY``) -> its floor
+    machines: list[tuple[str, dict[str, MachineBudget]]]  # (pattern, runtime or ``EVERY`` -> its budget), in order
+
+    def runtimes(self) -> set[str]:
+        """The runtimes named by a sub-table (the registry checks they exist: ``harness.settings``)."""
+        named = set(self.floors).union(*(set(by_runtime) for _, by_runtime in self.machines))
+        return named - {EVERY}
 
     def budget(self, device: str, runtime: str, machine_class: str) -> Budget:
-        patterns = tuple(p for p, by_runtime in self.machines if runtime in by_runtime)
-        machine = next(
-            (
-                by_runtime[runtime]
-                for p, by_runtime in self.machines
-                if runtime in by_runtime and fnmatchcase(machine_class, p)
-            ),
-            None,
-        )
-        return Budget(device, runtime, machine_class, self.floors.get(runtime), machine, patterns)
+        found = [(p, _own(by_runtime, runtime)) for p, by_runtime in self.machines]
+        patterns = tuple(p for p, budget in found if budget is not None)
+        machine = next((b for p, b in found if b is not None and fnmatchcase(machine_class, p)), None)
+        return Budget(device, runtime, machine_class, _own(self.floors, runtime), machine, patterns)
+
+
+def _own(table: dict[str, Any], runtime: str) -> Any:
+    return table.get(runtime, table.get(EVERY))
 
 
 def _number(path: Path, where: str, key: str, value: Any) -> float:
@@ -136,20 +140,20 @@ def _unknown(path: Path, where: str, key: str, known: tuple[str, ...]) -> ValueE
 def _per_runtime(
     path: Path, where: str, table: dict[str, Any], limits: tuple[str, ...], skip: tuple[str, ...]
 ) -> dict[str, dict[str, float]]:
-    """The ``limits`` a table sets for every runtime, merged under each runtime's own sub-table (which
-    overrides them); runtimes left with no limit are left out. Unknown keys are named."""
+    """The ``limits`` a table sets for every runtime (under ``EVERY``), merged under each runtime's own
+    sub-table (which overrides them); runtimes left with no limit are left out. A sub-table is any table-valued
+    key (which runtimes exist is the registry's to say); other unknown keys are named."""
     shared: dict[str, float] = {}
     for key, value in table.items():
-        if key in (*skip, *RUNTIMES):
+        if key in skip or isinstance(value, dict):
             continue
         if key not in limits:
-            raise _unknown(path, where, key, (*skip, *limits, *RUNTIMES))
+            raise _unknown(path, where, key, (*skip, *limits, "<runtime>"))
         shared[key] = _number(path, where, key, value)
-    merged = {}
-    for runtime in RUNTIMES:
-        sub = table.get(runtime, {})
+    merged = {EVERY: shared} if shared else {}
+    for runtime, sub in table.items():
         if not isinstance(sub, dict):
-            raise ValueError(f"{path}: {where}.{runtime} must be a table")
+            continue
         own = dict(shared)
         for key, value in sub.items():
             if key == "note":

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inspectnet._io import sha256_file
 from inspectnet.data.layout import Category, CategorySummary, DataError, find_categories, inspect_category
 from inspectnet.data.synthetic import read_manifest
 
@@ -33,7 +34,7 @@ def fingerprint(category: Category) -> str:
             files.append(sample.mask)
     for path in sorted(files):
         digest.update(path.relative_to(category.root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(bytes.fromhex(sha256_file(path)))
     return digest.hexdigest()
 
 

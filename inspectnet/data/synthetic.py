@@ -15,7 +15,6 @@ After a change to the generator (bump ``GENERATOR_VERSION``), rewrite the shippe
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import multiprocessing
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inspectnet._io import atomic_directory
+from inspectnet._io import atomic_directory, sha256_bytes, sha256_file
 from inspectnet.data._draw import finish, quantise
 from inspectnet.data.layout import DataError
 from inspectnet.data.scenes import RENDERERS, SIZE
@@ -213,10 +212,10 @@ def _generate(out: Path, seed: int, check: bool) -> dict[str, object]:
                 path = staging / f.relpath
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(f.data)
-                digests[f.relpath] = hashlib.sha256(f.data).hexdigest()
+                digests[f.relpath] = sha256_bytes(f.data)
         card = dataset_card(seed).encode()
         (staging / "README.md").write_bytes(card)
-        digests["README.md"] = hashlib.sha256(card).hexdigest()
+        digests["README.md"] = sha256_bytes(card)
         if check:
             check_shipped(digests)
         manifest = _manifest(seed, digests)
@@ -244,7 +243,7 @@ def verify(root: Path, seed: int) -> bool:
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} - {MANIFEST}
     if on_disk != set(files):
         return False
-    return all(hashlib.sha256((root / rel).read_bytes()).hexdigest() == digest for rel, digest in files.items())
+    return all(sha256_file(root / rel) == digest for rel, digest in files.items())
 
 
 def ensure(out: Path, seed: int = 0) -> str:

@@ -1,7 +1,7 @@
 """Deployment candidates: cheaper OpenVINO models built from a deployed model's FP32 IR, cached in the store.
 
 - ``int8``: NNCF post-training quantisation (``nncf.quantize``, its default preset) of every operation NNCF
-  quantises, calibrated on ``train/good`` images only.
+  quantises, its quantisation images drawn from ``train/good`` only.
 - ``int8-fp32-search``: the same with every operation after the backbone (the nearest-neighbour search, the
   anomaly map and anomalib's post-processing) in NNCF's ``IgnoredScope``: only the backbone is INT8.
 - ``fp16``: the FP32 IR with its weights compressed to FP16 (``save_model(compress_to_fp16=True)``); the CPU
@@ -10,7 +10,7 @@
   (AVX512-BF16 or AMX): elsewhere OpenVINO would emulate it, so the candidate is skipped, saying so.
 
 Layout: ``<store>/candidates/<key>/{model.xml, model.bin, candidate.json}``; the key hashes the FP32 IR's
-sha256, the candidate's settings, the calibration images' sha256 and the NNCF and OpenVINO versions. A
+sha256, the candidate's settings, the quantisation images' sha256 and the NNCF and OpenVINO versions. A
 directory is staged and renamed whole; on reuse every file is checked against its recorded sha256. NNCF is
 imported only here, only when an INT8 candidate is built.
 """
@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from inspectnet._io import atomic_directory, atomic_write_json
+from inspectnet._io import atomic_directory, atomic_write_json, sha256_file
 from inspectnet.deploy.export import verified_record
+from inspectnet.deploy.runtimes import openvino_cpu
 from inspectnet.models.store import ArtifactStore, spec_key
-from inspectnet.models.weights import file_sha256
 from inspectnet.names import CANDIDATES
 
 FILES = ("model.xml", "model.bin")
+BASE_RUNTIME = openvino_cpu.NAME  # the candidates are built from its FP32 IR and run on it
 BACKBONE = "feature_extractor"  # every backbone operation's name holds this (the exported module's path)
 DESCRIPTIONS = {
     "int8": "OpenVINO INT8: NNCF post-training quantisation of every layer, calibrated on train/good images",
@@ -72,7 +73,7 @@ def bf16_capable() -> bool:
 
 
 def images_sha256(images: np.ndarray) -> str:
-    """The calibration set's identity: its float32 bytes and shape."""
+    """The quantisation images' identity: their float32 bytes and shape."""
     data = np.ascontiguousarray(images, dtype=np.float32)
     return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()
 
@@ -81,12 +82,12 @@ def build(
     name: str,
     fp32_xml: Path,
     fp32_sha256: dict[str, str],
-    calibration: np.ndarray,
+    quantisation_images: np.ndarray,
     store_dir: Path,
     whole_model: bool | None = None,
 ) -> Built:
     """Candidate ``name`` of the FP32 IR ``fp32_xml`` (whose files' sha256 are ``fp32_sha256``), from the store
-    when an intact one exists. ``calibration``: N x 3 x S x S preprocessed train/good images (INT8 only).
+    when an intact one exists. ``quantisation_images``: N x 3 x S x S preprocessed train/good images (INT8 only).
     ``whole_model`` overrides which INT8 scope is quantised (the mutation tests plant a bad one with it)."""
     import openvino as ov
 
@@ -104,10 +105,11 @@ def build(
     if name == "fp16":
         settings |= {"conversion": "openvino.save_model(compress_to_fp16=True)"}
     else:
-        settings |= _int8_settings(whole, calibration)
+        settings |= _int8_settings(whole, quantisation_images)
     key = spec_key({"candidate": name, "fp32_sha256": dict(sorted(fp32_sha256.items())), "settings": settings})
-    directory = store_dir / "candidates" / key
-    with ArtifactStore(store_dir).lock(f"candidate-{key}"):
+    store = ArtifactStore(store_dir)
+    directory = store.candidate_dir(key)
+    with store.lock(f"candidate-{key}"):
         if (directory / "candidate.json").is_file():
             return _verified(name, directory, key)
         started = time.perf_counter()
@@ -116,33 +118,35 @@ def build(
             if name == "fp16":
                 ov.save_model(model, str(staging / "model.xml"), compress_to_fp16=True)
             else:
-                ov.save_model(_quantised(model, calibration, whole), str(staging / "model.xml"), compress_to_fp16=False)
-            files = {f: file_sha256(staging / f) for f in FILES}
+                ov.save_model(
+                    _quantised(model, quantisation_images, whole), str(staging / "model.xml"), compress_to_fp16=False
+                )
+            files = {f: sha256_file(staging / f) for f in FILES}
             atomic_write_json(staging / "candidate.json", {"candidate": name, "settings": settings, "sha256": files})
         built_s = round(time.perf_counter() - started, 3)
     xml = directory / "model.xml"
     return Built(name, xml, "f32", key, files, size_of(xml), settings, built_s)
 
 
-def _int8_settings(whole: bool, calibration: np.ndarray) -> dict[str, Any]:
+def _int8_settings(whole: bool, images: np.ndarray) -> dict[str, Any]:
     from importlib.metadata import version
 
     return {
         "quantisation": "nncf.quantize (post-training, default preset), calibration on train/good images",
         "scope": "every layer" if whole else f"the backbone only (operations named *{BACKBONE}*); the rest FP32",
-        "calibration_images": int(calibration.shape[0]),
-        "calibration_sha256": images_sha256(calibration),
+        "calibration_images": int(images.shape[0]),  # the record's and the store key's names
+        "calibration_sha256": images_sha256(images),
         "nncf": version("nncf"),
     }
 
 
-def _quantised(model: Any, calibration: np.ndarray, whole: bool) -> Any:
+def _quantised(model: Any, images: np.ndarray, whole: bool) -> Any:
     import logging
 
     import nncf
 
     nncf.set_log_level(logging.ERROR)
-    samples = [np.ascontiguousarray(calibration[i : i + 1], dtype=np.float32) for i in range(calibration.shape[0])]
+    samples = [np.ascontiguousarray(images[i : i + 1], dtype=np.float32) for i in range(images.shape[0])]
     scope = None
     if not whole:
         names = [op.get_friendly_name() for op in model.get_ordered_ops()]

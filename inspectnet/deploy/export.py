@@ -1,4 +1,5 @@
-"""Export a deployed model to ONNX and OpenVINO IR, cached per checkpoint in the artifact store.
+"""Export a deployed model, cached per checkpoint in the artifact store: ONNX and OpenVINO IR here (``ONNX``);
+another runtime's exporter (e.g. ``torch.export``'s program) is an ``Exporter`` of its own module.
 
 Route: torch's TorchScript exporter (``dynamo=False``, opset 17) with a dynamic batch axis. anomalib 2.7's
 ``Engine.export(ONNX)`` under torch 2.14 writes a graph with its batch fixed at 2; this one takes any batch.
@@ -14,23 +15,36 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from inspectnet import progress
-from inspectnet._io import atomic_directory, atomic_write_json
-from inspectnet.deploy.postprocess import OUTPUTS
+from inspectnet._io import atomic_directory, atomic_write_json, sha256_file
 from inspectnet.models.store import ArtifactStore, spec_key
-from inspectnet.models.weights import file_sha256
 
 OPSET = 17
 INPUT_NAME = "image"
+# the deployed graph's outputs, in order (``deploy.postprocess.Deployed``)
+OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score", "pred_label", "pred_mask")
 FILES = ("model.onnx", "model.xml", "model.bin")
 
 
 class ExportError(RuntimeError):
     """A missing, corrupt or unfitting exported model; one line naming the file (and the shapes)."""
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """How one artifact is written: its files, the settings its store key hashes, and the writer, which fills
+    a staging directory and ticks once per written step (``steps`` of them, then the checksums)."""
+
+    name: str
+    files: tuple[str, ...]
+    settings: Callable[[int], dict[str, Any]]  # image size -> settings (versions, opset, ...)
+    write: Callable[[Any, int, Path, Callable[[int], None]], None]  # module, image size, staging, tick
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -48,9 +62,6 @@ class Exported:
     @property
     def openvino(self) -> Path:
         return self.directory / "model.xml"
-
-    def as_record(self) -> dict[str, Any]:
-        return {"key": self.key, "settings": self.settings, "sha256": self.files, "export_s": self.export_s}
 
 
 def settings(image_size: int) -> dict[str, Any]:
@@ -72,29 +83,46 @@ def settings(image_size: int) -> dict[str, Any]:
     }
 
 
-def export(module: Any, image_size: int, store_dir: Path, identity: dict[str, Any], label: str = "") -> Exported:
-    """ONNX + OpenVINO IR of ``module`` (a ``Deployed``), from the store when an intact export exists.
+def export(
+    module: Any,
+    image_size: int,
+    store_dir: Path,
+    identity: dict[str, Any],
+    label: str = "",
+    exporter: Exporter | None = None,
+) -> Exported:
+    """``exporter``'s artifact of ``module`` (a ``Deployed``; default ONNX + OpenVINO IR), from the store when
+    an intact export exists.
 
     ``identity`` must name what the graph is made of (checkpoint and weights sha256, calibration); ``label``
-    names the run in progress lines (three steps: ONNX, OpenVINO IR, checksums).
+    names the run in progress lines (the exporter's steps, then the checksums).
     """
-    config = settings(image_size)
+    exporter = exporter or ONNX
+    config = exporter.settings(image_size)
     key = spec_key({"identity": identity, "settings": config})
     store = ArtifactStore(store_dir)
-    directory = store_dir / "exports" / key
+    directory = store.export_dir(key)
     with store.lock(f"export-{key}"):
         if (directory / "export.json").is_file():
-            return _verified(directory, key)
+            return _verified(directory, key, exporter.files)
         started = time.perf_counter()
-        with progress.phase("export", 3, "steps", label) as shown, atomic_directory(directory) as staging:
-            _write_onnx(module, image_size, staging / "model.onnx")
-            shown.tick(1)
-            _write_openvino(staging / "model.onnx", staging / "model.xml")
-            shown.tick(2)
-            files = {name: file_sha256(staging / name) for name in FILES}
-            shown.tick(3)
+        steps = exporter.steps + 1
+        with progress.phase("export", steps, "steps", label) as shown, atomic_directory(directory) as staging:
+            exporter.write(module, image_size, staging, shown.tick)
+            files = {name: sha256_file(staging / name) for name in exporter.files}
+            shown.tick(steps)
             atomic_write_json(staging / "export.json", {"identity": identity, "settings": config, "sha256": files})
         return Exported(key, directory, config, files, round(time.perf_counter() - started, 3))
+
+
+def _write_onnx_and_ir(module: Any, image_size: int, staging: Path, tick: Callable[[int], None]) -> None:
+    _write_onnx(module, image_size, staging / "model.onnx")
+    tick(1)
+    _write_openvino(staging / "model.onnx", staging / "model.xml")
+    tick(2)
+
+
+ONNX = Exporter("onnx", FILES, settings, _write_onnx_and_ir, 2)
 
 
 def _write_onnx(module: Any, image_size: int, path: Path) -> None:
@@ -124,8 +152,8 @@ def _write_openvino(onnx_path: Path, xml_path: Path) -> None:
     ov.save_model(ov.convert_model(str(onnx_path)), str(xml_path), compress_to_fp16=False)
 
 
-def _verified(directory: Path, key: str) -> Exported:
-    meta = verified_record(directory, "export.json", FILES, "export", "re-export")
+def _verified(directory: Path, key: str, files: tuple[str, ...]) -> Exported:
+    meta = verified_record(directory, "export.json", files, "export", "re-export")
     return Exported(key, directory, meta["settings"], meta["sha256"], None)
 
 
@@ -142,7 +170,7 @@ def verified_record(directory: Path, record: str, files: tuple[str, ...], what: 
         path = directory / name
         if not path.is_file():
             raise ExportError(f"{path}: missing from the cached {what}; delete {directory} to {redo}")
-        actual = file_sha256(path)
+        actual = sha256_file(path)
         if actual != digests.get(name):
             raise ExportError(
                 f"{path}: sha256 {actual[:16]}... does not match its {what} record; the file was modified or "

@@ -21,8 +21,6 @@ from inspectnet.models.anomalib_private import (
     normalise_image_scores,
 )
 
-OUTPUTS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score", "pred_label", "pred_mask")
-
 
 def f1_threshold(scores: np.ndarray, targets: np.ndarray) -> float:
     """anomalib's F1-adaptive threshold (the one its PostProcessor computes on validation)."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from inspectnet.measure.ab import ABProtocol, ABTiming, straddles, time_ab
 from inspectnet.measure.latency import Timer
+from inspectnet.models.store import ArtifactStore
 from inspectnet.names import METHODS
 from inspectnet.records import ExportInfo, GivenExport, LatencyRecord
 
@@ -35,15 +36,14 @@ if TYPE_CHECKING:
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.models.train import ModelSpec
 
-MODEL_FILE = {"onnxruntime": (".onnx",), "openvino": (".xml", ".bin")}
 INPUTS = 4  # fixed-seed images of the model's input shape, cycled; the models' cost does not depend on content
 
 
 def _matches(directory: Path, sha256: dict[str, str]) -> bool:
-    from inspectnet.models.weights import file_sha256
+    from inspectnet._io import sha256_file
 
     return all(
-        (directory / name).is_file() and file_sha256(directory / name) == digest for name, digest in sha256.items()
+        (directory / name).is_file() and sha256_file(directory / name) == digest for name, digest in sha256.items()
     )
 
 
@@ -51,18 +51,21 @@ def find_model(artifact: ExportInfo | GivenExport, runtime: str, roots: Sequence
     """The file ``runtime`` loads for ``artifact``, in ``roots`` (artifact stores or any directories): an
     InspectNet export under ``<root>/exports/<key>/``, else any directory holding files of the same names
     whose sha256 all match."""
-    suffixes = MODEL_FILE[runtime]
+    from inspectnet.deploy.runtimes import runtime as registered
+
+    suffixes = registered(runtime).model_files
     wanted = {n: d for n, d in artifact.sha256.items() if Path(n).suffix in suffixes}
-    main = next((n for n in wanted if Path(n).suffix == suffixes[0]), None)
+    main = next((n for n in wanted if suffixes and Path(n).suffix == suffixes[0]), None)
     if main is None:
         return None
     for root in roots:
-        if isinstance(artifact, ExportInfo) and _matches(root / "exports" / artifact.key, wanted):
-            return root / "exports" / artifact.key / main
+        directory = ArtifactStore(root).export_dir(artifact.key) if isinstance(artifact, ExportInfo) else None
+        if directory is not None and _matches(directory, wanted):
+            return directory / main
     for root in roots:
-        for candidate in sorted(root.rglob(main)) if root.is_dir() else []:
-            if _matches(candidate.parent, wanted):
-                return candidate
+        for found in sorted(root.rglob(main)) if root.is_dir() else []:
+            if _matches(found.parent, wanted):
+                return found
     return None
 
 
@@ -84,8 +87,9 @@ class ABMeasurer:
     def __call__(self, base: LatencyRecord, cur: LatencyRecord, runtime: str) -> ABTiming | str:
         from inspectnet.deploy.export import ExportError
         from inspectnet.deploy.runtimes import RuntimeUnavailable
+        from inspectnet.deploy.runtimes import runtime as registered
 
-        if runtime == "torch":
+        if not registered(runtime).exported:  # the torch module itself, rebuilt from the stores
             return self._torch(base, cur)
         b, c = base.runtimes[runtime], cur.runtimes[runtime]
         if b.artifact is None or c.artifact is None:
@@ -152,13 +156,9 @@ class Side:
     given: bool = False
 
     def runner(self, runtime: str, device: str) -> Runner:
-        from inspectnet.deploy import runtimes
+        from inspectnet.deploy.runtimes import runtime as registered
 
-        if runtime == "onnxruntime":
-            return runtimes.onnxruntime_runner(self.path, device, self.image_size, given=self.given)
-        if runtime == "openvino":
-            return runtimes.openvino_runner(self.path, self.image_size, given=self.given)
-        raise ValueError(f"A/B times exported models (onnxruntime, openvino), not {runtime!r}")
+        return registered(runtime).runner(self.path, device, self.image_size, self.given)
 
 
 def time_models(
@@ -274,9 +274,8 @@ def find_head(record: LatencyRecord, roots: Sequence[Path]) -> dict[str, Any] | 
     """The fitted head whose checkpoint has the record's sha256: the artifact store's ``models/<key>/`` for a
     model InspectNet trained, else (a ``--inspectnet-model`` checkpoint) the user's file where the record says or by
     name under ``roots``. Raises the store's or the checkpoint reader's one-line error for a modified file."""
+    from inspectnet._io import sha256_file
     from inspectnet.models.checkpoint import load_checkpoint
-    from inspectnet.models.store import ArtifactStore
-    from inspectnet.models.weights import file_sha256
 
     info = record.checkpoint
     if record.source is None:
@@ -287,23 +286,24 @@ def find_head(record: LatencyRecord, roots: Sequence[Path]) -> dict[str, Any] | 
         return f"its checkpoint (key {info.key[:12]}..., sha256 {info.sha256[:12]}...) is not in {_where(roots)}"
     given = Path(record.source.path)
     for path in [given, *(p for root in roots if root.is_dir() for p in sorted(root.rglob(given.name)))]:
-        if path.is_file() and file_sha256(path) == info.sha256:
+        if path.is_file() and sha256_file(path) == info.sha256:
             _, state = load_checkpoint(path, info.sha256)
             return {k: v for k, v in state.items() if not k.startswith("feature_extractor.")}
     return f"its checkpoint {given.name} (sha256 {info.sha256[:12]}...) is not at {given} nor in {_where(roots)}"
 
 
-def _weights_candidates(record: LatencyRecord, roots: Sequence[Path]) -> Iterator[Path]:
+def _weights_places(record: LatencyRecord, roots: Sequence[Path]) -> Iterator[Path]:
     w = record.weights
     for (
         root
     ) in roots:  # random:N and a --inspectnet-model checkpoint's backbone live in the store; this backbone's first
-        files = sorted((root / "weights").glob("*")) if (root / "weights").is_dir() else []
+        weights = ArtifactStore(root).weights
+        files = sorted(weights.glob("*")) if weights.is_dir() else []
         yield from sorted(files, key=lambda p: not p.name.startswith(f"{w.backbone}-"))
     if w.kind == "imagenet":
-        from inspectnet.models.weights import imagenet_candidates
+        from inspectnet.models.weights import imagenet_places
 
-        yield from imagenet_candidates(w.backbone)
+        yield from imagenet_places(w.backbone)
     if w.kind == "file":
         given = Path(w.spec)
         yield from [given] if given.is_file() else sorted(given.glob(f"{w.backbone}.*"))
@@ -312,10 +312,10 @@ def _weights_candidates(record: LatencyRecord, roots: Sequence[Path]) -> Iterato
 def find_weights(record: LatencyRecord, roots: Sequence[Path]) -> Path | None:
     """The backbone weights file whose sha256 the record holds: in a store's ``weights/``, timm's cache
     (``imagenet``) or where ``--inspectnet-weights FILE`` pointed."""
-    from inspectnet.models.weights import file_sha256
+    from inspectnet._io import sha256_file
 
-    for path in _weights_candidates(record, roots):
-        if path.is_file() and file_sha256(path) == record.weights.sha256:
+    for path in _weights_places(record, roots):
+        if path.is_file() and sha256_file(path) == record.weights.sha256:
             return path
     return None
 
@@ -327,7 +327,7 @@ def find_calibration(record: LatencyRecord, roots: Sequence[Path]) -> Calibratio
 
     keys = [e.artifact.key for e in record.runtimes.values() if isinstance(e.artifact, ExportInfo)]
     for root in roots:
-        exports = root / "exports"
+        exports = ArtifactStore(root).exports
         if not exports.is_dir():
             continue
         for directory in [*(exports / k for k in keys), *sorted(exports.iterdir())]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inspectnet.builders import candidate_record, export_info
+from inspectnet.deploy.candidates import BASE_RUNTIME
 from inspectnet.harness.parity import run_outputs
 from inspectnet.measure.ab import ABProtocol, time_ab
 from inspectnet.measure.candidates import agreement, failures, speedup
@@ -24,11 +25,11 @@ from inspectnet.measure.intervals import Interval
 from inspectnet.names import METRICS, candidate_record_name
 
 if TYPE_CHECKING:
-    from inspectnet.criteria import RunKey
     from inspectnet.criteria.candidates import CandidateCriteria, CandidatesProfile
     from inspectnet.deploy.candidates import Built
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
+    from inspectnet.names import RunKey
     from inspectnet.records import CandidateRecord
 
 IR_FILES = ("model.xml", "model.bin")
@@ -50,7 +51,7 @@ def paired_drops(fp32: AccuracyMetrics, candidate: AccuracyMetrics) -> dict[str,
     return {m: contrast(samples, [v[m] for v in values], [1.0, -1.0], m) for m in METRICS}
 
 
-def calibration_indices(available: int, wanted: int) -> list[int]:
+def quantisation_indices(available: int, wanted: int) -> list[int]:
     """``wanted`` train images spread evenly over the ``available`` ones (all of them when fewer)."""
     if wanted >= available:
         return list(range(available))
@@ -75,26 +76,30 @@ class CandidateJudge:
         gate = self.session.options.profile.gate
         return ABProtocol(quads=gate.ab_quads, max_quads=gate.ab_quads, block_calls=gate.ab_block_calls)
 
-    def calibration(self, run: RunKey, images: int | None = None) -> np.ndarray:
-        """Preprocessed train/good images NNCF calibrates on (never the test split)."""
+    def quantisation_images(self, run: RunKey, images: int | None = None) -> np.ndarray:
+        """Preprocessed train/good images NNCF quantises from (never the test split); how many: the profile's
+        ``calibration_images`` unless ``images``."""
         train = self.session.evaluate(run).inputs.train
-        chosen = calibration_indices(train.shape[0], images or self.profile.calibration_images)
+        chosen = quantisation_indices(train.shape[0], images or self.profile.calibration_images)
         return np.ascontiguousarray(train[chosen].numpy(), dtype=np.float32)
 
-    def build(self, run: RunKey, name: str, calibration: np.ndarray | None = None, whole: bool | None = None) -> Built:
-        """Candidate ``name`` of ``run``'s FP32 IR (``calibration`` and ``whole`` plant a bad one in tests)."""
+    def build(
+        self, run: RunKey, name: str, quantisation_images: np.ndarray | None = None, whole: bool | None = None
+    ) -> Built:
+        """Candidate ``name`` of ``run``'s FP32 IR (``quantisation_images`` and ``whole`` plant a bad one in
+        tests)."""
         from inspectnet.deploy.candidates import build
 
         exported = self.session.exported(run)
         files = {n: exported.files[n] for n in IR_FILES}
-        images = self.calibration(run) if calibration is None else calibration
+        images = self.quantisation_images(run) if quantisation_images is None else quantisation_images
         return build(name, exported.openvino, files, images, self.session.options.store_dir, whole)
 
     def fp32(self, run: RunKey) -> Runner:
         """``run``'s FP32 OpenVINO model, loaded once (one category's at a time)."""
         if run not in self._fp32:
             self._fp32 = {k: v for k, v in self._fp32.items() if k.category == run.category}
-            self._fp32[run] = self.session.runner(run, "openvino")
+            self._fp32[run] = self.session.runner(run, BASE_RUNTIME)
         return self._fp32[run]
 
     def reference(self, run: RunKey) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inspectnet.deploy.runtimes import runtime as registered
 from inspectnet.records import FloorRow, LatencyRecord, read_as
 
 RESTRICTED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -97,9 +98,9 @@ def problems(rows: Sequence[FloorRow], floors: dict[str, float], goal: float) ->
                 f"{row.config}: {row.category} {row.runtime} layer efficiency {row.layer_efficiency:.3f} < "
                 f"{goal:g} x floor {floor:.3f}"
             )
-        if row.misconfigured and row.runtime == "torch" and row.layer_efficiency >= floor:
+        if row.misconfigured and registered(row.runtime).process_threads and row.layer_efficiency >= floor:
             out.append(
-                f"{row.config}: {row.category} torch layer efficiency {row.layer_efficiency:.3f} >= floor "
+                f"{row.config}: {row.category} {row.runtime} layer efficiency {row.layer_efficiency:.3f} >= floor "
                 f"{floor:.3f}: the floor misses a one-thread torch"
             )
     return out

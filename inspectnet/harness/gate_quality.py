@@ -1,22 +1,22 @@
-"""How good is the latency gate on this machine? Unchanged and really slower candidates, each decided
+"""How good is the latency gate on this machine? Unchanged and really slower trials, each decided
 against one baseline by the gate's own decisions (``inspectnet.measure.ab``).
 
-- A/B table: the baseline's exported model against 10 unchanged candidates (the same file, loaded anew)
+- A/B table: the baseline's exported model against 10 unchanged trials (the same file, loaded anew)
   and 10 slowed ones (extra convolution work in the graph, sized to ``ab_slowdown`` of the baseline's
-  call), each decided by an ABBA run. Unchanged and slowed candidates alternate.
-- Records table: a baseline record of R runs measured first, then 10 + 10 candidate records of R runs each
+  call), each decided by an ABBA run. Unchanged and slowed trials alternate.
+- Records table: a baseline record of R runs measured first, then 10 + 10 trial records of R runs each
   (slowed by ``records_slowdown``), decided on run medians alone. Each run is made as a latency run is: a
-  peak calibration before the first run and after every run, so every run is bracketed by two and the
+  peak measurement before the first run and after every run, so every run is bracketed by two and the
   decision puts its median at the reference speed measured in it; the decision is the gate's own
   (``inspectnet.measure.ab.decide_records``, which ``inspectnet.gate.decide_records`` calls on two latency
-  records). The runs go round-robin over the candidates, so each candidate's runs are spread over
+  records). The runs go round-robin over the trials, so each trial's runs are spread over
   minutes, as a session's are.
 
 A planted slowdown is sized by measurement, not from a peak rate: its first size costs ``fraction`` of the
 model's own counted FLOPs, then each size is measured by a long A/B against the baseline and the branch's
 FLOPs are scaled by target / measured until the measured slowdown is within a tenth of its target
 (``inspectnet.deploy.planted.size_by_measurement``); the table's ``planted`` lists every try and says so when
-the band was not reached, and ``measured_slowdown`` is what the slowed candidates themselves measured.
+the band was not reached, and ``measured_slowdown`` is what the slowed trials themselves measured.
 Plain Python: the benchmark ``benchmarks/test_gate_quality.py`` wires it to a session and publishes the record.
 """
 
@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspectnet.builders import gate_trial
+from inspectnet.deploy.candidates import BASE_RUNTIME
 from inspectnet.deploy.planted import Sizing
 from inspectnet.harness.ab import Side, gate_protocol, time_models
 from inspectnet.measure.ab import (
@@ -40,15 +42,16 @@ from inspectnet.measure.ab import (
     decide_records,
     run_references,
 )
-from inspectnet.records import Candidate, GateSettings, QualityTable
+from inspectnet.records import GateSettings, GateTrial, QualityTable
 
 if TYPE_CHECKING:
-    from inspectnet.criteria import GateCriteria, RunKey
+    from inspectnet.criteria import GateCriteria
     from inspectnet.harness.latency import Protocol
     from inspectnet.harness.session import Session
-    from inspectnet.measure.peak import PeakCalibration, PeakMeter
+    from inspectnet.measure.peak import PeakMeasurement, PeakMeter
+    from inspectnet.names import RunKey
 
-RUNTIME = "openvino"
+RUNTIME = BASE_RUNTIME  # the planted slowdowns are OpenVINO IRs
 SIZING_QUADS = 24  # the A/B that measures a planted slowdown while sizing it (twice the gate's)
 
 
@@ -63,11 +66,11 @@ class Planted:
 
 @dataclass(frozen=True)
 class Run:
-    """One run of a records-mode candidate: its median and the calibrations before and after it."""
+    """One run of a records-mode trial: its median and the peak measurements before and after it."""
 
     median_ms: float
-    before: PeakCalibration
-    after: PeakCalibration
+    before: PeakMeasurement
+    after: PeakMeasurement
 
 
 @dataclass
@@ -76,7 +79,7 @@ class GateQuality:
     run: RunKey
     settings: GateCriteria
     latency: Protocol  # the records mode's runs: warm-up, timed calls, runs per record
-    candidates: int = 10
+    trials: int = 10
     log: Callable[[str], None] = print
     _meter: PeakMeter | None = field(default=None, repr=False)
 
@@ -95,7 +98,7 @@ class GateQuality:
 
     @property
     def meter(self) -> PeakMeter:
-        """The CPU's peak calibration, its kernels built once and measured around every records-mode run."""
+        """The CPU's peak meter, its kernels built once and measured around every records-mode run."""
         from inspectnet.measure.peak import PeakMeter
 
         if self._meter is None:
@@ -161,14 +164,14 @@ class GateQuality:
     def ab_table(self, fraction: float) -> QualityTable:
         planted = self.plant(fraction)
         slowed = planted.side
-        decided: dict[str, list[Candidate]] = {"unchanged": [], "slowed": []}
-        for i in range(self.candidates):
+        decided: dict[str, list[GateTrial]] = {"unchanged": [], "slowed": []}
+        for i in range(self.trials):
             for kind, side in (("unchanged", self.baseline), ("slowed", slowed)):
                 started = time.perf_counter()
                 timing = time_models(RUNTIME, "cpu", self.baseline, side, *gate_protocol(self.settings))
                 d = decide_ab(timing.ratios, self.settings.alpha, self.settings.min_effect)
                 seconds = round(time.perf_counter() - started, 2)
-                decided[kind].append(Candidate(_rounded(d), seconds, [round(r, 5) for r in timing.ratios]))
+                decided[kind].append(gate_trial(_rounded(d), seconds, [round(r, 5) for r in timing.ratios]))
                 self.log(f"ab {kind} {i + 1}: {d.describe()} -> {d.verdict}")
         return _table("ab", planted, decided, [], None)
 
@@ -177,9 +180,9 @@ class GateQuality:
 
         planted = self.plant(fraction)
         machine = machine_class("cpu")
-        before = self.meter.measure()  # the calibration before the first run
+        before = self.meter.measure()  # the peak measurement before the first run
 
-        def timed(side: Side) -> Run:  # one run and the calibration after it, which is the next run's before
+        def timed(side: Side) -> Run:  # one run and the peak measurement after it, which is the next run's before
             nonlocal before
             run = Run(self.run_median_ms(side), before, self.meter.measure())
             before = run.after
@@ -187,29 +190,29 @@ class GateQuality:
 
         started = time.perf_counter()
         base_runs = [timed(self.baseline) for _ in range(self.latency.runs)]
-        record_s = time.perf_counter() - started  # what one record's R runs cost, calibrations included
-        kinds = [("unchanged", self.baseline), ("slowed", planted.side)] * self.candidates
+        record_s = time.perf_counter() - started  # what one record's R runs cost, peak measurements included
+        kinds = [("unchanged", self.baseline), ("slowed", planted.side)] * self.trials
         runs: list[list[Run]] = [[] for _ in kinds]
         for _ in range(self.latency.runs):  # round-robin: each record's runs are minutes apart
             for i, (_, side) in enumerate(kinds):
                 runs[i].append(timed(side))
         base = _series(base_runs, machine)
-        decided: dict[str, list[Candidate]] = {"unchanged": [], "slowed": []}
-        for (kind, _), cand_runs in zip(kinds, runs, strict=True):
-            cur = _series(cand_runs, machine)
+        decided: dict[str, list[GateTrial]] = {"unchanged": [], "slowed": []}
+        for (kind, _), trial_runs in zip(kinds, runs, strict=True):
+            cur = _series(trial_runs, machine)
             d = decide_records(base, cur, self.settings.records_alpha, self.settings.records_min_effect)
             references = [round(r, 3) for r in run_references(cur, common_kernels(base, cur))]
-            medians = [round(r.median_ms, 4) for r in cand_runs]
-            decided[kind].append(Candidate(_rounded(d), round(record_s, 2), medians, references))
+            medians = [round(r.median_ms, 4) for r in trial_runs]
+            decided[kind].append(gate_trial(_rounded(d), round(record_s, 2), medians, references))
             self.log(f"records {kind}: {d.describe()} -> {d.verdict}")
         base_references = [round(r, 3) for r in run_references(base, common_kernels(base))]
         return _table("records", planted, decided, [round(r.median_ms, 4) for r in base_runs], base_references)
 
 
 def _series(runs: list[Run], machine: str) -> RunSeries:
-    """A candidate's runs as the gate reads a latency record's: medians, calibrations in (before, after) pairs."""
-    calibrations = [c for r in runs for c in (r.before, r.after)]
-    return RunSeries([r.median_ms for r in runs], calibrations, machine)
+    """A trial's runs as the gate reads a latency record's: medians, peak measurements in (before, after) pairs."""
+    peaks = [p for r in runs for p in (r.before, r.after)]
+    return RunSeries([r.median_ms for r in runs], peaks, machine)
 
 
 def _rounded(d: RatioDecision) -> RatioDecision:
@@ -221,7 +224,7 @@ def _rounded(d: RatioDecision) -> RatioDecision:
 def _table(
     mode: str,
     planted: Planted,
-    decided: dict[str, list[Candidate]],
+    decided: dict[str, list[GateTrial]],
     base_runs: list[float],
     base_references: list[float] | None,
 ) -> QualityTable:
@@ -233,7 +236,7 @@ def _table(
         measured_slowdown=round(float(np.median([c.decision.ratio for c in slowed])) - 1, 5),
         false_alarms=sum(c.decision.verdict == "regressed" for c in unchanged),
         detections=sum(c.decision.verdict == "regressed" for c in slowed),
-        candidates=len(unchanged),
+        candidates=len(unchanged),  # the record's field: trials of each kind
         seconds_per_decision=round(float(np.median([c.seconds for c in unchanged + slowed])), 2),
         baseline_runs_ms=base_runs,
         unchanged=unchanged,

@@ -1,6 +1,6 @@
 """Latency of a session's deployed models: timed calls on real test images, in several runs per runtime
 spread over the session, then one record per (category, device) with an entry per runtime, the compute
-floor (counted FLOPs over the device's peak rate, calibrated around each run), the runtime's layer floor
+floor (counted FLOPs over the device's peak rate, measured around each run), the runtime's layer floor
 (its own time for the model's dense ops, measured after each run: what the portable floor judges) and the
 platform.
 
@@ -24,13 +24,13 @@ from inspectnet.names import latency_record_name
 from inspectnet.records import LatencyRun, RuntimeLatency
 
 if TYPE_CHECKING:
-    from inspectnet.criteria import RunKey
+    from inspectnet.deploy.dense import DenseOp
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
     from inspectnet.measure.compute import FlopCount
-    from inspectnet.measure.kernels import DenseOp
-    from inspectnet.measure.layers import LayerCalibration, LayerMeter
-    from inspectnet.measure.peak import PeakCalibration, PeakMeter
+    from inspectnet.measure.layers import LayerMeter, LayerTiming
+    from inspectnet.measure.peak import PeakMeasurement, PeakMeter
+    from inspectnet.names import RunKey
 
 
 @dataclass(frozen=True)
@@ -69,25 +69,25 @@ def drive(sampler: Sampler, rounds: int) -> None:
         sampler.target(*args)
 
 
-_Run = tuple[LatencyRun, "PeakCalibration", "PeakCalibration", "LayerCalibration"]  # a run, peak before/after, layers
+_Run = tuple[LatencyRun, "PeakMeasurement", "PeakMeasurement", "LayerTiming"]  # a run, peak before/after, layers
 
 
 @dataclass
 class LatencyRecorder:
     """Collects each runtime's runs (a test per run; runs of one case are spread over the session) and
-    rewrites the (category, device) record after each. The device's peak rate is calibrated before the
-    first run and after every run; a run's floor uses the calibrations on both sides of it."""
+    rewrites the (category, device) record after each. The device's peak rate is measured before the
+    first run and after every run; a run's floor uses the peak measurements on both sides of it."""
 
     session: Session
     protocol: Protocol = field(default_factory=Protocol)
     _meters: dict[str, PeakMeter] = field(default_factory=dict)
-    _last: dict[str, PeakCalibration] = field(default_factory=dict)
+    _last: dict[str, PeakMeasurement] = field(default_factory=dict)
     _flops: dict[RunKey, FlopCount] = field(default_factory=dict)
     _ops: dict[RunKey, Counter[DenseOp]] = field(default_factory=dict)  # each model's dense ops, captured once
     _layer_meters: dict[tuple[RunKey, str, str], LayerMeter] = field(default_factory=dict)
-    _runs: dict[
-        tuple[RunKey, str, str], list[tuple[LatencyRun, PeakCalibration, PeakCalibration, LayerCalibration]]
-    ] = field(default_factory=dict)
+    _runs: dict[tuple[RunKey, str, str], list[tuple[LatencyRun, PeakMeasurement, PeakMeasurement, LayerTiming]]] = (
+        field(default_factory=dict)
+    )
     _entries: dict[tuple[RunKey, str], dict[str, RuntimeLatency]] = field(default_factory=dict)
 
     def sampler(self, run: RunKey, runner: Runner, wrap: Callable[[Any], Any] | None = None) -> Sampler:
@@ -97,7 +97,7 @@ class LatencyRecorder:
         call = runner.call if wrap is None else wrap(runner.call)
         return Sampler(call, placed, Timer(sync=runner.sync), self.protocol.warmup)
 
-    def calibrate(self, device: str) -> PeakCalibration:
+    def measure_peak(self, device: str) -> PeakMeasurement:
         """The device's peak float32 rate now (the meter's kernels are built once per device)."""
         from inspectnet.measure.peak import PeakMeter
 
@@ -106,9 +106,9 @@ class LatencyRecorder:
         self._last[device] = self._meters[device].measure()
         return self._last[device]
 
-    def before_run(self, device: str) -> PeakCalibration:
-        """The calibration a run starts from: the one after the previous run on ``device``, or a new one."""
-        return self._last[device] if device in self._last else self.calibrate(device)
+    def before_run(self, device: str) -> PeakMeasurement:
+        """The peak measurement a run starts from: the one after the previous run on ``device``, or a new one."""
+        return self._last[device] if device in self._last else self.measure_peak(device)
 
     def flops(self, run: RunKey) -> FlopCount:
         from inspectnet.measure.compute import count_flops
@@ -132,30 +132,30 @@ class LatencyRecorder:
         return self._layer_meters[key]
 
     def record(
-        self, run: RunKey, runner: Runner, sampler: Sampler, before: PeakCalibration, started: str
+        self, run: RunKey, runner: Runner, sampler: Sampler, before: PeakMeasurement, started: str
     ) -> tuple[RuntimeLatency, Path]:
-        """Add ``sampler``'s run (calibrating after it: the peak rate, then the runtime's layer floor) to the
+        """Add ``sampler``'s run (measuring after it: the peak rate, then the runtime's layer floor) to the
         runtime's entry; rewrite the record with it."""
         from inspectnet.hostinfo import machine_class
 
         device, profile = runner.device, self.session.options.profile
-        after = self.calibrate(device)
+        after = self.measure_peak(device)
         layers = self.layer_meter(run, runner.runtime, device).measure()
         runs = self._runs.setdefault((run, device, runner.runtime), [])
         runs.append((latency_run(len(runs), started, sampler.warmup_s, sampler.timed_s), before, after, layers))
         timed_s = [s / 1e3 for r, *_ in runs for s in r.samples_ms]
         stats = statistics(timed_s, warmup=self.protocol.warmup)
-        calibrations = [c for _, b, a, _ in runs for c in (b, a)]
-        floor = Floor(self.flops(run).total, max(c.flops_per_s for c in calibrations))
+        peaks = [p for _, b, a, _ in runs for p in (b, a)]
+        floor = Floor(self.flops(run).total, max(p.flops_per_s for p in peaks))
         entry = latency_entry(
             runtime=runner.runtime,
             stats=stats,
             runs=[r for r, *_ in runs],
             tail=warmup_tail([s / 1e3 for s in runs[0][0].samples_ms]),
-            calibrations=calibrations,
+            peaks=peaks,
             floor_ms=floor.ms,
             efficiency=floor.efficiency(stats.median_ms),
-            layer_calibrations=[c for *_, c in runs],
+            layer_timings=[t for *_, t in runs],
             budget=profile.budget(device, runner.runtime, machine_class(device)),
             budget_source=profile.path.name,
             records=str(self.session.options.report_dir),

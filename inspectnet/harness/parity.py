@@ -20,11 +20,11 @@ from inspectnet.names import parity_record_name
 MIN_MASK_IOU = 0.99  # a way out reproduces the checkpoint's masks: at most 1% of an image's mask pixels differ
 
 if TYPE_CHECKING:
-    from inspectnet.criteria import RunKey
     from inspectnet.deploy.runtimes import Runner
     from inspectnet.harness.session import Session
     from inspectnet.measure.deployment import PathComparison
     from inspectnet.models.features import FeatureCache
+    from inspectnet.names import RunKey
 
 
 def run_outputs(runner: Runner, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -39,7 +39,7 @@ class Exact:
 
     outputs: dict[str, np.ndarray]
     band: tuple[float, float]  # the reference's own error on the normalised (score, map)
-    distance_band: float  # twice the reference's largest patch-score error: candidates this close are tied
+    distance_band: float  # twice the reference's largest patch-score error: options this close are tied
     ties: dict[int, TiedScores]  # images (by position) whose score sits on a jump
 
 
@@ -123,20 +123,20 @@ def check_against(
     ``reference_fp32_error``; the verdict from ``runner`` as deployed. With the backbone's ``layers``, also
     the stage table, from ``runner``'s traced twin (``Runner.traced``; without one, the graph's own outputs
     are the only stages reached), on the ``TRACED_IMAGES`` images whose outputs differ most."""
-    candidate = run_outputs(runner, images)
-    result = compare(reference, candidate, names, tolerance, exact.band, exact.ties)
+    compared = run_outputs(runner, images)
+    result = compare(reference, compared, names, tolerance, exact.band, exact.ties)
     against_fp64 = {
         side: compare(exact.outputs, outputs, names, tolerance, ties=exact.ties).max_abs_error
-        for side, outputs in (("reference", reference), ("candidate", candidate))
+        for side, outputs in (("reference", reference), ("candidate", compared))  # the JSON keys
     }
     if layers is None:
         return replace(result, reference_fp32_error=against_fp64)
     n = len(names)
-    worst = worst_images(reference, candidate, n, TRACED_IMAGES)
+    worst = worst_images(reference, compared, n, TRACED_IMAGES)
     traced = run_outputs(runner.traced(), images[worst]) if runner.traced is not None else {}
-    ref, ex, cand = (select(o, worst, n) for o in (reference, exact.outputs, candidate))
+    ref, ex, comp = (select(o, worst, n) for o in (reference, exact.outputs, compared))
     flips = {"label": result.label_flips, "mask": result.mask_pixel_flips}
-    stages = stage_table(layers, ref, {**traced, **cand}, reference_bands(layers, ref, ex), flips)
+    stages = stage_table(layers, ref, {**traced, **comp}, reference_bands(layers, ref, ex), flips)
     return replace(
         result, reference_fp32_error=against_fp64, stages=stages, stage_images=tuple(names[i] for i in worst)
     )
@@ -228,10 +228,10 @@ class ParityChecker:
         reference, note = checkpoint_path(given.checkpoint.path, given.spec.method, files)
         size = session.spec(run).image_size
         note = note if any(s != (size, size) for s in sizes) else ""  # resizing matters only to other sizes
-        candidate, settings = export_path(export, files)
+        compared, settings = export_path(export, files)
         order = stage_order(list(session.spec(run).layers))
         tolerance = session.options.profile.parity.tolerance
-        comparison = compare_paths(reference, candidate, names, tolerance, order, note)
+        comparison = compare_paths(reference, compared, names, tolerance, order, note)
         ran = settings["inference_precision_hint"]
         if ran != "f32" and not comparison.agrees:  # the inferencer's default precision: is it the cause?
             f32 = compare_paths(reference, export_path(export, files, "f32")[0], names, tolerance, order, note)
@@ -260,21 +260,22 @@ class ParityChecker:
         exported with InspectNet's stable distances (``Session.stable_exported``), checked against its own torch
         model (parity at the tolerance) and against the checkpoint's decisions (labels and masks of anomalib's
         arithmetic, the checkpoint as it is) on the parity images. None for anything else."""
-        from inspectnet.deploy.runtimes import exported_runner, torch_runner
+        from inspectnet.deploy.runtimes import runtime as registered
+        from inspectnet.deploy.runtimes import torch_runner
 
-        session = self.session
-        if session.given(run) is None or run.method != "patchcore" or runtime not in ("onnxruntime", "openvino"):
+        session, graph = self.session, registered(runtime)
+        if session.given(run) is None or run.method != "patchcore" or graph.user_export is None:
             return None
         deployment, exported = session.stable_exported(run)
         chosen, names = self.images(run)
         images = session.test_images(run, chosen)
         size, tolerance = session.spec(run).image_size, session.options.profile.parity.tolerance
         stable_torch = run_outputs(torch_runner(deployment.module, "cpu", size), images)
-        candidate = run_outputs(exported_runner(exported, runtime, "cpu", size), images)
-        parity = compare(stable_torch, candidate, names, tolerance)
+        compared = run_outputs(graph.exported_runner(exported, "cpu", size), images)
+        parity = compare(stable_torch, compared, names, tolerance)
         checkpoint = self.reference(run, "cpu")
-        decisions = compare(checkpoint, candidate, names, float("inf"))  # flips only: the scores may move
-        ious = [mask_iou(a, b) for a, b in zip(checkpoint["pred_mask"], candidate["pred_mask"], strict=True)]
+        decisions = compare(checkpoint, compared, names, float("inf"))  # flips only: the scores may move
+        ious = [mask_iou(a, b) for a, b in zip(checkpoint["pred_mask"], compared["pred_mask"], strict=True)]
         return WayOut(exported.directory, parity, decisions.label_flips, min(ious), len(names))
 
 

@@ -18,9 +18,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from inspectnet.builders import fp32_error, tied_scores
+from inspectnet.builders import fp32_error, parity_margin_record, tied_scores
 from inspectnet.deploy.postprocess import calibrate, deployed
 from inspectnet.harness.parity import ParityChecker, check_against, exact_of, run_outputs
 from inspectnet.records import (
@@ -28,15 +26,13 @@ from inspectnet.records import (
     MarginRow,
     MarginSummary,
     ParityMarginRecord,
-    Perturbations,
-    now,
 )
 
 if TYPE_CHECKING:
     import torch
 
-    from inspectnet.criteria import RunKey
     from inspectnet.harness.session import Session
+    from inspectnet.names import RunKey
 
 NOISE = 1e-6
 NOISE_SEEDS = (0, 1, 2)
@@ -88,6 +84,7 @@ def measure(session: Session, run: RunKey) -> MarginCategory:
     import torch
 
     from inspectnet.deploy import runtimes
+    from inspectnet.deploy.export import ONNX
 
     checker = ParityChecker(session)
     chosen, names = checker.images(run)
@@ -98,10 +95,8 @@ def measure(session: Session, run: RunKey) -> MarginCategory:
     rows: list[MarginRow] = []
     try:
         for variant, module, exported in _variants(session, run):
-            runners = {
-                "onnxruntime": runtimes.onnxruntime_runner(exported.onnx, "cpu", size),
-                "openvino": runtimes.openvino_runner(exported.openvino, size),
-            }
+            graph = (r for r in runtimes.on("cpu", exported=True) if r.exporter is ONNX)  # the variants' exports
+            runners = {r.name: r.exported_runner(exported, "cpu", size) for r in graph}
             for threads in THREADS:
                 torch.set_num_threads(threads)
                 reference = run_outputs(runtimes.torch_runner(module.to("cpu"), "cpu", size), images)
@@ -145,22 +140,13 @@ def summarise(rows: list[MarginRow], tolerance: float) -> dict[str, MarginSummar
     return out
 
 
-def worst(categories: list[MarginCategory]) -> float:
-    return float(np.max([s.max_normalised_error for c in categories for s in c.summary.values()]))
-
-
 def margin_record(categories: list[MarginCategory], tolerance: float, goal: float) -> ParityMarginRecord:
     """Every category's margin, the perturbations that were applied and the worst normalised error."""
-    return ParityMarginRecord(
-        perturbations=Perturbations(
-            torch_threads=list(THREADS),
-            feature_noise_relative=NOISE,
-            noise_and_model_seeds=list(NOISE_SEEDS),
-            runtimes=sorted({r for c in categories for r in c.summary}),
-        ),
+    return parity_margin_record(
+        categories,
         tolerance=tolerance,
         goal=goal,
-        worst_normalised_error=worst(categories),
-        categories=categories,
-        created=now(),
+        torch_threads=THREADS,
+        feature_noise_relative=NOISE,
+        seeds=NOISE_SEEDS,
     )

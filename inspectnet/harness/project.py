@@ -303,7 +303,7 @@ def _criteria_tables(
 
 
 def _latency_tables(packaged_profile: Profile) -> list[str]:
-    from inspectnet.names import RUNTIMES
+    from inspectnet.criteria.latency import EVERY
 
     lines = [
         "# Latency, the portable floor: layer efficiency = the runtime's own time for the model's convolutions and",
@@ -317,12 +317,11 @@ def _latency_tables(packaged_profile: Profile) -> list[str]:
         floors = budgets.floors
         if not floors:
             continue
-        present = tuple(r for r in RUNTIMES if r in floors)
-        shared = floors[present[0]] if set(floors) == set(RUNTIMES) else None
+        shared = floors.get(EVERY)
         lines += ["", f"[latency.{device}]"]
         if shared is not None:
             lines.append(f"min_layer_efficiency = {_num(shared)}")
-        for runtime in present:
+        for runtime in (r for r in floors if r != EVERY):
             if floors[runtime] != shared:
                 lines += ["", f"[latency.{device}.{runtime}]", f"min_layer_efficiency = {_num(floors[runtime])}"]
     return [*lines, ""]

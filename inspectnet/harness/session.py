@@ -13,16 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspectnet.builders import dataset_info, evaluation_record
+from inspectnet.builders import dataset_info, evaluation_record, export_info
 from inspectnet.criteria import Plan, Profile, RunKey
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
-from inspectnet.harness.given import GivenModel
+from inspectnet.harness.source import Fitted, RunSource, Sources
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score, with_intervals
 from inspectnet.models.features import FeatureCache
-from inspectnet.models.weights import ResolvedWeights, WeightsSpec, resolve
-from inspectnet.names import RUNTIMES
 from inspectnet.records import EvalRecord, ExportInfo, GivenExport, Record
 from inspectnet.report.emit import Publisher, RecordSink
 
@@ -31,11 +29,12 @@ if TYPE_CHECKING:
     from torch import nn
 
     from inspectnet.deploy.calibration import Calibration
-    from inspectnet.deploy.export import Exported
+    from inspectnet.deploy.export import Exported, Exporter
     from inspectnet.deploy.runtimes import Runner
+    from inspectnet.harness.given import GivenModel
     from inspectnet.models.inputs import CategoryInputs
-    from inspectnet.models.store import Checkpoint
     from inspectnet.models.train import ModelSpec
+    from inspectnet.models.weights import ResolvedWeights, WeightsSpec
 
 
 @dataclass(frozen=True)
@@ -61,8 +60,9 @@ class SessionOptions:
         return self.identity if self.identity is not None else builtin(self.dataset)
 
 
-def _seed(run: RunKey) -> int:
-    return run.seed
+def _run_of(spec: ModelSpec) -> RunKey:
+    """The run a model spec is (at the plan's coreset: a sweep's models share their run's weights)."""
+    return RunKey(spec.method, spec.category, spec.seed)
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,10 @@ class Session:
     _categories: dict[str, tuple[Category, str]] = field(default_factory=dict)
     _inputs: dict[str, CategoryInputs] = field(default_factory=dict)
     _weights: dict[str, ResolvedWeights] = field(default_factory=dict)
+    _sources: dict[RunKey, RunSource] = field(default_factory=dict)
     _evaluations: dict[RunKey, Evaluation] = field(default_factory=dict)
     _deployments: dict[RunKey, Deployment] = field(default_factory=dict)
-    _exports: dict[RunKey, Exported] = field(default_factory=dict)
+    _exports: dict[tuple[RunKey, str], Exported] = field(default_factory=dict)  # (run, exporter name)
 
     # ---------------------------------------------------------------- the plan and its inputs
 
@@ -102,18 +103,26 @@ class Session:
     def plan(self) -> Plan:
         return self.options.profile.plan
 
+    @property
+    def sources(self) -> Sources:
+        """Which runs this session judges and where each one's model comes from."""
+        o = self.options
+        return Sources(self.plan, o.weights, o.store_dir, o.given, o.exports, o.categories, o.seeds, o.train_missing)
+
+    def source(self, run: RunKey) -> RunSource:
+        """Where ``run``'s model comes from: trained here, or a user's checkpoint (memoised)."""
+        if run not in self._sources:
+            self._sources[run] = self.sources.of(run)
+        return self._sources[run]
+
     def given(self, run: RunKey) -> GivenModel | None:
         """The user's checkpoint that is ``run``, when the session judges given models."""
-        return next((g for g in self.options.given if g.run == run), None)
+        return self.source(run).given
 
     def base_run(self, method: str, category: str) -> RunKey | None:
         """The model a category's latency and parity are measured on: the plan's base run, or with given
         models the given one of ``method`` on ``category`` (lowest seed); None when there is none."""
-        given = self.options.given
-        if not given or (self.options.train_missing and category not in {g.run.category for g in given}):
-            return self.plan.base_run(method, category)
-        mine = sorted((g.run for g in given if (g.run.method, g.run.category) == (method, category)), key=_seed)
-        return mine[0] if mine else None
+        return self.sources.base_run(method, category)
 
     def measured_run(self, category: str) -> RunKey | None:
         """The model whose latency and parity a category's tests measure: PatchCore's base run; with given
@@ -121,8 +130,7 @@ class Session:
         return self.base_run("patchcore", category) or self.base_run("padim", category)
 
     def runs(self) -> list[RunKey]:
-        o = self.options
-        return self.plan.judged((g.run for g in o.given), o.categories, o.seeds, o.train_missing)
+        return self.sources.runs()
 
     def prepare(self) -> None:
         """Validate every planned category and resolve every backbone's weights up front, so a user's bad
@@ -156,22 +164,14 @@ class Session:
 
     def weights_for(self, spec: ModelSpec) -> ResolvedWeights:
         """``spec``'s backbone weights: those inside the user's checkpoint for a given model, else --weights'."""
-        given = self.given(RunKey(spec.method, spec.category, spec.seed))
-        key = f"{spec.category}|{spec.seed}|{spec.method}" if given is not None else spec.backbone
+        source = self.source(_run_of(spec))
+        key = source.weights_key(spec)
         if key not in self._weights:
-            if given is not None:
-                self._weights[key] = given.weights(self.options.store_dir)
-            else:
-                self._weights[key] = resolve(self.options.weights, spec.backbone, self.options.store_dir)
+            self._weights[key] = source.weights(spec)
         return self._weights[key]
 
     def spec(self, run: RunKey) -> ModelSpec:
-        from inspectnet.models.train import default_spec
-
-        given = self.given(run)
-        if given is not None:
-            return given.spec
-        return default_spec(run.method, run.category, run.seed, self.plan.coreset_of(run))  # type: ignore[arg-type]
+        return self.source(run).spec()
 
     def feature_identity(self, spec: ModelSpec) -> str:
         """The feature cache's key for a model's backbone on its category (dropped per category)."""
@@ -198,7 +198,7 @@ class Session:
     def stable(self, spec: ModelSpec) -> bool:
         """PatchCore with InspectNet's stable distances, for the models it trains; a user's checkpoint is judged
         with anomalib's own arithmetic, which is what its thresholds were set on and its exports compute."""
-        return self.given(RunKey(spec.method, spec.category, spec.seed)) is None
+        return self.source(_run_of(spec)).stable
 
     def build_model(self, spec: ModelSpec, head: dict[str, Any], stable: bool | None = None) -> nn.Module:
         from inspectnet.models.train import build, load_head
@@ -213,20 +213,14 @@ class Session:
             self._evaluations[run] = self._evaluate(run)
         return self._evaluations[run]
 
-    def _head(
-        self, run: RunKey, spec: ModelSpec, inputs: CategoryInputs, fp: str, timings: dict[str, float]
-    ) -> tuple[dict[str, Any], Checkpoint, bool]:
+    def _head(self, run: RunKey, spec: ModelSpec, inputs: CategoryInputs, fp: str, timings: dict[str, float]) -> Fitted:
         """The fitted head of ``run``: the given checkpoint's, or trained (or loaded from the store)."""
-        from inspectnet.models.store import ArtifactStore, Checkpoint, spec_key
         from inspectnet.models.train import build, fit, head_state
 
-        given = self.given(run)
-        if given is not None:
-            _, head = given.load()
-            c = given.checkpoint
-            return head, Checkpoint("user checkpoint (--model)", c.path, c.sha256, c.size_bytes), False
         identity = self.feature_identity(spec)
-        key_spec = self.model_key(spec, fp)
+
+        def key() -> dict[str, Any]:
+            return self.model_key(spec, fp)
 
         def train() -> dict[str, Any]:
             model = build(spec, self.weights_for(spec)).to(self.options.device)
@@ -236,7 +230,7 @@ class Session:
                 timings["coreset"] = fitted.coreset_s
             return head_state(model)
 
-        return ArtifactStore(self.options.store_dir).get_or_create(spec_key(key_spec), key_spec, train)
+        return self.source(run).head(key, train)
 
     def _evaluate(self, run: RunKey) -> Evaluation:
         from inspectnet.models.train import scoring
@@ -273,7 +267,7 @@ class Session:
             trained_this_session=created,
             timings_s=timings,
             device=self.options.device,
-            source=given.source() if (given := self.given(run)) is not None else None,
+            source=self.source(run).provenance(),
             tolerances=self.options.profile.image_auroc_tolerances(),
         )
         return Evaluation(record, self.options.report_dir / f"{run.name}.json", predictions, head, inputs)
@@ -290,19 +284,13 @@ class Session:
 
     def deployment(self, run: RunKey) -> Deployment:
         """The deployed model of ``run`` (memoised): thresholds and normalisation from its evaluation."""
-        from inspectnet.deploy.calibration import Calibration
-        from inspectnet.deploy.postprocess import calibrate, deployed
+        from inspectnet.deploy.postprocess import deployed
 
         if run not in self._deployments:
             for other in [k for k in self._deployments if k.category != run.category]:
                 del self._deployments[other]  # one category's models at a time, as for inputs
             evaluation = self.evaluate(run)
-            predictions, inputs = evaluation.predictions, evaluation.inputs
-            given = self.given(run)
-            if given is not None and given.checkpoint.thresholds is not None:  # the user's own, never recalibrated
-                calibration = Calibration(**given.checkpoint.thresholds)
-            else:
-                calibration = calibrate(predictions.scores, predictions.maps, inputs.labels, inputs.masks)
+            calibration = self.source(run).calibration(evaluation.predictions, evaluation.inputs)
             module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
             identity = {
                 "checkpoint_sha256": evaluation.record.checkpoint.sha256,
@@ -313,20 +301,22 @@ class Session:
             self._deployments[run] = Deployment(run, module, calibration, identity)
         return self._deployments[run]
 
-    def exported(self, run: RunKey) -> Exported:
-        """ONNX + OpenVINO IR of ``run``'s deployed model, from the store when intact (memoised)."""
-        from inspectnet.deploy.export import export
+    def exported(self, run: RunKey, exporter: Exporter | None = None) -> Exported:
+        """``exporter``'s export of ``run``'s deployed model (default: ONNX + OpenVINO IR), from the store when
+        intact (memoised)."""
+        from inspectnet.deploy.export import ONNX, export
 
-        if run not in self._exports:
+        exporter = exporter or ONNX
+        key = (run, exporter.name)
+        if key not in self._exports:
             deployment = self.deployment(run)
             module = deployment.module.to("cpu")  # export on the CPU; the graph is device-neutral
+            size, store, identity = self.spec(run).image_size, self.options.store_dir, deployment.identity
             try:
-                self._exports[run] = export(
-                    module, self.spec(run).image_size, self.options.store_dir, deployment.identity, label=run.test_id
-                )
+                self._exports[key] = export(module, size, store, identity, label=run.test_id, exporter=exporter)
             finally:
                 module.to(self.options.device)
-        return self._exports[run]
+        return self._exports[key]
 
     def stable_exported(self, run: RunKey) -> tuple[Deployment, Exported]:
         """A user's PatchCore checkpoint deployed with InspectNet's stable distances instead of anomalib's (same
@@ -334,16 +324,15 @@ class Session:
         record naming the scoring. The way out when anomalib's own float32 arithmetic cannot meet a tolerance."""
         from inspectnet.deploy.export import export
         from inspectnet.deploy.postprocess import deployed
-        from inspectnet.models.stable import SCORING
+        from inspectnet.models.train import scoring
 
-        base = self.deployment(run)
-        model = self.build_model(self.spec(run), self.evaluate(run).head, stable=True)
-        stable = Deployment(
-            run, deployed(model, base.calibration), base.calibration, {**base.identity, "scoring": SCORING}
-        )
+        base, spec = self.deployment(run), self.spec(run)
+        model = self.build_model(spec, self.evaluate(run).head, stable=True)
+        identity = {**base.identity, "scoring": scoring(spec)}
+        stable = Deployment(run, deployed(model, base.calibration), base.calibration, identity)
         module = stable.module.to("cpu")
         label = f"{run.test_id} (stable distances)"
-        return stable, export(module, self.spec(run).image_size, self.options.store_dir, stable.identity, label=label)
+        return stable, export(module, spec.image_size, self.options.store_dir, stable.identity, label=label)
 
     def write_anomalib_checkpoint(self, run: RunKey, path: Path) -> Path:
         """``run``'s deployed model as a checkpoint anomalib loads (``Patchcore.load_from_checkpoint`` /
@@ -361,43 +350,40 @@ class Session:
 
     def given_export(self, run: RunKey, runtime: str) -> Path | None:
         """The user's own export of ``run`` for ``runtime`` (``--export``), checked instead of exporting."""
-        if self.given(run) is None:
-            return None
-        return next((p for c, r, p in self.options.exports if (c, r) == (run.category, runtime)), None)
+        return self.source(run).export(runtime)
 
     def export_block(self, run: RunKey, runtime: str) -> ExportInfo | GivenExport | None:
         """What a record says ``runtime`` ran: the user's export, InspectNet's export, or nothing (torch)."""
-        from inspectnet.builders import export_info, given_export_info
-        from inspectnet.deploy.runtimes import graph_signature
+        from inspectnet.deploy.runtimes import runtime as registered
 
-        if runtime == "torch":
+        exporter = registered(runtime).exporter
+        if exporter is None:
             return None
-        given = self.given_export(run, runtime)
-        if given is not None:
-            return given_export_info(given, *graph_signature(given))
-        return export_info(self.exported(run))
+        return self.source(run).export_block(runtime, lambda: export_info(self.exported(run, exporter)))
 
     def runner(self, run: RunKey, runtime: str, device: str | None = None) -> Runner:
-        """``run``'s deployed model on ``runtime`` (torch | onnxruntime | openvino) on ``device`` (default:
-        the session's; OpenVINO runs on its CPU plugin)."""
+        """``run``'s deployed model on ``runtime`` (a registry name: ``deploy.runtimes``) on ``device``
+        (default: the session's): the torch module itself, InspectNet's export, or the user's own export."""
         import copy
 
-        from inspectnet.deploy import runtimes
+        from inspectnet.deploy.runtimes import runtime as registered
+        from inspectnet.deploy.runtimes import torch_runner
 
-        size, device = self.spec(run).image_size, device or self.options.device
-        if runtime == "torch":
+        row, size, device = registered(runtime), self.spec(run).image_size, device or self.options.device
+        if row.exporter is None:  # the reference: the deployed module itself
             module = self.deployment(run).module
             if device != self.options.device:
                 module = copy.deepcopy(module)
-            return runtimes.torch_runner(module, device, size)
-        if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
-        given = self.given_export(run, runtime)
-        if given is None:
-            return runtimes.exported_runner(self.exported(run), runtime, device, size)
-        if runtime == "onnxruntime":
-            return runtimes.onnxruntime_runner(given, device, size, given=True)
-        return runtimes.openvino_runner(given, size, given=True)
+            return torch_runner(module, device, size)
+        exporter = row.exporter
+
+        def ours() -> Runner:  # InspectNet's own export of the run
+            return row.exported_runner(self.exported(run, exporter), device, size)
+
+        def theirs(path: Path) -> Runner:  # a user's own export: fed un-normalised images, outputs mapped by name
+            return row.runner(path, device, size, given=True)
+
+        return self.source(run).runner(runtime, ours, theirs)
 
     # ---------------------------------------------------------------- records to the reporting plugin
 

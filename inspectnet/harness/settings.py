@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspectnet.criteria import CriteriaError, Profile, RunKey, load_profile, packaged
+from inspectnet.criteria import CriteriaError, Profile, load_profile, packaged
 from inspectnet.criteria.project import RunTable
 from inspectnet.data.layout import HOW_TO_POINT
 from inspectnet.data.licences import DatasetIdentity, IdentityError, resolve
 from inspectnet.models.weights import WeightsError, WeightsSpec, parse_weights
+from inspectnet.names import RunKey
 
 if TYPE_CHECKING:
     from inspectnet.harness.given import GivenModel
@@ -143,6 +144,18 @@ def resolve_values(values: RunValues) -> Resolved:
         raise SettingsError(str(exc)) from None
 
 
+def _check_runtimes(profile: Profile) -> None:
+    """Every runtime a profile's latency tables name is one the registry has."""
+    from inspectnet.deploy.runtimes import NAMES
+
+    for device, budgets in profile.budgets.items():
+        unknown = sorted(budgets.runtimes() - set(NAMES))
+        if unknown:
+            raise SettingsError(
+                f"{profile.path}: unknown runtime latency.{device}.{unknown[0]} (known: {', '.join(NAMES)})"
+            )
+
+
 def _resolve(values: RunValues) -> Resolved:
     project = _project_profile(values)
     run = project.run if project is not None else None
@@ -168,6 +181,7 @@ def _resolve(values: RunValues) -> Resolved:
             f"{PREFIX}baseline {baseline}: no such directory; give a reports root (it holds eval_harness/)"
         )
     profile = project if project is not None else load_profile(packaged(dataset), values.categories)
+    _check_runtimes(profile)
     weights = values.weights
     if weights is None and run is not None and run.weights is not None:
         weights = parse_weights(run.weights)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspectnet.builders import threshold_record
-from inspectnet.criteria import RunKey
 from inspectnet.harness.session import Session
 from inspectnet.measure.thresholds import Origin, limit_problem, measure, problems
+from inspectnet.names import RunKey
 from inspectnet.records import ThresholdRecord
 
 

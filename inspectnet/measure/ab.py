@@ -14,7 +14,7 @@ effect. Two ways out, each deciding on units that are independent of that drift:
   between runs, not between calls, sets the width. A machine's speed also moves between sessions (a 7% drift
   between two records of one machine was measured), so each run's median is first put at a reference speed
   measured in that same run: ``median_ms x reference``, where a run's reference is the geometric mean, over
-  the peak calibrations before and after it, of the geometric mean of their kernel rates (the kernels both
+  the peak measurements before and after it, of the geometric mean of their kernel rates (the kernels both
   records measured). Geometric means, so that no single kernel (the best one, say) sets the reference, and
   a uniform slowdown of the machine cancels. Two guards make the verdict ``undecided`` instead: records of
   other machine classes (models and kernels do not move alike between CPUs: the peak rate moved 1.64x
@@ -31,15 +31,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from inspectnet.measure.latency import Timer
 from inspectnet.typed_json import OMITTED_WHEN_NONE
-
-if TYPE_CHECKING:
-    from inspectnet.measure.peak import PeakCalibration
 
 MODES = {
     "ab": "A/B: both models timed alternately in one process (ABBA blocks); median block ratio, sign-test interval",
@@ -212,12 +209,31 @@ def decide_runs(
     return RatioDecision("records", ratio, lo, hi, 1 - alpha, units, verdict_of(ratio, lo, hi, min_effect))
 
 
+class KernelRated(Protocol):
+    """One kernel's rate in a peak measurement: ``measure.peak.KernelRate``, or a record's copy of one."""
+
+    @property
+    def runtime(self) -> str: ...
+    @property
+    def kernel(self) -> str: ...
+    @property
+    def gflops_per_s(self) -> float: ...
+
+
+class PeakRates(Protocol):
+    """A peak measurement as the records-only decision reads it: ``measure.peak.PeakMeasurement``, or a latency
+    record's copy of one (``records.PeakMeasurementInfo``)."""
+
+    @property
+    def kernels(self) -> Sequence[KernelRated]: ...
+
+
 @dataclass(frozen=True)
 class RunSeries:
     """One record's runs of one runtime, as the records-only decision reads them."""
 
     run_ms: Sequence[float]  # each run's median
-    calibrations: Sequence[PeakCalibration]  # before and after each run: 2k and 2k + 1 bracket run k
+    peaks: Sequence[PeakRates]  # before and after each run: 2k and 2k + 1 bracket run k
     machine_class: str  # hostinfo.machine_class of the host the runs were made on
 
 
@@ -226,24 +242,24 @@ def _geomean(values: Sequence[float]) -> float:
 
 
 def common_kernels(*series: RunSeries) -> frozenset[tuple[str, str]]:
-    """The (runtime, kernel) pairs that every calibration of every series measured at a positive rate."""
-    calibrations = [c for s in series for c in s.calibrations]
-    sets = [frozenset((k.runtime, k.kernel) for k in c.kernels if k.gflops_per_s > 0) for c in calibrations]
+    """The (runtime, kernel) pairs that every peak measurement of every series measured at a positive rate."""
+    peaks = [p for s in series for p in s.peaks]
+    sets = [frozenset((k.runtime, k.kernel) for k in p.kernels if k.gflops_per_s > 0) for p in peaks]
     return frozenset.intersection(*sets) if sets else frozenset()
 
 
-def calibration_speed(calibration: PeakCalibration, kernels: frozenset[tuple[str, str]]) -> float:
-    """The geometric mean of ``calibration``'s rates (GFLOP/s) over ``kernels``."""
-    return _geomean([k.gflops_per_s for k in calibration.kernels if (k.runtime, k.kernel) in kernels])
+def peak_speed(peak: PeakRates, kernels: frozenset[tuple[str, str]]) -> float:
+    """The geometric mean of ``peak``'s rates (GFLOP/s) over ``kernels``."""
+    return _geomean([k.gflops_per_s for k in peak.kernels if (k.runtime, k.kernel) in kernels])
 
 
 def run_references(series: RunSeries, kernels: frozenset[tuple[str, str]]) -> list[float]:
-    """Each run's reference speed (GFLOP/s): the geometric mean of the calibration before it and the one after
+    """Each run's reference speed (GFLOP/s): the geometric mean of the peak measurement before it and the one after
     it, each the geometric mean of its rates over ``kernels``."""
-    runs, calibrations = len(series.run_ms), len(series.calibrations)
-    if calibrations != 2 * runs:
-        raise ValueError(f"{runs} run(s) with {calibrations} peak calibration(s); each run needs one before and after")
-    speeds = [calibration_speed(c, kernels) for c in series.calibrations]
+    runs, peaks = len(series.run_ms), len(series.peaks)
+    if peaks != 2 * runs:
+        raise ValueError(f"{runs} run(s) with {peaks} peak measurement(s); each run needs one before and after")
+    speeds = [peak_speed(p, kernels) for p in series.peaks]
     return [math.sqrt(speeds[2 * k] * speeds[2 * k + 1]) for k in range(runs)]
 
 
@@ -262,13 +278,13 @@ def decide_records(base: RunSeries, cur: RunSeries, alpha: float, min_effect: fl
     between the records by more than ``min_effect`` either way (ratio of the runs' geometric means), and when
     the plain run medians do not reach the same verdict (a drift the reference over- or under-corrects): a
     regression must show both ways.
-    ValueError (one line) when a record holds fewer than 3 runs or not two calibrations per run."""
+    ValueError (one line) when a record holds fewer than 3 runs or not two peak measurements per run."""
     _enough_runs(base.run_ms, cur.run_ms)
     for side, series in (("baseline", base), ("current", cur)):
-        runs, calibrations = len(series.run_ms), len(series.calibrations)
-        if calibrations != 2 * runs:
+        runs, peaks = len(series.run_ms), len(series.peaks)
+        if peaks != 2 * runs:
             raise ValueError(
-                f"the {side} record holds {runs} run(s) and {calibrations} peak calibration(s); a records-only "
+                f"the {side} record holds {runs} run(s) and {peaks} peak measurement(s); a records-only "
                 "decision needs one before and one after each run"
             )
     if base.machine_class != cur.machine_class:
@@ -281,7 +297,7 @@ def decide_records(base: RunSeries, cur: RunSeries, alpha: float, min_effect: fl
     kernels = common_kernels(base, cur)
     if not kernels:
         raw = decide_runs(base.run_ms, cur.run_ms, alpha, min_effect)
-        return undecided(raw, "the records' peak calibrations share no kernel: no reference speed to normalise by")
+        return undecided(raw, "the records' peak measurements share no kernel: no reference speed to normalise by")
     b_ref, c_ref = run_references(base, kernels), run_references(cur, kernels)
     d = decide_runs(at_reference(base, b_ref), at_reference(cur, c_ref), alpha, min_effect)
     moved = _geomean(c_ref) / _geomean(b_ref)

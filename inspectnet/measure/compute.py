@@ -1,5 +1,5 @@
 """The compute floor's numerator: FLOPs counted on the model (the denominator, the device's peak rate, is
-calibrated in ``inspectnet.measure.peak``).
+measured in ``inspectnet.measure.peak``).
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass at batch 1 (it counts
 matrix products and convolutions as 2 x multiply-accumulates; element-wise work is not counted, so the
@@ -17,9 +17,6 @@ class FlopCount:
     total: int
     by_operator: dict[str, int]
     counter: str = "torch.utils.flop_counter.FlopCounterMode (matmul and convolution, 2 FLOPs per MAC)"
-
-    def as_record(self) -> dict[str, Any]:
-        return {"total": self.total, "by_operator": self.by_operator, "counter": self.counter}
 
 
 def count_flops(module: Any, image_size: int, device: str = "cpu") -> FlopCount:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,9 +69,6 @@ class Stats:
     mean_ms: float
     std_ms: float
 
-    def as_record(self) -> dict[str, float | int]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
-
 
 def statistics(samples_s: Sequence[float], warmup: int) -> Stats:
     """Statistics of timed samples (seconds in, milliseconds out)."""
@@ -99,9 +96,6 @@ class WarmupTail:
     ratio: float
     threshold: float = TAIL_THRESHOLD
 
-    def as_record(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
-
 
 def warmup_tail(samples_s: Sequence[float], threshold: float = TAIL_THRESHOLD) -> WarmupTail:
     """Is the first tenth of the timed samples much slower than the rest (warm-up too short)?"""
@@ -116,7 +110,7 @@ def warmup_tail(samples_s: Sequence[float], threshold: float = TAIL_THRESHOLD) -
 
 @dataclass(frozen=True)
 class Floor:
-    """The compute floor: counted FLOPs over the device's calibrated peak float32 rate."""
+    """The compute floor: counted FLOPs over the device's measured peak float32 rate."""
 
     flops: int
     peak_flops_per_s: float

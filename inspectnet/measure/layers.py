@@ -19,14 +19,14 @@ recorded beside it, shows that.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from inspectnet.measure.kernels import DenseOp, Kernel, best_s, onnxruntime_kernels, openvino_kernels, torch_kernels
+from inspectnet.deploy.dense import DenseOp, best_s
+from inspectnet.deploy.runtimes import runtime as registered
 
 REPEATS = 3
 METHOD = (
@@ -45,14 +45,14 @@ class LayerOp:
 
 
 @dataclass(frozen=True)
-class LayerCalibration:
+class LayerTiming:
     """What a runtime needs, on this machine now, for one forward pass's dense ops."""
 
     runtime: str
     threads: int
     floor_ms: float  # sum of count x best_s, in ms, rounded to 1e-4
     ops: list[LayerOp]
-    seconds: float  # wall time of this calibration (ops built beforehand), rounded to 0.001
+    seconds: float  # wall time of this timing (ops built beforehand), rounded to 0.001
 
 
 def _pair(value: Any, default: int) -> tuple[int, int]:
@@ -113,19 +113,6 @@ def dense_ops(module: Any, image_size: int, device: str = "cpu") -> Counter[Dens
     return seen
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` for the block, restored after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class LayerMeter:
     """Builds a model's dense ops once in one runtime and measures their sum on demand."""
 
@@ -137,29 +124,25 @@ class LayerMeter:
         self.runtime, self.device, self.threads, self.repeats = runtime, device, threads, repeats
         self.counts = ops
         unique = list(ops)
-        kernels: list[Kernel]
-        if runtime == "torch":
-            kernels = torch_kernels(device, unique)
-        elif runtime == "onnxruntime":
-            kernels = onnxruntime_kernels(device, unique, threads)
-        elif runtime == "openvino":
-            kernels = openvino_kernels(device, unique, threads)
-        else:
-            raise ValueError(f"layer floor: unknown runtime {runtime!r}")
+        try:
+            self._runtime = registered(runtime)
+        except ValueError as exc:
+            raise ValueError(f"layer floor: {exc}") from None
+        kernels = self._runtime.kernels(device, unique, threads)
         if len(kernels) != len(unique):
             raise ValueError(f"layer floor: {runtime} cannot run on {device}")
         self._kernels = kernels
 
-    def measure(self) -> LayerCalibration:
+    def measure(self) -> LayerTiming:
         start = time.perf_counter()
-        with torch_threads(self.threads) if self.runtime == "torch" else contextlib.nullcontext():
+        with self._runtime.threads(self.threads):
             timed = [(k.op, max(round(best_s(k, self.repeats), 7), 1e-7)) for k in self._kernels]
         ops = sorted(
             (LayerOp(op.name, self.counts[op], best) for op, best in timed),
             key=lambda o: (-o.count * o.best_s, o.op),
         )
         total_s = sum(o.count * o.best_s for o in ops)
-        return LayerCalibration(
+        return LayerTiming(
             runtime=self.runtime,
             threads=self.threads,
             floor_ms=round(total_s * 1e3, 4),

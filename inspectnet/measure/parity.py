@@ -13,13 +13,14 @@ The second exception, also measured: PatchCore's image score jumps where one of 
 patch, nearest entry, support set) is a near-tie within the reference's own float32 error
 (``inspectnet.measure.ties``). Every score a tied choice gives is a legitimate answer; on such an image the
 score's error is the distance to the nearest legitimate answer, and the image is listed under
-``ambiguous_scores`` with its margin. Everywhere else the error is candidate against reference, unchanged.
+``ambiguous_scores`` with its margin. Everywhere else the error is the compared model's outputs against the
+reference's, unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class TiedScores:
 
     raw: tuple[float, ...]
     normalised: tuple[float, ...]  # the same, through the deployed normalisation
-    margin: float  # the smallest gap between two tied candidates' distances
+    margin: float  # the smallest gap between two tied options' distances
     truncated: bool = False  # more tied combinations than were evaluated (measure.ties.LIMIT)
 
 
@@ -105,16 +106,9 @@ class ParityResult:
         limit = reference_limit(self.stages, reference, self.tolerance)
         if limit is None:
             return where
-        candidate = self.reference_fp32_error.get("candidate", {})
-        worst = max(candidate.values(), default=float("nan"))
+        export = self.reference_fp32_error.get("candidate", {})  # the JSON key of the compared side
+        worst = max(export.values(), default=float("nan"))
         return f"{limit}; the export is {worst:.2e} from float64; {where}"
-
-    def as_record(self) -> dict[str, object]:
-        data = asdict(self)
-        data["where"] = [w.describe() for w in self.where]
-        data["stages"] = [row.as_record() for row in self.stages]
-        data["stage_images"] = list(self.stage_images)
-        return data | {"status": self.status}
 
 
 def ambiguity_band(reference: Mapping[str, np.ndarray], exact: Mapping[str, np.ndarray]) -> tuple[float, float]:
@@ -126,18 +120,18 @@ def ambiguity_band(reference: Mapping[str, np.ndarray], exact: Mapping[str, np.n
 
 
 def _nearest_answer(
-    per_image: dict[str, np.ndarray], candidate: Mapping[str, np.ndarray], ties: Mapping[int, TiedScores]
+    per_image: dict[str, np.ndarray], compared: Mapping[str, np.ndarray], ties: Mapping[int, TiedScores]
 ) -> None:
     """On a tied image, a score's error is its distance to the nearest legitimate answer (in place)."""
     for i, tied in ties.items():
         for name, answers in (("pred_score_raw", tied.raw), ("pred_score", tied.normalised)):
-            value = float(np.asarray(candidate[name]).reshape(-1)[i])
+            value = float(np.asarray(compared[name]).reshape(-1)[i])
             per_image[name][i] = min(per_image[name][i], min(abs(value - a) for a in answers))
 
 
 def _tied_records(
     reference: Mapping[str, np.ndarray],
-    candidate: Mapping[str, np.ndarray],
+    compared: Mapping[str, np.ndarray],
     images: Sequence[str],
     ties: Mapping[int, TiedScores],
     per_image: dict[str, np.ndarray],
@@ -152,8 +146,8 @@ def _tied_records(
             "legitimate_raw": list(tied.raw),
             "legitimate_truncated": tied.truncated,
             "reference_raw": raw(reference, i),
-            "candidate_raw": raw(candidate, i),
-            "difference_raw": abs(raw(candidate, i) - raw(reference, i)),
+            "candidate_raw": raw(compared, i),
+            "difference_raw": abs(raw(compared, i) - raw(reference, i)),
             "error_raw": float(per_image["pred_score_raw"][i]),
             "error_normalised": float(per_image["pred_score"][i]),
         }
@@ -163,35 +157,35 @@ def _tied_records(
 
 def compare(
     reference: Mapping[str, np.ndarray],
-    candidate: Mapping[str, np.ndarray],
+    compared: Mapping[str, np.ndarray],
     images: Sequence[str],
     tolerance: float,
     band: tuple[float, float] = (0.0, 0.0),
     ties: Mapping[int, TiedScores] | None = None,
 ) -> ParityResult:
-    """Outputs of N images (stacked on axis 0, in ``images`` order) from the reference and the candidate;
+    """Outputs of N images (stacked on axis 0, in ``images`` order) from the reference and the compared model;
     ``band`` is ``ambiguity_band`` of the reference (zero: every flip counts); ``ties`` the images (by
     position) whose score sits on a jump, with their legitimate answers (none: every score is determined).
     The errors are of the outputs both have: a user's anomalib export has only the normalised map and score
     (and then no tie is resolved: that needs the raw score)."""
     n = len(images)
-    compared = [name for name in ERROR_OUTPUTS if name in candidate]  # a user's anomalib export has no raw ones
-    ties = (ties or {}) if "pred_score_raw" in candidate else {}  # tied answers are told apart by raw scores
-    for name in (*compared, "pred_label", "pred_mask"):
-        if reference[name].shape != candidate[name].shape or reference[name].shape[0] != n:
+    shared = [name for name in ERROR_OUTPUTS if name in compared]  # a user's anomalib export has no raw ones
+    ties = (ties or {}) if "pred_score_raw" in compared else {}  # tied answers are told apart by raw scores
+    for name in (*shared, "pred_label", "pred_mask"):
+        if reference[name].shape != compared[name].shape or reference[name].shape[0] != n:
             raise ValueError(
-                f"{name}: shapes {reference[name].shape} and {candidate[name].shape} do not match {n} images"
+                f"{name}: shapes {reference[name].shape} and {compared[name].shape} do not match {n} images"
             )
-    per_image = {name: per_image_error(reference[name], candidate[name]) for name in compared}
-    _nearest_answer(per_image, candidate, ties)
-    label_flip = reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)
+    per_image = {name: per_image_error(reference[name], compared[name]) for name in shared}
+    _nearest_answer(per_image, compared, ties)
+    label_flip = reference["pred_label"].reshape(n) != compared["pred_label"].reshape(n)
     label_open = np.abs(reference["pred_score"].reshape(n).astype(np.float64) - NORMALISED_THRESHOLD) <= band[0]
     for i, tied in ties.items():  # a label some legitimate answer also gives is not a flip
-        label_open[i] |= bool(candidate["pred_label"].reshape(n)[i]) in {
+        label_open[i] |= bool(compared["pred_label"].reshape(n)[i]) in {
             a > NORMALISED_THRESHOLD for a in tied.normalised
         }
     labels = label_flip & ~label_open
-    mask_flip = (reference["pred_mask"] != candidate["pred_mask"]).reshape(n, -1)
+    mask_flip = (reference["pred_mask"] != compared["pred_mask"]).reshape(n, -1)
     mask_open = np.abs(reference["anomaly_map"].reshape(n, -1).astype(np.float64) - NORMALISED_THRESHOLD) <= band[1]
     masks = (mask_flip & ~mask_open).sum(axis=1)
     where: list[Where] = []
@@ -212,7 +206,7 @@ def compare(
         ambiguous_label_flips=int((label_flip & label_open).sum()),
         ambiguous_mask_pixel_flips=int((mask_flip & mask_open).sum()),
         ambiguity_band=band,
-        ambiguous_scores=_tied_records(reference, candidate, images, ties, per_image),
+        ambiguous_scores=_tied_records(reference, compared, images, ties, per_image),
     )
 
 

@@ -21,23 +21,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inspectnet.measure.kernels import (
-    PAUSE_S,
-    Kernel,
-    best_s,
-    onnxruntime_kernels,
-    openvino_kernels,
-    square_conv,
-    square_matmul,
-    torch_kernels,
-)
+from inspectnet.deploy.dense import PAUSE_S, Kernel, best_s, square_conv, square_matmul
+from inspectnet.deploy.runtimes import REGISTRY
 
 REPEATS = 5
 
 
 @dataclass(frozen=True)
 class KernelRate:
-    runtime: str  # "torch" | "onnxruntime" | "openvino"
+    runtime: str  # a registry name: "torch", "onnxruntime", ...
     kernel: str  # "conv3x3 c256 32x32", "matmul 1024"
     flops: int  # 2 x multiply-accumulates
     best_s: float  # best of the timed calls, rounded to 1e-7 s
@@ -45,12 +37,12 @@ class KernelRate:
 
 
 @dataclass(frozen=True)
-class PeakCalibration:
+class PeakMeasurement:
     device: str  # "cpu" | "cuda" | "cuda:0"
     flops_per_s: int  # the best kernel's rate
     best: str  # "<runtime> <kernel>" of the best kernel
     kernels: list[KernelRate]
-    seconds: float  # wall time of this calibration (kernels built beforehand), rounded to 0.001
+    seconds: float  # wall time of this measurement (kernels built beforehand), rounded to 0.001
 
 
 CPU_SHAPES = (
@@ -81,13 +73,13 @@ class PeakMeter:
         self.device, self.repeats = device, repeats
         ops = CUDA_SHAPES if device != "cpu" else CPU_SHAPES
         self._kernels: list[Kernel] = []
-        for build in (torch_kernels, onnxruntime_kernels, openvino_kernels):
+        for runtime in (r for r in REGISTRY if r.peak):
             with contextlib.suppress(ImportError):  # a runtime that is not installed is left out
-                self._kernels += build(device, ops)
+                self._kernels += runtime.kernels(device, ops, None)
         if not self._kernels:
             raise RuntimeError(f"peak rate on {device}: no runtime could run a kernel (torch, onnx not importable?)")
 
-    def measure(self) -> PeakCalibration:
+    def measure(self) -> PeakMeasurement:
         start = time.perf_counter()
         rates = []
         for kernel in self._kernels:
@@ -95,7 +87,7 @@ class PeakMeter:
             flops = kernel.op.flops
             rates.append(KernelRate(kernel.runtime, kernel.op.name, flops, best, round(flops / best / 1e9, 2)))
         top = max(rates, key=lambda r: r.flops / r.best_s)
-        return PeakCalibration(
+        return PeakMeasurement(
             device=self.device,
             flops_per_s=round(top.flops / top.best_s),
             best=f"{top.runtime} {top.kernel}",
@@ -104,8 +96,8 @@ class PeakMeter:
         )
 
 
-def floor_ms(flops: int, calibrations: Sequence[PeakCalibration]) -> float:
-    """``flops`` over the best rate among ``calibrations``, in ms (ValueError when there are none)."""
-    if not calibrations:
-        raise ValueError("compute floor: no peak calibration to divide by")
-    return flops / max(c.flops_per_s for c in calibrations) * 1e3
+def floor_ms(flops: int, peaks: Sequence[PeakMeasurement]) -> float:
+    """``flops`` over the best rate among ``peaks``, in ms (ValueError when there are none)."""
+    if not peaks:
+        raise ValueError("compute floor: no peak measurement to divide by")
+    return flops / max(p.flops_per_s for p in peaks) * 1e3

@@ -3,10 +3,10 @@
 A deployed PatchCore is a chain: the input after pre-processing, each backbone layer's features, the patch
 embedding, the patch scores (nearest-neighbour distances), the anomaly map upsampled (before smoothing) and
 smoothed, the raw score, the normalised map and score, the label and the mask. The torch reference, its
-float64 twin and the candidate (an exported graph, its stage tensors added as outputs at run time) each give
+float64 twin and the compared model (an exported graph, its stage tensors added as outputs at run time) each give
 every stage they can reach; this module compares them. Pure numpy, no runtime.
 
-A stage *diverged* when the candidate's error there exceeds ``FACTOR`` times what the reference's own
+A stage *diverged* when the compared model's error there exceeds ``FACTOR`` times what the reference's own
 float32 arithmetic explains: its error against float64 at that stage (the band), floored at float32
 resolution of the stage's values (a stage the reference computes exactly, such as the input, has band 0).
 The first diverged stage is where the export stops computing the model; every later stage inherits it.
@@ -80,7 +80,7 @@ def tensor(outputs: Mapping[str, np.ndarray], stage: str) -> np.ndarray | None:
 
 @dataclass(frozen=True)
 class StageRow:
-    """One stage: the candidate's max abs error against the reference, the reference's own (float32 against
+    """One stage: the compared model's max abs error against the reference, the reference's own (float32 against
     float64) error there, the largest reference value, and the verdict. ``error`` None: not reached."""
 
     stage: str
@@ -100,18 +100,6 @@ class StageRow:
     def limit(self) -> float:
         """The error above which this stage diverged: FACTOR x the floored band."""
         return FACTOR * self.floored_band
-
-    def as_record(self) -> dict[str, object]:
-        return {
-            "stage": self.stage,
-            "max_abs_error": self.error,
-            "reference_fp32_error": self.band,
-            "reference_max_abs": self.scale,
-            "divergence_limit": self.limit if self.flips is None else None,
-            "flips": self.flips,
-            "diverged": self.diverged,
-            "note": self.note,
-        }
 
 
 def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -143,15 +131,15 @@ def reference_bands(
 
 
 def stage_row(
-    stage: str, reference: np.ndarray, candidate: np.ndarray | None, band: float | None, scale: float
+    stage: str, reference: np.ndarray, compared: np.ndarray | None, band: float | None, scale: float
 ) -> StageRow:
-    """One numeric stage's row (``candidate`` None: the graph does not let it be reached)."""
-    if candidate is None:
+    """One numeric stage's row (``compared`` None: the graph does not let it be reached)."""
+    if compared is None:
         return StageRow(stage, None, band, scale, False, note="not reachable in this graph")
-    if candidate.shape != reference.shape:
-        note = f"shape {candidate.shape} where the reference has {reference.shape}"
+    if compared.shape != reference.shape:
+        note = f"shape {compared.shape} where the reference has {reference.shape}"
         return StageRow(stage, None, band, scale, False, note=note)
-    error = _max_abs(reference, candidate)
+    error = _max_abs(reference, compared)
     row = StageRow(stage, error, band, scale, False)
     return StageRow(stage, error, band, scale, error > row.limit)
 
@@ -159,11 +147,11 @@ def stage_row(
 def stage_table(
     layers: Sequence[str],
     reference: Mapping[str, np.ndarray],
-    candidate: Mapping[str, np.ndarray],
+    compared: Mapping[str, np.ndarray],
     bands: Bands,
     flips: Mapping[str, int],
 ) -> tuple[StageRow, ...]:
-    """Every stage of the deployed model: candidate against reference, with the reference's own error and
+    """Every stage of the deployed model: the compared model against the reference, with the reference's own error and
     scale per stage from ``bands`` (``reference_bands``). ``flips`` holds the label and mask flips parity
     counted."""
     rows = []
@@ -176,7 +164,7 @@ def stage_table(
             rows.append(StageRow(stage, None, None, 0.0, False, note="the reference does not compute it"))
             continue
         band, scale = bands.get(stage, (None, float(np.max(np.abs(ref))) if ref.size else 0.0))
-        rows.append(stage_row(stage, ref, tensor(candidate, stage), band, scale))
+        rows.append(stage_row(stage, ref, tensor(compared, stage), band, scale))
     return tuple(rows)
 
 
@@ -186,16 +174,16 @@ def per_image_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return diff.reshape(diff.shape[0], -1).max(axis=1)
 
 
-def worst_images(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray], n: int, k: int) -> list[int]:
+def worst_images(reference: Mapping[str, np.ndarray], compared: Mapping[str, np.ndarray], n: int, k: int) -> list[int]:
     """The ``k`` images (positions, ascending) whose outputs differ most: any with a flipped label or mask
     first, then by turns the largest normalised-map and normalised-score errors. Tracing every stage costs a
     second pass through the graph; these are the images that say where a difference starts."""
     ranked: list[int] = []
-    flipped = (reference["pred_label"].reshape(n) != candidate["pred_label"].reshape(n)).astype(float)
-    flipped += per_image_error(reference["pred_mask"], candidate["pred_mask"]) > 0
+    flipped = (reference["pred_label"].reshape(n) != compared["pred_label"].reshape(n)).astype(float)
+    flipped += per_image_error(reference["pred_mask"], compared["pred_mask"]) > 0
     orders = [np.argsort(-flipped, kind="stable")[: int((flipped > 0).sum())]]
     orders += [
-        np.argsort(-per_image_error(reference[o], candidate[o]), kind="stable") for o in ("anomaly_map", "pred_score")
+        np.argsort(-per_image_error(reference[o], compared[o]), kind="stable") for o in ("anomaly_map", "pred_score")
     ]
     for position in range(n):
         for order in orders:

@@ -7,7 +7,7 @@ PatchCore scores an image by its highest patch score ``s* = |x_p - m|`` re-weigh
 
 with three discrete choices: the top patch ``p``, its nearest entry ``m``, and the support set ``S`` (the
 ``k`` entries nearest to ``m``, ``first`` the nearest of them). The score is continuous in the features but
-not in these choices: where two candidates of a choice are closer than the reference's own float32 error,
+not in these choices: where two options of a choice are closer than the reference's own float32 error,
 float32 and float64 (or torch and an exported graph) may legitimately choose differently, and the score jumps
 although no distance moved. Every score such a tied choice gives is a legitimate answer.
 
@@ -30,8 +30,8 @@ class Ties:
     """The legitimate raw scores of one image; ``scores[0]`` is the exact model's own choice."""
 
     scores: tuple[float, ...]
-    margin: float | None  # the smallest gap between two tied candidates (None: no choice is tied)
-    choices: dict[str, int]  # how many candidates each choice had within the band
+    margin: float | None  # the smallest gap between two tied options (None: no choice is tied)
+    choices: dict[str, int]  # how many options each choice had within the band
     truncated: bool = False  # more than LIMIT combinations; the first LIMIT were evaluated
 
     @property
@@ -59,7 +59,7 @@ def _tied(values: np.ndarray, best: float, band: float) -> np.ndarray:
 
 
 def _gap(values: np.ndarray, chosen: np.ndarray) -> float | None:
-    """The smallest gap between tied candidates' values (None for a single candidate)."""
+    """The smallest gap between tied options' values (None for a single option)."""
     if chosen.size < 2:
         return None
     return float(np.diff(np.sort(values[chosen])).min())
@@ -89,7 +89,7 @@ def legitimate_scores(embedding: np.ndarray, bank: np.ndarray, k: int, band: flo
     the exact model's own (band 0).
 
     ``embedding``: P x D patch features of one image; ``bank``: M x D memory bank; ``k``: the re-weighting's
-    neighbourhood (anomalib's ``num_neighbors``, capped at M); ``band``: how close two candidates' distances
+    neighbourhood (anomalib's ``num_neighbors``, capped at M); ``band``: how close two options' distances
     must be to count as tied (twice the reference's own float32 error of a distance).
     """
     embedding, bank = np.asarray(embedding, np.float64), np.asarray(bank, np.float64)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import hashlib
 import math
 import pickle
 import re
@@ -29,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspectnet._io import atomic_write_bytes
+from inspectnet._io import atomic_write_bytes, sha256_file
+from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
 from inspectnet.names import METHODS, Method
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 ALLOWED_GLOBAL = "anomalib.PrecisionType"
 DEFAULT_IMAGE_SIZE = 256  # anomalib's configure_pre_processor() default, used when a checkpoint has no spec
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # UserCheckpoint.thresholds key -> the PostProcessor buffer it comes from (in the Lightning state dict)
 THRESHOLD_BUFFERS = {
     "image_threshold": "post_processor._image_threshold",
@@ -139,13 +137,7 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> tuple[Use
 
 
 def _digest(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
+    return sha256_file(path), path.stat().st_size
 
 
 def _verify_digest(path: Path, sha256: str, expected: str | None) -> Iterator[str]:

@@ -214,11 +214,11 @@ class _Loop:
         pos = int(layout.pos[row])
         self.is_center[pos] = True
         lo, hi = (0, n) if j == 0 else layout.slab(pos, top * _WIDEN)
-        candidates = layout.reachable(pos, lo, hi, self.min_d2[lo:hi] * _WIDEN)
+        shortlist = layout.reachable(pos, lo, hi, self.min_d2[lo:hi] * _WIDEN)
         center = features[row].double()
         moved = [torch.tensor([pos], device=features.device)]
-        for s in range(0, candidates.numel(), _CHUNK):
-            chunk = candidates[s : s + _CHUNK]
+        for s in range(0, shortlist.numel(), _CHUNK):
+            chunk = shortlist[s : s + _CHUNK]
             d2 = (features[layout.row[chunk]].double() - center).square_().sum(dim=1)
             old = self.min_d2[chunk]
             closer = d2 < old
@@ -231,9 +231,9 @@ class _Loop:
         touched = torch.unique(torch.cat(moved) // _BLOCK)
         self.block_max[touched] = self.min_d2.view(self.blocks, _BLOCK)[touched].max(dim=1).values
         self.stats.slab_rows += hi - lo
-        self.stats.exact_rows += candidates.numel()
+        self.stats.exact_rows += shortlist.numel()
         row_bytes = features.shape[1] * 4 + 8
-        self.stats.bytes_read += (hi - lo) * self.row_bytes + candidates.numel() * row_bytes
+        self.stats.bytes_read += (hi - lo) * self.row_bytes + shortlist.numel() * row_bytes
         self.stats.bytes_read += touched.numel() * _BLOCK * 8
 
     def argmax_as_anomalib(self, top: float) -> int:

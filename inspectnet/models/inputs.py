@@ -14,7 +14,7 @@ from inspectnet.data.layout import Category, read_image, read_mask
 if TYPE_CHECKING:
     import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the one definition: anomalib's and timm's backbones' normalisation
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 

@@ -3,7 +3,7 @@
 anomalib computes every patch-to-memory distance as ``sqrt(|x|^2 - 2 x.m + |m|^2)``. That expansion is what
 makes the nearest-neighbour search one matrix product, but in float32 it cancels: over the embedded test
 images the patch scores sit up to 1e-4 from float64, which is a tenth of the parity tolerance spent before
-any runtime is compared. Here the expansion still *selects* (a few nearest candidates per query, so a
+any runtime is compared. Here the expansion still *selects* (a shortlist of the nearest few per query, so a
 near-tie in the selection cannot pick a far entry), and the distances that become scores are recomputed
 directly as ``|x - m|`` (error ~1e-6). The same three choices as anomalib's (the nearest entry of every
 patch, the top patch, the support set of the re-weighting) are made on those direct distances, in torch,
@@ -21,7 +21,7 @@ import torch
 from anomalib.models.image.patchcore.torch_model import DEFAULT_CHUNK_SIZE, PatchcoreModel
 from torch.nn import functional as F
 
-SLACK = 3  # extra candidates the expansion keeps per query before the direct distances decide
+SLACK = 3  # extra entries the expansion shortlists per query before the direct distances decide
 SCORING = {
     "name": "stable-distances-v1",
     "departs_from_anomalib": True,
@@ -41,12 +41,12 @@ def direct_distances(x: torch.Tensor, bank: torch.Tensor, index: torch.Tensor) -
 def nearest(x: torch.Tensor, bank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest entries of ``bank`` to each row of ``x``, ascending: (distances, indices), N x k.
 
-    The expansion (anomalib's ``euclidean_dist``) keeps ``k + SLACK`` candidates, direct distances rank them.
+    The expansion (anomalib's ``euclidean_dist``) shortlists ``k + SLACK`` entries, direct distances rank them.
     """
     keep = min(k + SLACK, bank.shape[0])
-    _, candidates = PatchcoreModel.euclidean_dist(x, bank).topk(keep, dim=1, largest=False)
-    distances, order = direct_distances(x, bank, candidates).topk(k, dim=1, largest=False)
-    return distances, candidates.gather(1, order)
+    _, shortlist = PatchcoreModel.euclidean_dist(x, bank).topk(keep, dim=1, largest=False)
+    distances, order = direct_distances(x, bank, shortlist).topk(k, dim=1, largest=False)
+    return distances, shortlist.gather(1, order)
 
 
 class StablePatchcoreModel(PatchcoreModel):  # type: ignore[misc]

@@ -1,6 +1,8 @@
 """The artifact store: trained model heads cached on disk under a hash of everything that defines them.
 
-Layout: ``<root>/models/<key>/checkpoint.pt`` and ``record.json`` (sha256, size, the defining spec).
+Layout: ``<root>/models/<key>/checkpoint.pt`` and ``record.json`` (sha256, size, the defining spec). The store
+also owns the folders beside it, and is the only place that spells them: ``exports/<key>/`` (``deploy.export``),
+``candidates/<key>/`` (``deploy.candidates``), ``weights/`` (backbone weights files) and ``locks/``.
 A checkpoint is loaded only when its bytes hash to the sha256 its record holds (checkpoints are pickles;
 they are also loaded with ``weights_only=True``). Writes are atomic; a per-key file lock makes two
 processes (pytest-xdist workers) asking for the same model train it once.
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspectnet._io import atomic_write_bytes, atomic_write_json
+from inspectnet._io import atomic_write_bytes, atomic_write_json, sha256_bytes
 
 
 class TamperedCheckpointError(RuntimeError):
@@ -39,15 +40,40 @@ class Checkpoint:
 def spec_key(spec: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of ``spec`` (sorted keys): equal specs, equal keys."""
     blob = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+    return sha256_bytes(blob)
 
 
 class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _dir(self, key: str) -> Path:
-        return self.root / "models" / key
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def candidates(self) -> Path:
+        return self.root / "candidates"
+
+    @property
+    def weights(self) -> Path:
+        return self.root / "weights"
+
+    def model_dir(self, key: str) -> Path:
+        return self.models / key
+
+    def export_dir(self, key: str) -> Path:
+        return self.exports / key
+
+    def candidate_dir(self, key: str) -> Path:
+        return self.candidates / key
+
+    def weights_file(self, name: str) -> Path:
+        return self.weights / name
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -66,22 +92,24 @@ class ArtifactStore:
         buf = io.BytesIO()
         torch.save(dict(payload), buf)
         data = buf.getvalue()
-        path = self._dir(key) / "checkpoint.pt"
+        directory = self.model_dir(key)
+        path = directory / "checkpoint.pt"
         atomic_write_bytes(path, data)
-        checkpoint = Checkpoint(key, path, hashlib.sha256(data).hexdigest(), len(data))
-        atomic_write_json(self._dir(key) / "record.json", {"checkpoint": checkpoint.as_record(), "spec": dict(spec)})
+        checkpoint = Checkpoint(key, path, sha256_bytes(data), len(data))
+        atomic_write_json(directory / "record.json", {"checkpoint": checkpoint.as_record(), "spec": dict(spec)})
         return checkpoint
 
     def load(self, key: str) -> tuple[dict[str, Any], Checkpoint] | None:
         """The verified payload of ``key``, or None when there is none (or only half of one)."""
         import torch
 
-        record_path, path = self._dir(key) / "record.json", self._dir(key) / "checkpoint.pt"
+        directory = self.model_dir(key)
+        record_path, path = directory / "record.json", directory / "checkpoint.pt"
         if not record_path.is_file() or not path.is_file():
             return None
         expected = json.loads(record_path.read_text())["checkpoint"]["sha256"]
         data = path.read_bytes()
-        actual = hashlib.sha256(data).hexdigest()
+        actual = sha256_bytes(data)
         if actual != expected:
             raise TamperedCheckpointError(
                 f"{path}: sha256 {actual[:16]}... does not match its record {expected[:16]}...; refusing to load "

@@ -7,14 +7,14 @@ Nothing here downloads: a missing file is an error that says how to provide it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from inspectnet._io import atomic_write_bytes
+from inspectnet._io import atomic_write_bytes, sha256_file
+from inspectnet.models.store import ArtifactStore
 
 if TYPE_CHECKING:
     import torch
@@ -73,23 +73,15 @@ class ResolvedWeights:
     path: Path
     sha256: str
 
-    def as_record(self) -> dict[str, str]:
-        return {"spec": self.spec, "kind": self.kind, "backbone": self.backbone, "sha256": self.sha256}
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+file_sha256 = sha256_file  # TODO(lead): delete once harness/given.py imports _io.sha256_file
 
 
 def resolve(spec: WeightsSpec, backbone: str, store_dir: Path) -> ResolvedWeights:
     """Find (or, for ``random:N``, materialise) the weights file of ``backbone``."""
     if spec.kind == "random":
         assert spec.seed is not None
-        path = store_dir / "weights" / f"{backbone}-random-{spec.seed}.safetensors"
+        path = ArtifactStore(store_dir).weights_file(f"{backbone}-random-{spec.seed}.safetensors")
         if not path.is_file():
             _materialise_random(backbone, spec.seed, path)
     elif spec.kind == "imagenet":
@@ -97,7 +89,7 @@ def resolve(spec: WeightsSpec, backbone: str, store_dir: Path) -> ResolvedWeight
     else:
         assert spec.path is not None
         path = _file_for(spec.path, backbone)
-    return ResolvedWeights(str(spec), spec.kind, backbone, path, file_sha256(path))
+    return ResolvedWeights(str(spec), spec.kind, backbone, path, sha256_file(path))
 
 
 def _materialise_random(backbone: str, seed: int, path: Path) -> None:
@@ -115,16 +107,16 @@ def _file_for(path: Path, backbone: str) -> Path:
     if path.is_file():
         return path
     for suffix in _SUFFIXES:
-        candidate = path / f"{backbone}{suffix}"
-        if candidate.is_file():
-            return candidate
+        file = path / f"{backbone}{suffix}"
+        if file.is_file():
+            return file
     raise WeightsError(
         f"--inspectnet-weights {path}: directory has no {backbone}{{{','.join(_SUFFIXES)}}}; "
         f"put the {backbone} state dict there or pass the file itself"
     )
 
 
-def imagenet_candidates(backbone: str) -> list[Path]:
+def imagenet_places(backbone: str) -> list[Path]:
     """Where timm's pretrained weights for ``backbone`` would be if they were cached on this machine."""
     import timm
     import torch
@@ -149,11 +141,11 @@ def imagenet_candidates(backbone: str) -> list[Path]:
 
 
 def _find_imagenet(backbone: str) -> Path:
-    candidates = imagenet_candidates(backbone)
-    for path in candidates:
+    places = imagenet_places(backbone)
+    for path in places:
         if path.is_file():
             return path
-    looked = ", ".join(str(p) for p in candidates) or "(timm knows no pretrained weights for it)"
+    looked = ", ".join(str(p) for p in places) or "(timm knows no pretrained weights for it)"
     raise WeightsError(
         f"--inspectnet-weights imagenet: no ImageNet weights for {backbone} on this machine (looked in {looked}); "
         f"nothing is downloaded at run time: copy timm's cached weights there, or pass --inspectnet-weights FILE"

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from inspectnet.names import RUNTIMES
+from inspectnet.deploy.runtimes import NAMES
 from inspectnet.records import LatencyRecord, RecordError
 
 DEFAULT_MARGIN = 0.25  # run medians spread by up to 22% within one session (ARCHITECTURE.md, machine classes)
@@ -44,7 +44,7 @@ def class_budgets(records: Sequence[LatencyRecord], margin: float = DEFAULT_MARG
     budgets = []
     for (device, machine), group in sorted(groups.items()):
         limits = {}
-        for runtime in (r for r in RUNTIMES if any(r in rec.runtimes for rec in group)):
+        for runtime in (r for r in NAMES if any(r in rec.runtimes for rec in group)):
             entries = [rec.runtimes[runtime] for rec in group if runtime in rec.runtimes]
             median = max(e.stats.median_ms for e in entries)
             p95 = max(e.stats.p95_ms for e in entries)

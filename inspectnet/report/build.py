@@ -4,12 +4,11 @@ report sets from several machines or shards into one.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspectnet._io import atomic_directory, atomic_write_text
+from inspectnet._io import atomic_directory, atomic_write_text, sha256_file
 from inspectnet.records import CandidateRecord, CriteriaRecord, LatencyRecord, RecordError, read_as, write_record
 from inspectnet.report import FIGURES_DIR, RECORDS_DIR
 from inspectnet.report.card import card_path, render
@@ -65,7 +64,8 @@ def tradeoff_points(reports: ReportSet) -> dict[str, list[Point]]:
     model's image AUROC; each candidate at FP32 OpenVINO's median divided by its measured speed-up (an A/B
     ratio, so the candidates sit on the same time scale as the latency record), with its own image AUROC.
     Without a latency record, the candidates' own A/B medians."""
-    from inspectnet.report.card_runtime import RUNTIME_NAMES
+    from inspectnet.deploy.candidates import BASE_RUNTIME
+    from inspectnet.deploy.runtimes import label
     from inspectnet.report.figures import Point
 
     out: dict[str, list[Point]] = {}
@@ -77,9 +77,9 @@ def tradeoff_points(reports: ReportSet) -> dict[str, list[Point]]:
             timed = _cpu_latency(reports, r.category)
             runtimes = timed.record.runtimes if timed is not None else {}
             for runtime, entry in sorted(runtimes.items()):
-                label = RUNTIME_NAMES.get(runtime, runtime)
-                out[r.category].append(Point(label, entry.stats.median_ms, r.fp32_metrics["image_auroc"], True))
-            scale[r.category] = runtimes["openvino"].stats.median_ms if "openvino" in runtimes else None
+                auroc = r.fp32_metrics["image_auroc"]
+                out[r.category].append(Point(label(runtime), entry.stats.median_ms, auroc, True))
+            scale[r.category] = runtimes[BASE_RUNTIME].stats.median_ms if BASE_RUNTIME in runtimes else None
         base_ms = scale[r.category]
         ms = base_ms / r.speedup.ratio if base_ms is not None else r.speedup.candidate_median_ms
         out[r.category].append(Point(r.candidate, ms, r.metrics["image_auroc"], False))
@@ -93,7 +93,7 @@ def checksums(root: Path) -> str:
         relative = path.relative_to(root).as_posix()
         if relative == CHECKSUMS or path.name.upper().startswith("README") or "/." in f"/{relative}":
             continue
-        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {relative}")
+        lines.append(f"{sha256_file(path)}  {relative}")
     return "\n".join(lines) + "\n"
 
 

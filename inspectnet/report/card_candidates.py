@@ -95,12 +95,12 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
     if not records:
         return [*lines, NOT_MEASURED, ""]
     first = records[0]
-    calibration = cite.num(first, lambda r: r.build.settings["calibration_images"], "d", "calibration images")
+    quantisation_images = cite.num(first, lambda r: r.build.settings["calibration_images"], "d", "calibration images")
     runs = sorted({(s.record.category, s.record.run_name) for s in records})
     built_from = ", ".join(f"`{run}` ({seed_of(reports, run, cite)})" for _, run in runs)
     lines += [
         "Cheaper OpenVINO models built from each category's FP32 IR (INT8 by NNCF post-training quantisation "
-        f"calibrated on {calibration} train/good images, never "
+        f"calibrated on {quantisation_images} train/good images, never "
         "the test split; INT8 with the nearest-neighbour search and post-processing kept FP32; FP16 weights; bf16 "
         "inference where the CPU has BF16), each judged on the whole test split "
         f"({cite.num(first, lambda r: r.n_images, 'd', 'candidate test images')} images) against the FP32 OpenVINO "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from inspectnet.deploy.runtimes import REFERENCE
+from inspectnet.deploy.runtimes import label as runtime_label
 from inspectnet.names import DEVICES
 from inspectnet.records import LatencyRecord, ParityMarginRecord, ParityRecord
 from inspectnet.report import FIGURES_DIR
@@ -13,7 +15,6 @@ from inspectnet.report.cite import NOT_MEASURED, Citations
 from inspectnet.report.load import ReportSet, Source
 from inspectnet.report.tables import categories, method_metric, seed_of, seeds_label, table
 
-RUNTIME_NAMES = {"torch": "torch eager", "onnxruntime": "onnxruntime", "openvino": "OpenVINO f32"}
 STATS = ("min_ms", "median_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms")
 ERRORS = ("anomaly_map_raw", "pred_score_raw", "anomaly_map", "pred_score")
 
@@ -41,7 +42,7 @@ def latency(reports: ReportSet, cite: Citations) -> list[str]:
                 rows.append(
                     [
                         source.record.category,
-                        RUNTIME_NAMES.get(runtime, runtime),
+                        runtime_label(runtime),
                         *stats,
                         cite.num(source, lambda r: r.runtimes[runtime].stats.warmup, "d", f"{label} warm-up"),
                         cite.num(source, lambda r: r.runtimes[runtime].efficiency, ".3f", f"{label} efficiency"),
@@ -199,8 +200,9 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
     header = ["category", "runtime", "model (seed)", "map raw", "score raw", "map norm.", "score norm."]
     header += ["label flips", "mask-pixel flips", "ambiguous flips (labels / pixels)", "status", "record"]
     lines += table(header, rows)
-    if first.record.runtime == "openvino":
-        lines += ["", f"Host could run bf16: {first.record.runtime_settings.get('host_can_run_bf16')}."]
+    bf16 = first.record.runtime_settings.get("host_can_run_bf16")  # OpenVINO says whether the host could
+    if bf16 is not None:
+        lines += ["", f"Host could run bf16: {bf16}."]
     for margin in reports.of(ParityMarginRecord):
         what = "parity margin"
         threads = [
@@ -243,7 +245,7 @@ def tradeoff(reports: ReportSet, cite: Citations) -> list[str]:
             source, runtime = fastest
             what = f"{category} fastest clean"
             row += [
-                RUNTIME_NAMES.get(runtime, runtime),
+                runtime_label(runtime),
                 cite.num(source, lambda r: r.runtimes[runtime].stats.median_ms, ".1f", f"{what} median"),
                 cite.num(source, lambda r: r.runtimes[runtime].efficiency, ".2f", f"{what} efficiency"),
             ]
@@ -265,7 +267,7 @@ def _fastest_clean(reports: ReportSet, category: str, device: str) -> tuple[Sour
     source = reports.one(LatencyRecord, lambda r: r.category == category and r.device == device)
     if source is None:
         return None
-    clean = {"torch"} | {
+    clean = {REFERENCE.name} | {
         p.record.runtime
         for p in reports.of(ParityRecord)
         if p.record.category == category and p.record.device == device and p.record.status == "parity_clean"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from inspectnet.criteria import Bound, RunKey
+from inspectnet.criteria import Bound
 from inspectnet.harness.session import Session
+from inspectnet.names import RunKey
 
 pytestmark = pytest.mark.accuracy
 

@@ -12,10 +12,10 @@ import statistics
 import numpy as np
 import pytest
 
-from inspectnet.criteria import Criterion, RunKey
+from inspectnet.criteria import Criterion
 from inspectnet.harness.session import Session
 from inspectnet.measure.evaluate import Predictions
-from inspectnet.names import METRICS
+from inspectnet.names import METRICS, RunKey
 
 pytestmark = pytest.mark.accuracy
 

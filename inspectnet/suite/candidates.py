@@ -1,5 +1,5 @@
 """Deployment candidates: `pytest -m candidates` builds each of the profile's candidates from every category's
-FP32 OpenVINO model (INT8 by NNCF calibrated on train/good, INT8 with the search kept FP32, FP16 weights,
+FP32 OpenVINO model (INT8 by NNCF from train/good images, INT8 with the search kept FP32, FP16 weights,
 bf16 where the CPU has it) and judges it on the whole test split against the FP32 model: metric drops, label
 agreement, mask IoU, speed-up (A/B in one process) and size. Writes ``candidate_<method>_<category>_<name>.json``.
 

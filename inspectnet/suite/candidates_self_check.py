@@ -1,8 +1,8 @@
 """The candidates' criteria must be able to fail: a planted bad quantisation is rejected.
 
-The planted candidate quantises every layer (the nearest-neighbour search included) from two calibration
+The planted candidate quantises every layer (the nearest-neighbour search included) from two quantisation
 images fed as raw 0-255 pixels instead of the model's ImageNet-normalised input: the preprocessing mismatch a
-calibration script makes when it reads images itself. Measured here on bottle: drops of 0.16 image AUROC,
+quantisation script makes when it reads images itself. Measured here on bottle: drops of 0.16 image AUROC,
 0.40 pixel AUROC and 0.44 AUPRO, 32-79x the limits. The judge must reject it on each metric, and the verdict
 must say which criterion and by how much; the control (the FP32 IR judged against itself) is accepted.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from inspectnet.criteria import RunKey
 from inspectnet.criteria.candidates import CandidateCriteria
 from inspectnet.harness.candidates import CandidateJudge, outcome
 from inspectnet.harness.session import Session
+from inspectnet.names import RunKey
 
 pytestmark = pytest.mark.candidates
 
@@ -30,8 +30,10 @@ def test_a_badly_quantised_candidate_is_rejected(
 
     mean = np.array(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
     std = np.array(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)
-    raw = (inspectnet_candidates.calibration(inspectnet_subject, images=2) * std + mean) * 255.0  # the planted mismatch
-    built = inspectnet_candidates.build(inspectnet_subject, "int8", calibration=raw.astype(np.float32), whole=True)
+    raw = (inspectnet_candidates.quantisation_images(inspectnet_subject, images=2) * std + mean) * 255.0  # planted
+    built = inspectnet_candidates.build(
+        inspectnet_subject, "int8", quantisation_images=raw.astype(np.float32), whole=True
+    )
     assert built.settings["calibration_images"] == 2 and built.settings["scope"] == "every layer"
     record = inspectnet_candidates.judge(inspectnet_subject, built, CandidateCriteria("int8"))
     print(f"planted: drop {record.drop}, agreement {record.label_agreement:.1%}; {record.failures}")

@@ -44,12 +44,17 @@ def test_deployment_path(
 ) -> None:
     """A given checkpoint and its given export, each through anomalib's own inference path (Lightning predict;
     ``OpenVINOInferencer``) on the original image files: the export must decide as the checkpoint does."""
+    from inspectnet.deploy.runtimes import runtime as registered
+
     category, device, runtime = inspectnet_parity_case
     run = inspectnet.measured_run(category)
+    kind = registered(runtime).user_export
+    if kind is None:
+        pytest.skip(f"{runtime} runs no user's own export (--inspectnet-export)")
     if run is None or inspectnet.given(run) is None or inspectnet.given_export(run, runtime) is None:
         pytest.skip(
             "the deployment path compares a given checkpoint (--inspectnet-model) with its given export "
-            f"(--inspectnet-export {category}:{'onnx' if runtime == 'onnxruntime' else runtime}=FILE)"
+            f"(--inspectnet-export {category}:{kind}=FILE)"
         )
     if device != "cpu":
         pytest.skip("anomalib's OpenVINOInferencer runs the export on the CPU here")

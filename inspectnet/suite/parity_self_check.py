@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from inspectnet.criteria import RunKey
 from inspectnet.harness.parity import ParityChecker
 from inspectnet.harness.session import Session
+from inspectnet.names import RunKey
 
 pytestmark = pytest.mark.parity
 

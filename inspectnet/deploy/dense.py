@@ -1,8 +1,9 @@
-"""Single dense operations (a convolution or a matrix product) built and timed in each runtime.
+"""Single dense operations (a convolution or a matrix product), as each runtime builds and times them.
 
-Two meters use them: the device's peak float32 rate (``inspectnet.measure.peak``: the best of a few fixed
-shapes) and a runtime's own rate on a model's own layers (``inspectnet.measure.layers``: every convolution
-and matrix product the model runs, with its strides and padding). Each op is built with the settings the
+Each runtime's module builds its own kernels (``Runtime.kernels``); two meters use them: the device's peak
+float32 rate (``inspectnet.measure.peak``: the best of a few fixed shapes) and a runtime's own rate on a
+model's own layers (``inspectnet.measure.layers``: every convolution and matrix product the model runs, with
+its strides and padding). Each op is built with the settings the
 suite's runners use (ONNX Runtime's ``extended`` graph optimisation, OpenVINO's f32 hint and LATENCY mode),
 its input and output bound in place (no copies timed), and timed as the best of a few calls after a pause
 and a warm-up call.
@@ -11,9 +12,8 @@ and a warm-up call.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -96,37 +96,12 @@ class Kernel:
     sync: Callable[[], None]
 
 
-def _no_sync() -> None:
+def no_sync() -> None:
     return None
 
 
-def _cuda_index(device: str) -> int:
+def cuda_index(device: str) -> int:
     return int(device.split(":", 1)[1]) if ":" in device else 0
-
-
-def torch_kernels(device: str, ops: Sequence[DenseOp]) -> list[Kernel]:
-    import torch
-
-    dev = torch.device(device)
-
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
-    conv2d = torch.nn.functional.conv2d
-    out = []
-    for op in ops:
-        x, w = op.arrays()
-        tx, tw = torch.from_numpy(x).to(dev), torch.from_numpy(w).to(dev)
-
-        def call(tx: Any = tx, tw: Any = tw, op: DenseOp = op) -> object:
-            with torch.inference_mode():
-                if op.op == "matmul":
-                    return tx @ tw
-                return conv2d(tx, tw, stride=op.stride, padding=op.padding, dilation=op.dilation, groups=op.groups)
-
-        out.append(Kernel("torch", op, call, sync))
-    return out
 
 
 def onnx_bytes(op: DenseOp) -> bytes:
@@ -152,64 +127,6 @@ def onnx_bytes(op: DenseOp) -> bytes:
     graph = helper.make_graph([node], op.name, inputs, outputs, [numpy_helper.from_array(w, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     return bytes(model.SerializeToString())
-
-
-def onnxruntime_kernels(device: str, ops: Sequence[DenseOp], threads: int | None = None) -> list[Kernel]:
-    """``threads``: ONNX Runtime's intra-op threads (None: its default, the physical cores)."""
-    import onnxruntime as ort
-
-    cuda = device.startswith("cuda")
-    if cuda and "CUDAExecutionProvider" not in ort.get_available_providers():
-        return []
-    index = _cuda_index(device) if cuda else 0
-    providers: list[Any] = [("CUDAExecutionProvider", {"device_id": index})] if cuda else ["CPUExecutionProvider"]
-    where = "cuda" if cuda else "cpu"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    out = []
-    for op in ops:
-        x, _ = op.arrays()
-        session = ort.InferenceSession(onnx_bytes(op), options, providers=providers)
-        binding = session.io_binding()  # inputs and outputs stay where the kernel runs: no copies timed
-        binding.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(x, where, index))
-        output = ort.OrtValue.ortvalue_from_shape_and_type(op.output_shape, np.float32, where, index)
-        binding.bind_ortvalue_output("y", output)
-
-        def call(session: Any = session, binding: Any = binding) -> object:
-            session.run_with_iobinding(binding)
-            binding.synchronize_outputs()  # the device's work is done
-            return None
-
-        out.append(Kernel("onnxruntime", op, call, _no_sync))
-    return out
-
-
-def openvino_kernels(device: str, ops: Sequence[DenseOp], threads: int | None = None) -> list[Kernel]:
-    """``threads``: OpenVINO's ``INFERENCE_NUM_THREADS`` (None: its default)."""
-    if device != "cpu":
-        return []
-    import openvino as ov
-
-    core = ov.Core()
-    config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    if threads is not None:
-        config["INFERENCE_NUM_THREADS"] = threads
-    out = []
-    for op in ops:
-        x, _ = op.arrays()
-        compiled = core.compile_model(core.read_model(onnx_bytes(op)), "CPU", config)
-        request = compiled.create_infer_request()
-        request.set_input_tensor(ov.Tensor(x))
-
-        def call(request: Any = request) -> object:
-            request.start_async()  # with wait(): infer() without building (copying) an output dict
-            request.wait()
-            return None
-
-        out.append(Kernel("openvino", op, call, _no_sync))
-    return out
 
 
 def best_s(kernel: Kernel, repeats: int) -> float:

@@ -1,0 +1,121 @@
+"""Per-kind record builders, next to the records: typed producers (a ModelSpec, a Checkpoint, Stats, a
+ParityResult ...) in, a validated record out. Every record kind is made here, and nowhere else.
+
+Each producer's value is mapped onto the record's own block (``builders.blocks``) field by field, and what
+arrives as a plain dict goes through the same ``typed_json.decode`` the reader uses, so a producer that drifts
+from the schema fails here, when the record is made, not when somebody reads it back.
+"""
+
+from __future__ import annotations
+
+from inspectnet.builders.accuracy import (
+    ablation_record,
+    criteria_record,
+    dataset_check_record,
+    evaluation_record,
+    threshold_record,
+)
+from inspectnet.builders.blocks import (
+    Provenance,
+    block,
+    calibration_info,
+    checkpoint_info,
+    dataset_info,
+    decision_info,
+    environment_info,
+    export_info,
+    flops_info,
+    given_export_info,
+    interval_info,
+    latency_stats,
+    layer_timing_info,
+    model_info,
+    peak_measurement_info,
+    provenance,
+    settings_block,
+    speedup_info,
+    split_sample,
+    stage_difference_info,
+    threshold_facts_info,
+    warmup_tail_info,
+    weights_info,
+)
+from inspectnet.builders.latency import (
+    PROTOCOL_TEXT,
+    floor_portability_record,
+    gate_quality_record,
+    gate_trial,
+    latency_entry,
+    latency_record,
+    latency_run,
+)
+from inspectnet.builders.parity import (
+    AMBIGUOUS_DEFINITION,
+    FP32_DEFINITION,
+    candidate_limits,
+    candidate_record,
+    deployment_path_record,
+    fp32_error,
+    parity_margin_record,
+    parity_record,
+    stage_error,
+    tied_scores,
+)
+from inspectnet.builders.speed import (
+    CALL_NS,
+    coreset_speed_record,
+    harness_overhead_record,
+    metric_speed_record,
+)
+
+__all__ = [
+    "AMBIGUOUS_DEFINITION",
+    "CALL_NS",
+    "FP32_DEFINITION",
+    "PROTOCOL_TEXT",
+    "Provenance",
+    "ablation_record",
+    "block",
+    "calibration_info",
+    "candidate_limits",
+    "candidate_record",
+    "checkpoint_info",
+    "coreset_speed_record",
+    "criteria_record",
+    "dataset_check_record",
+    "dataset_info",
+    "decision_info",
+    "deployment_path_record",
+    "environment_info",
+    "evaluation_record",
+    "export_info",
+    "floor_portability_record",
+    "flops_info",
+    "fp32_error",
+    "gate_quality_record",
+    "gate_trial",
+    "given_export_info",
+    "harness_overhead_record",
+    "interval_info",
+    "latency_entry",
+    "latency_record",
+    "latency_run",
+    "latency_stats",
+    "layer_timing_info",
+    "metric_speed_record",
+    "model_info",
+    "parity_margin_record",
+    "parity_record",
+    "peak_measurement_info",
+    "provenance",
+    "settings_block",
+    "speedup_info",
+    "split_sample",
+    "stage_difference_info",
+    "stage_error",
+    "threshold_facts_info",
+    "threshold_record",
+    "tied_scores",
+    "warmup_tail_info",
+    "weights_info",
+]
