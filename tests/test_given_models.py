@@ -271,7 +271,9 @@ def test_the_users_own_exports_are_checked_instead_of_exporting(
     exports = [f"--export=bottle:{kind}={path}" for kind, path in anomalib_exports.items()]
     run = _pytest(tmp_path, small_bottle, *given, *exports, "--device", "cpu", parity=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert not (tmp_path / "store" / "exports").exists()  # nothing was exported by InspectNet
+    made = [json.loads(f.read_text())["settings"] for f in (tmp_path / "store" / "exports").glob("*/export.json")]
+    assert all("onnx_exporter" not in m for m in made)  # the ONNX and IR files are the user's, not exported
+    assert [m["exporter"].split()[0] for m in made] == ["torch.export.export"]  # a runtime they gave no file for
     thresholds = load_checkpoint(anomalib_results[1]["patchcore"])[0].thresholds
     for runtime, kind in (("onnxruntime", "onnx"), ("openvino", "openvino")):
         record = json.loads(

@@ -77,7 +77,7 @@ class Runtime:
 
     def exported_runner(self, exported: Exported, device: str, image_size: int) -> Runner:
         """This runtime on InspectNet's own export (``exported`` by this runtime's exporter)."""
-        if self.exporter is None or self.exporter.files != tuple(exported.files):
+        if self.exporter is None or set(self.exporter.files) != set(exported.files):
             raise ValueError(f"{self.name} does not load the export in {exported.directory}")
         return self.runner(exported.directory / self.file, device, image_size)
 
