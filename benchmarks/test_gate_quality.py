@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from inspectnet.criteria import RunKey
 from inspectnet.harness.latency import LatencyRecorder
 from inspectnet.harness.session import Session
+from inspectnet.names import RunKey
 
 pytestmark = [pytest.mark.latency, pytest.mark.slow]
 AB_SLOWDOWN = 0.05

@@ -30,8 +30,7 @@ from typing import Any
 from inspectnet.criteria.candidates import CandidatesProfile, parse_candidates
 from inspectnet.criteria.latency import Budget, DeviceBudgets, parse_budgets
 from inspectnet.criteria.project import RunTable, parse_run
-from inspectnet.names import METHODS, METRICS, Method, as_method, is_method
-from inspectnet.names import RunKey as RunKey  # re-exported until every importer takes it from names
+from inspectnet.names import METHODS, METRICS, Method, RunKey, as_method, is_method
 
 TOP_KEYS = (
     "schema",

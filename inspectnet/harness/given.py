@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspectnet.criteria import RunKey
 from inspectnet.models.checkpoint import (
     CheckpointError,
     UserCheckpoint,
@@ -21,7 +20,8 @@ from inspectnet.models.checkpoint import (
     load_checkpoint,
 )
 from inspectnet.models.train import ModelSpec
-from inspectnet.models.weights import ResolvedWeights, file_sha256
+from inspectnet.models.weights import ResolvedWeights
+from inspectnet.names import RunKey
 from inspectnet.records import ModelSource
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class GivenModel:
     def spec(self) -> ModelSpec:
         c = self.checkpoint
         return ModelSpec(
-            method=c.method,  # type: ignore[arg-type]
+            method=self.run.method,
             category=self.run.category,
             seed=self.run.seed,
             backbone=c.backbone,
@@ -80,14 +80,15 @@ class GivenModel:
         so the same tensors give the same bytes and the same sha256)."""
         from safetensors.torch import save
 
-        from inspectnet._io import atomic_write_bytes
+        from inspectnet._io import atomic_write_bytes, sha256_file
+        from inspectnet.models.store import ArtifactStore
 
         c = self.checkpoint
-        path = store_dir / "weights" / f"{c.backbone}-checkpoint-{c.sha256[:16]}.safetensors"
+        path = ArtifactStore(store_dir).weights_file(f"{c.backbone}-checkpoint-{c.sha256[:16]}.safetensors")
         if not path.is_file():
             backbone, _ = self.load()
             atomic_write_bytes(path, save({k: v.contiguous() for k, v in sorted(backbone.items())}))
-        return ResolvedWeights(f"checkpoint:{c.path}", "checkpoint", c.backbone, path, file_sha256(path))
+        return ResolvedWeights(f"checkpoint:{c.path}", "checkpoint", c.backbone, path, sha256_file(path))
 
 
 def given_models(
@@ -100,15 +101,15 @@ def given_models(
     ``--inspectnet-model-dir``, restricted to ``categories`` (a category without one is the caller's to judge).
     Each checkpoint is read (safely) and its model built once here, so a bad file stops the run before anything
     is trained. ``sha256`` pins a category's seed-0 checkpoints (``--model-sha256``)."""
-    candidates: list[tuple[str, int, Path]] = []
+    checkpoints: list[tuple[str, int, Path]] = []
     if model_dir is not None:
-        candidates += [(c, seed, path) for (_, c, seed), path in sorted(find_checkpoints(model_dir).items())]
-    candidates += [(category, 0, path) for category, path in named]
-    unknown = sorted(set(sha256) - {c for c, _, _ in candidates})
+        checkpoints += [(c, seed, path) for (_, c, seed), path in sorted(find_checkpoints(model_dir).items())]
+    checkpoints += [(category, 0, path) for category, path in named]
+    unknown = sorted(set(sha256) - {c for c, _, _ in checkpoints})
     if unknown:
         raise CheckpointError(f"--inspectnet-model-sha256 {unknown[0]}=...: no checkpoint was given for {unknown[0]}")
     models: dict[RunKey, GivenModel] = {}
-    for category, seed, path in candidates:
+    for category, seed, path in checkpoints:
         if categories is not None and category not in categories:
             continue
         pin = sha256.get(category) if seed == 0 else None

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from inspectnet.builders import dataset_info, evaluation_record, export_info
-from inspectnet.criteria import Plan, Profile, RunKey
+from inspectnet.criteria import Plan, Profile
 from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
 from inspectnet.harness.source import Fitted, RunSource, Sources
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score, with_intervals
 from inspectnet.models.features import FeatureCache
+from inspectnet.names import RunKey
 from inspectnet.records import EvalRecord, ExportInfo, GivenExport, Record
 from inspectnet.report.emit import Publisher, RecordSink
 

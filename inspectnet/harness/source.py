@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspectnet.criteria import Plan, RunKey
+from inspectnet.criteria import Plan
+from inspectnet.names import RunKey
 
 if TYPE_CHECKING:
     from inspectnet.deploy.calibration import Calibration

@@ -74,9 +74,6 @@ class ResolvedWeights:
     sha256: str
 
 
-file_sha256 = sha256_file  # TODO(lead): delete once harness/given.py imports _io.sha256_file
-
-
 def resolve(spec: WeightsSpec, backbone: str, store_dir: Path) -> ResolvedWeights:
     """Find (or, for ``random:N``, materialise) the weights file of ``backbone``."""
     if spec.kind == "random":
