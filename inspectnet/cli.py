@@ -193,7 +193,8 @@ def _model(text: str) -> tuple[str, str]:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
-    from inspectnet.harness.project import InitError, InitRequest, init_project
+    from inspectnet.harness.project import InitError, init_project
+    from inspectnet.harness.project_toml import InitRequest
 
     if args.tolerance is not None and not args.from_current:
         print("inspectnet: error: --tolerance applies to --from-current only; give both, or neither", file=sys.stderr)

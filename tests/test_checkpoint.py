@@ -19,14 +19,9 @@ from typing import Any
 import pytest
 import torch
 
-from inspectnet.models.checkpoint import (
-    THRESHOLD_BUFFERS,
-    CheckpointError,
-    build_model,
-    find_checkpoints,
-    load_checkpoint,
-    write_checkpoint,
-)
+from inspectnet.models.checkpoint import THRESHOLD_BUFFERS, CheckpointError, load_checkpoint
+from inspectnet.models.checkpoint_model import build_model, write_checkpoint
+from inspectnet.models.checkpoint_tree import find_checkpoints
 
 # Lightning's remarks on a one-epoch fit of a model with no optimiser and a frozen backbone
 pytestmark = [

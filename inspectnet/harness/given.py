@@ -12,13 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspectnet.models.checkpoint import (
-    CheckpointError,
-    UserCheckpoint,
-    build_model,
-    find_checkpoints,
-    load_checkpoint,
-)
+from inspectnet.models.checkpoint import CheckpointError, UserCheckpoint, load_checkpoint
+from inspectnet.models.checkpoint_model import build_model
+from inspectnet.models.checkpoint_tree import find_checkpoints
 from inspectnet.models.train import ModelSpec
 from inspectnet.models.weights import ResolvedWeights
 from inspectnet.names import RunKey

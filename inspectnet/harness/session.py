@@ -338,7 +338,7 @@ class Session:
     def write_anomalib_checkpoint(self, run: RunKey, path: Path) -> Path:
         """``run``'s deployed model as a checkpoint anomalib loads (``Patchcore.load_from_checkpoint`` /
         ``Padim.load_from_checkpoint``): its fitted model, backbone weights and the deployed thresholds."""
-        from inspectnet.models.checkpoint import write_checkpoint
+        from inspectnet.models.checkpoint_model import write_checkpoint
 
         deployment, spec = self.deployment(run), self.spec(run)
         model: Any = deployment.module.model  # type: ignore[union-attr]

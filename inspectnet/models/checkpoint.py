@@ -1,4 +1,4 @@
-"""A user's own anomalib 2.7 Lightning checkpoint (Patchcore, Padim): read safely, rebuilt, and written back.
+"""A user's own anomalib 2.7 Lightning checkpoint (Patchcore, Padim): what it holds, and reading it safely.
 
 A ``model.ckpt`` written by anomalib's ``Engine`` is a pickle, and a pickle can run code when it is loaded.
 This module loads one only with ``torch.load(..., weights_only=True)`` and an allowlist of exactly one extra
@@ -10,15 +10,14 @@ other global is refused by name.
 What a checkpoint holds (see ``UserCheckpoint``): the method (from the state dict's keys), the backbone and
 layers (``hyper_parameters``), the square input side (the ``Resize`` of ``anomalib_pre_processor_config``),
 and the post-processor's thresholds and normalisation bounds, which are NaN when training ran without
-validation. The torch model's own state dict (the ``model.`` prefix stripped) goes to ``build_model``,
-which checks it against the backbone before loading it strictly. ``write_checkpoint`` is the other way:
-a plain ``PatchcoreModel`` / ``PadimModel`` as a checkpoint anomalib's ``load_from_checkpoint`` accepts,
-readable with a plain ``weights_only=True`` load.
+validation. The torch model's own state dict (the ``model.`` prefix stripped) goes to
+``checkpoint_model.build_model``, which checks it against the backbone before loading it strictly;
+``checkpoint_model.write_checkpoint`` is the other way. ``checkpoint_tree.find_checkpoints`` finds the
+checkpoints in anomalib's results trees.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import math
 import pickle
@@ -28,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspectnet._io import atomic_write_bytes, sha256_file
+from inspectnet._io import sha256_file
 from inspectnet.models.inputs import IMAGENET_MEAN, IMAGENET_STD
-from inspectnet.names import METHODS, Method
+from inspectnet.names import Method
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
+
 
 ALLOWED_GLOBAL = "anomalib.PrecisionType"
 DEFAULT_IMAGE_SIZE = 256  # anomalib's configure_pre_processor() default, used when a checkpoint has no spec
@@ -58,11 +57,7 @@ DEFAULTS: dict[Method, dict[str, Any]] = {
     },
     "padim": {"backbone": "resnet18", "layers": ("layer1", "layer2", "layer3"), "pre_trained": True},
 }
-MODEL_DIRS: dict[str, Method] = {"Patchcore": "patchcore", "Padim": "padim"}  # anomalib's results-tree names
-CKPT_IN_VERSION = Path("weights", "lightning", "model.ckpt")
 SUMS_LEVELS = 6  # SHA256SUMS is looked for in the checkpoint's directory and this many parents
-_VERSION = re.compile(r"v(\d+)")
-_SEED = re.compile(r".*_seed(\d+)")
 _SUMS_LINE = re.compile(r"\\?([0-9a-fA-F]{64}) [ *](.+)")
 
 
@@ -399,265 +394,3 @@ def _check_fitted(path: Path, sd: Mapping[Any, Any], notes: list[str]) -> None:
         notes.append("no _is_fitted flag (anomalib's load_from_checkpoint needs one)")
     elif not bool(fitted.all()):
         raise CheckpointError(f"{path}: _is_fitted is False: the model was saved before it was fitted")
-
-
-# --- the torch model -----------------------------------------------------------------------------------------
-
-
-def build_model(ckpt: UserCheckpoint, state: dict[str, torch.Tensor]) -> nn.Module:
-    """A plain anomalib ``PatchcoreModel`` / ``PadimModel`` (``pre_trained=False``, the checkpoint's backbone,
-    layers, ``num_neighbors`` / ``n_features``) with ``state`` loaded strictly, in eval mode.
-
-    The head is checked against the backbone first: a memory bank whose feature size is not the layers'
-    channel sum, or a PaDiM Gaussian whose patch count is not what ``image_size`` gives, is a
-    ``CheckpointError`` naming both numbers."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):  # PadimModel draws a feature subset that the state replaces
-        model = _construct(ckpt)
-    _check_against_backbone(ckpt, model, state)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{ckpt.path}: the state does not fit {type(model).__name__}: {first}") from exc
-    return model.eval()
-
-
-def _construct(ckpt: UserCheckpoint) -> nn.Module:
-    from anomalib.models.image.padim.torch_model import PadimModel
-    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
-
-    where = f"{ckpt.backbone} {'+'.join(ckpt.layers)}"
-    try:
-        if ckpt.method == "patchcore":
-            return PatchcoreModel(
-                layers=list(ckpt.layers),
-                backbone=ckpt.backbone,
-                pre_trained=False,
-                num_neighbors=ckpt.num_neighbors,
-            )
-        return PadimModel(
-            backbone=ckpt.backbone, layers=list(ckpt.layers), pre_trained=False, n_features=ckpt.n_features
-        )
-    except ValueError as exc:  # PadimModel: n_features larger than the layers' channels
-        raise CheckpointError(f"{ckpt.path}: feature size mismatch: {exc} ({where})") from exc
-    except RuntimeError as exc:  # timm: an unknown backbone or layer
-        raise CheckpointError(f"{ckpt.path}: cannot build {where}: {str(exc).splitlines()[0]}") from exc
-
-
-def _check_against_backbone(ckpt: UserCheckpoint, model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    import torch
-
-    m: Any = model
-    channels = int(sum(m.feature_extractor.out_dims))
-    where = f"{ckpt.backbone} {'+'.join(ckpt.layers)}"
-    if ckpt.method == "patchcore":
-        found = state["memory_bank"].shape[1]
-        if found != channels:
-            raise CheckpointError(
-                f"{ckpt.path}: feature size mismatch: the memory bank has {found} features per patch; "
-                f"{where} gives {channels}"
-            )
-        return
-    idx = state["idx"]
-    if idx.numel() and (int(idx.max()) >= channels or int(idx.min()) < 0):
-        raise CheckpointError(
-            f"{ckpt.path}: feature size mismatch: idx picks feature {int(idx.max())}; {where} gives {channels}"
-        )
-    size = ckpt.image_size
-    with torch.no_grad():
-        first = m.feature_extractor(torch.zeros(1, 3, size, size))[ckpt.layers[0]]
-    h, w = first.shape[-2:]
-    found = state["gaussian.mean"].shape[1]
-    if found != h * w:
-        raise CheckpointError(
-            f"{ckpt.path}: image size mismatch: the Gaussian has {found} patches; {size}x{size} inputs give "
-            f"{h}x{w} = {h * w} on {ckpt.backbone} {ckpt.layers[0]}"
-        )
-
-
-# --- results trees -------------------------------------------------------------------------------------------
-
-
-def find_checkpoints(model_dir: Path) -> dict[tuple[str, str, int], Path]:
-    """(method, category, seed) -> checkpoint, for every anomalib Patchcore / Padim run under ``model_dir``.
-
-    Two layouts are read: anomalib's results tree,
-    ``DIR/<Model>/<Dataset>/<category>/(latest|v<N>)/weights/lightning/model.ckpt`` (seed 0), and the card's,
-    ``DIR/<run>/<Model>/<Dataset>/<category>/...``, where a ``_seed<N>`` suffix of the run directory gives
-    the seed (0 without one). Of a category's versions, the one ``latest`` points to is taken when it points
-    into the same directory (anomalib writes an absolute target, which a moved tree leaves dangling or
-    pointing at the old copy); otherwise the highest ``v<N>``. The path returned is the concrete ``v<N>`` one.
-    The method comes from the ``<Model>`` directory (``Patchcore``, ``Padim``); any other model directory,
-    and two checkpoints for one key, are a ``CheckpointError``.
-    """
-    if not model_dir.is_dir():
-        raise CheckpointError(f"{model_dir}: not a directory; give the results directory anomalib's Engine wrote")
-    found: dict[tuple[str, str, int], Path] = {}
-    for category_dir, run in _category_dirs(model_dir):
-        ckpt = _chosen_version(category_dir)
-        if ckpt is None:
-            continue
-        key = (_model_method(category_dir.parent.parent), category_dir.name, _seed(run))
-        if key in found:
-            raise CheckpointError(
-                f"{model_dir}: two checkpoints for {key[0]} {key[1]} seed {key[2]}: {found[key]} and {ckpt}; "
-                "keep one, or give the runs _seed<N> directories"
-            )
-        found[key] = ckpt
-    return dict(sorted(found.items()))
-
-
-def _category_dirs(root: Path) -> list[tuple[Path, str | None]]:
-    """(category directory, run directory name or None) of every version directory holding a checkpoint."""
-    out: dict[Path, str | None] = {}
-    for depth in (3, 4):  # <Model>/<Dataset>/<category>, <run>/<Model>/<Dataset>/<category>
-        pattern = "/".join(["*"] * (depth + 1) + list(CKPT_IN_VERSION.parts))
-        for ckpt in root.glob(pattern):
-            rel = ckpt.relative_to(root).parts
-            version = rel[depth]
-            if version == "latest" or _VERSION.fullmatch(version):
-                out[root.joinpath(*rel[:depth])] = rel[0] if depth == 4 else None
-    return sorted(out.items())
-
-
-def _chosen_version(category_dir: Path) -> Path | None:
-    versions = {
-        int(match[1]): child
-        for child in category_dir.iterdir()
-        if (match := _VERSION.fullmatch(child.name)) and (child / CKPT_IN_VERSION).is_file()
-    }
-    latest = _latest_target(category_dir)
-    if latest is not None:
-        return latest / CKPT_IN_VERSION
-    return versions[max(versions)] / CKPT_IN_VERSION if versions else None
-
-
-def _latest_target(category_dir: Path) -> Path | None:
-    """The directory ``latest`` stands for (a symlink, or Windows' ``.version_pointer``), when it is inside
-    ``category_dir`` and holds a checkpoint."""
-    latest = category_dir / "latest"
-    pointer = latest / ".version_pointer"
-    with contextlib.suppress(OSError, RuntimeError):  # missing, dangling, a loop
-        target = Path(pointer.read_text().strip()) if pointer.is_file() else latest
-        resolved = target.resolve(strict=True)
-        local = category_dir / resolved.name
-        if resolved.parent == category_dir.resolve() and (local / CKPT_IN_VERSION).is_file():
-            return local
-    return None
-
-
-def _model_method(model_dir: Path) -> Method:
-    method = MODEL_DIRS.get(model_dir.name)
-    if method is None:
-        raise CheckpointError(
-            f"{model_dir}: model directory {model_dir.name!r} is not one of {', '.join(MODEL_DIRS)}; InspectNet "
-            "reads anomalib Patchcore and Padim checkpoints only"
-        )
-    return method
-
-
-def _seed(run: str | None) -> int:
-    match = _SEED.fullmatch(run) if run is not None else None
-    return int(match[1]) if match else 0
-
-
-# --- writing -------------------------------------------------------------------------------------------------
-
-
-def write_checkpoint(
-    path: Path,
-    model: nn.Module,
-    method: str,
-    backbone: str,
-    layers: tuple[str, ...],
-    image_size: int,
-    thresholds: dict[str, float],
-    coreset: float | None = None,
-    num_neighbors: int = 9,
-) -> None:
-    """Write a plain ``PatchcoreModel`` / ``PadimModel`` as a Lightning checkpoint that anomalib's
-    ``Patchcore.load_from_checkpoint`` / ``Padim.load_from_checkpoint`` accept.
-
-    It holds ``pytorch-lightning_version``, the hyper-parameters (``pre_trained`` False, ``precision`` the
-    plain string "float32", so a plain ``weights_only=True`` load reads it with no allowlist), the state
-    dict (the model's under ``model.``, the six post-processor values, ``_is_fitted``) and the pre-processor
-    spec anomalib itself writes for an ``image_size`` x ``image_size`` resize. Written atomically (a
-    temporary file in the same directory, then ``os.replace``)."""
-    import torch
-
-    if method not in METHODS:
-        raise CheckpointError(f"{path}: method {method!r} is not one of {', '.join(METHODS)}")
-    _check_writable(path, model, method, backbone, layers, image_size, thresholds, num_neighbors)
-    state = {f"model.{k}": v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    state["_is_fitted"] = torch.tensor([True])
-    state |= {key: torch.tensor(float(thresholds[name])) for name, key in THRESHOLD_BUFFERS.items()}
-    hparams: dict[str, Any] = {"backbone": backbone, "layers": list(layers), "pre_trained": False}
-    if method == "patchcore":
-        hparams |= {"num_neighbors": num_neighbors, "precision": _PrecisionType.FLOAT32.value}
-        if coreset is not None:
-            hparams["coreset_sampling_ratio"] = float(coreset)
-    else:
-        hparams["n_features"] = int(state["model.idx"].numel())
-    checkpoint = {
-        "epoch": 0,
-        "global_step": 0,
-        "pytorch-lightning_version": _lightning_version(),
-        "state_dict": state,
-        "hparams_name": "kwargs",
-        "hyper_parameters": hparams,
-        "anomalib_pre_processor_config": {"transform": _pre_processor_spec(method, image_size)},
-    }
-    _atomic_save(checkpoint, path)
-
-
-def _check_writable(
-    path: Path,
-    model: nn.Module,
-    method: str,
-    backbone: str,
-    layers: tuple[str, ...],
-    image_size: int,
-    thresholds: dict[str, float],
-    num_neighbors: int,
-) -> None:
-    from anomalib.models.image.padim.torch_model import PadimModel
-    from anomalib.models.image.patchcore.torch_model import PatchcoreModel
-
-    cls = PatchcoreModel if method == "patchcore" else PadimModel
-    m: Any = model
-    if not isinstance(model, cls):
-        raise CheckpointError(f"{path}: a {method} checkpoint needs a {cls.__name__}, not a {type(model).__name__}")
-    if (m.backbone, tuple(m.layers)) != (backbone, tuple(layers)):
-        raise CheckpointError(f"{path}: the model is {m.backbone} {m.layers}, not {backbone} {list(layers)}")
-    if method == "patchcore" and m.num_neighbors != num_neighbors:
-        raise CheckpointError(f"{path}: the model uses num_neighbors {m.num_neighbors}, not {num_neighbors}")
-    if image_size <= 0:
-        raise CheckpointError(f"{path}: image_size {image_size} is not a positive side")
-    if set(thresholds) != set(THRESHOLD_BUFFERS) or not all(math.isfinite(v) for v in thresholds.values()):
-        raise CheckpointError(f"{path}: thresholds must be finite {', '.join(THRESHOLD_BUFFERS)}; got {thresholds}")
-
-
-def _pre_processor_spec(method: str, image_size: int) -> object:
-    from anomalib.models import Padim, Patchcore
-    from anomalib.pre_processing.utils.spec import transform_to_spec
-
-    cls = Patchcore if method == "patchcore" else Padim
-    return transform_to_spec(cls.configure_pre_processor(image_size=(image_size, image_size)).transform)
-
-
-def _lightning_version() -> str:
-    from importlib.metadata import version
-
-    return version("lightning")
-
-
-def _atomic_save(obj: object, path: Path) -> None:
-    import io
-
-    import torch
-
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
