@@ -210,3 +210,40 @@ def test_torch_eager_is_refused_with_the_missing_piece(
     shutil.copytree(root, tampered)
     (tampered / "models" / base.checkpoint.key / "checkpoint.pt").write_bytes(b"modified")
     assert "refusing to load a modified checkpoint" in str(torch_model(base, [tampered]))
+
+
+def _tiny_program(directory: Path, scale: float) -> dict[str, str]:
+    """A one-convolution module as a ``torch.export`` program (``model.pt2``), the suite's input shape."""
+    import torch
+
+    class Conv(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1, bias=False)
+            torch.nn.init.constant_(self.conv.weight, scale)
+
+        def forward(self, image: torch.Tensor) -> tuple[torch.Tensor]:
+            return (self.conv(image),)
+
+    directory.mkdir(parents=True)
+    program = torch.export.export(Conv().eval(), (torch.zeros(1, 3, SIZE, SIZE),))
+    torch.export.save(program, str(directory / "model.pt2"))
+    return {"model.pt2": sha256_file(directory / "model.pt2")}
+
+
+def test_a_registered_runtime_is_timed_ab_by_the_gate_without_a_line_of_its_own(tmp_path: Path) -> None:
+    """torch.export came in as one module and one registry row; the gate's A/B finds and times its programs."""
+    digests = {key: _tiny_program(tmp_path / "exports" / key, scale) for key, scale in (("base", 0.1), ("cur", 0.2))}
+
+    def side(key: str) -> LatencyRecord:
+        record = _record(key, digests[key])
+        entry = record.runtimes["onnxruntime"]
+        assert isinstance(entry.artifact, ExportInfo)
+        artifact = dataclasses.replace(entry.artifact, key=key, sha256=digests[key])
+        program = dataclasses.replace(entry, artifact=artifact, settings={"version": "same"})
+        return dataclasses.replace(record, runtimes={"torch-export": program})
+
+    measurer = ABMeasurer([tmp_path], FAST)
+    timing = measurer(side("base"), side("cur"), "torch-export")
+    assert isinstance(timing, ABTiming) and len(timing.ratios) == 2, timing
+    assert any("exports/base/model.pt2 vs" in line for line in measurer.log)
