@@ -32,12 +32,13 @@ def _seed(text: str) -> int:
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     import time
 
-    from inspectnet.data.synthetic import ensure
+    from inspectnet.data.synthetic import SIZES_DEFAULT, ensure
 
     started = time.perf_counter()
-    status = ensure(args.out, args.seed)
+    status = ensure(args.out, args.seed, args.sizes)
     elapsed = time.perf_counter() - started
-    print(f"{args.out}: embedded synthetic dataset (seed {args.seed}) {status} in {elapsed:.1f} s")
+    at = "" if args.sizes == SIZES_DEFAULT else f", {args.sizes} sizes"
+    print(f"{args.out}: embedded synthetic dataset (seed {args.seed}{at}) {status} in {elapsed:.1f} s")
     return EXIT_OK
 
 
@@ -229,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth = data_cmds.add_parser("synth", help="write the embedded synthetic dataset (MVTec AD layout)")
     synth.add_argument("--out", type=Path, required=True, help="directory to write (created or replaced whole)")
     synth.add_argument("--seed", type=_seed, default=0, help="generator seed (default 0)")
+    synth.add_argument(
+        "--sizes",
+        choices=("embedded", "mvtec"),
+        default="embedded",
+        help="split sizes: the embedded set's (default) or MVTec AD's own (bottle: 209 train, 20 good, 63 defective)",
+    )
     synth.set_defaults(func=_cmd_data_synth)
 
     check = data_cmds.add_parser("check", help="validate a dataset in MVTec AD layout and summarise it")

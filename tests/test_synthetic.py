@@ -174,3 +174,65 @@ def test_interrupted_generation_leaves_nothing_behind(tmp_path: Path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         generate(out, seed=0)
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- other split sizes (`data synth --sizes mvtec`)
+
+
+def test_the_mvtec_sizes_are_mvtec_ads_own_and_the_embedded_ones_the_shipped_sets() -> None:
+    from inspectnet.data.synthetic import SIZES, SIZES_DEFAULT
+
+    mvtec = {c: (s.train, s.test_good, s.defective) for c, s in SIZES["mvtec"].items()}
+    assert mvtec == {
+        "bottle": (209, 20, 63),
+        "cable": (224, 58, 92),
+        "capsule": (219, 23, 109),
+        "leather": (245, 32, 92),
+    }
+    shipped = shipped_manifest()
+    for category, split in SIZES[SIZES_DEFAULT].items():
+
+        def count(prefix: str, category: str = category) -> int:
+            return sum(1 for rel in shipped if rel.startswith(f"{category}/{prefix}"))
+
+        assert (count("train/"), count("test/good/"), count("test/") - count("test/good/")) == (
+            split.train,
+            split.test_good,
+            split.defective,
+        )
+    for category, split in SIZES["mvtec"].items():
+        per_type = split.per_type(RENDERERS[category][1])
+        assert (
+            sum(n for _, n in per_type) == split.defective
+            and max(n for _, n in per_type) - min(n for _, n in per_type) <= 1
+        )
+
+
+def test_a_file_is_the_same_bytes_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each image has its own seed sequence: a set of other sizes holds the shipped set's files bit for bit
+    where it has the same names (why `--sizes mvtec` is checked against the shipped list where they overlap)."""
+    from inspectnet.data.synthetic import SIZES, Split, category_files
+
+    monkeypatch.setitem(SIZES, "probe", {"bottle": Split(2, 1, 5)})
+    shipped = shipped_manifest()
+    files = list(category_files("bottle", 0, "probe"))
+    names = [f.relpath for f in files]
+    assert names[:3] == ["bottle/train/good/000.png", "bottle/train/good/001.png", "bottle/test/good/000.png"]
+    assert len([n for n in names if "/test/" in n and "/good/" not in n]) == 5  # 2 + 1 + 1 + 1 over four types
+    assert all(hashlib.sha256(f.data).hexdigest() == shipped[f.relpath] for f in files)
+
+
+def test_the_sizes_option_offers_the_generators_sizes(tmp_path: Path) -> None:
+    from inspectnet.data.synthetic import SIZES, dataset_card
+
+    exe = Path(sys.executable).with_name("inspectnet")
+    run = subprocess.run([str(exe), "data", "synth", "--help"], capture_output=True, text=True, check=True)
+    assert re.search(r"--sizes \{(\w+(?:,\w+)*)\}", run.stdout) is not None
+    offered = re.search(r"--sizes \{(\w+(?:,\w+)*)\}", run.stdout).group(1).split(",")  # type: ignore[union-attr]
+    assert offered == list(SIZES)
+    bad = subprocess.run(
+        [str(exe), "data", "synth", "--out", str(tmp_path / "x"), "--sizes", "huge"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--sizes: invalid choice: 'huge'" in bad.stderr and not (tmp_path / "x").exists()
+    card = dataset_card(0, "mvtec")
+    assert "at MVTec AD's split sizes" in card and "--sizes mvtec" in card and "| bottle | 209 | 20 |" in card
