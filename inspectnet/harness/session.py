@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from inspectnet.builders import dataset_info, evaluation_record, export_info
 from inspectnet.criteria import Plan, Profile
@@ -19,7 +19,7 @@ from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
 from inspectnet.harness.source import Fitted, RunSource, Sources
-from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, score, with_intervals
+from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, predictions_of, score, with_intervals
 from inspectnet.models.features import FeatureCache
 from inspectnet.names import RunKey
 from inspectnet.records import EvalRecord, ExportInfo, GivenExport, Record
@@ -201,10 +201,12 @@ class Session:
         with anomalib's own arithmetic, which is what its thresholds were set on and its exports compute."""
         return self.source(_run_of(spec)).stable
 
-    def build_model(self, spec: ModelSpec, head: dict[str, Any], stable: bool | None = None) -> nn.Module:
+    def build_model(
+        self, spec: ModelSpec, head: dict[str, Any], stable: bool | None = None, compared: bool = False
+    ) -> nn.Module:
         from inspectnet.models.train import build, load_head
 
-        model = build(spec, self.weights_for(spec), self.stable(spec) if stable is None else stable)
+        model = build(spec, self.weights_for(spec), self.stable(spec) if stable is None else stable, compared)
         load_head(model, head)
         return model.to(self.options.device)
 
@@ -242,17 +244,18 @@ class Session:
         identity = self.feature_identity(spec)
         timings: dict[str, float] = {}
         head, checkpoint, created = self._head(run, spec, inputs, fp, timings)
+        method_scoring = scoring(spec, self.stable(spec))
+        departs = bool(method_scoring["departs_from_anomalib"])  # then anomalib's own outputs come from this pass
+        model = self.build_model(spec, head, compared=departs)
         started = time.perf_counter()
-        predictions = predict(self.build_model(spec, head), inputs.test, self.cache, identity, label=run.test_id)
+        predictions = predict(model, inputs.test, self.cache, identity, label=run.test_id)
         timings["evaluation"] = time.perf_counter() - started
         metrics = score(predictions, inputs.labels, inputs.masks)
         started = time.perf_counter()
         metrics = with_intervals(metrics, predictions, inputs.labels, inputs.masks)
         timings["intervals"] = time.perf_counter() - started
-        method_scoring = scoring(spec, self.stable(spec))
-        if method_scoring["departs_from_anomalib"]:  # measure what the departure changes, on this model
-            plain_model = self.build_model(spec, head, stable=False)
-            plain = predict(plain_model, inputs.test, self.cache, identity, label=f"{run.test_id} (anomalib distances)")
+        if departs:  # measure what the departure changes, on this model
+            plain = predictions_of(cast("list[Any]", model.anomalib_outputs))  # ComparedPatchcoreModel's
             anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
             method_scoring["effect_on_metrics"] = {m: v - anomalib_metrics[m] for m, v in metrics.as_dict().items()}
             method_scoring["effect_definition"] = "each metric minus the same model's with anomalib's own distances"

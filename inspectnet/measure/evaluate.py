@@ -5,8 +5,9 @@ anomalib's own test metrics are computed on normalised, clamped scores; they are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -77,18 +78,24 @@ def predict(
     from inspectnet.models.features import replaying
 
     device = next(model.parameters()).device
-    scores, maps = [], []
+    outputs = []
     ctx = replaying(model, cache, identity) if cache is not None else contextlib.nullcontext(model)
     batches = -(-images.shape[0] // batch_size)
     with progress.phase("evaluation", batches, "batches", label) as shown, ctx, torch.no_grad():
         model.eval()
         for done, i in enumerate(range(0, images.shape[0], batch_size), 1):
-            out = model(images[i : i + batch_size].to(device))
-            scores.append(out.pred_score.reshape(-1).float().cpu().numpy())
-            maps.append(
-                out.anomaly_map.reshape(out.anomaly_map.shape[0], *out.anomaly_map.shape[-2:]).float().cpu().numpy()
-            )
+            outputs.append(model(images[i : i + batch_size].to(device)))
             shown.tick(done)
+    return predictions_of(outputs)
+
+
+def predictions_of(outputs: Sequence[Any]) -> Predictions:
+    """A model's batches of outputs (``pred_score``, ``anomaly_map``) as one split's scores and maps."""
+    scores = [out.pred_score.reshape(-1).float().cpu().numpy() for out in outputs]
+    maps = [
+        out.anomaly_map.reshape(out.anomaly_map.shape[0], *out.anomaly_map.shape[-2:]).float().cpu().numpy()
+        for out in outputs
+    ]
     return Predictions(np.concatenate(scores), np.concatenate(maps))
 
 

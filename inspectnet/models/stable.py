@@ -38,13 +38,19 @@ def direct_distances(x: torch.Tensor, bank: torch.Tensor, index: torch.Tensor) -
     return (x.unsqueeze(1) - bank[index]).pow(2).sum(-1).sqrt()
 
 
-def nearest(x: torch.Tensor, bank: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest(
+    x: torch.Tensor, bank: torch.Tensor, k: int, minima: list[Any] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest entries of ``bank`` to each row of ``x``, ascending: (distances, indices), N x k.
 
     The expansion (anomalib's ``euclidean_dist``) shortlists ``k + SLACK`` entries, direct distances rank them.
+    ``minima``: anomalib's own nearest entry of each row (its ``min(1)`` of the same expansion) is appended.
     """
     keep = min(k + SLACK, bank.shape[0])
-    _, shortlist = PatchcoreModel.euclidean_dist(x, bank).topk(keep, dim=1, largest=False)
+    expansion = PatchcoreModel.euclidean_dist(x, bank)
+    if minima is not None:
+        minima.append(expansion.min(1))
+    _, shortlist = expansion.topk(keep, dim=1, largest=False)
     distances, order = direct_distances(x, bank, shortlist).topk(k, dim=1, largest=False)
     return distances, shortlist.gather(1, order)
 
@@ -53,13 +59,19 @@ class StablePatchcoreModel(PatchcoreModel):  # type: ignore[misc]
     """anomalib's PatchcoreModel with direct (well-conditioned) distances; see the module docstring."""
 
     def nearest_neighbors(self, embedding: torch.Tensor, n_neighbors: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._search(embedding, n_neighbors)
+
+    def _search(
+        self, embedding: torch.Tensor, n_neighbors: int, minima: list[Any] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stable search, in anomalib's chunks (``minima``: see ``nearest``)."""
         bank = self.memory_bank
         n = embedding.shape[0]
         if n <= DEFAULT_CHUNK_SIZE:  # one chunk; also the traced (exported) path
-            distances, locations = nearest(embedding, bank, n_neighbors)
+            distances, locations = nearest(embedding, bank, n_neighbors, minima)
         else:
             parts = [
-                nearest(embedding[i : i + DEFAULT_CHUNK_SIZE], bank, n_neighbors)
+                nearest(embedding[i : i + DEFAULT_CHUNK_SIZE], bank, n_neighbors, minima)
                 for i in range(0, n, DEFAULT_CHUNK_SIZE)
             ]
             distances = torch.cat([p[0] for p in parts])
@@ -84,6 +96,60 @@ class StablePatchcoreModel(PatchcoreModel):  # type: ignore[misc]
         distances = direct_distances(max_features, self.memory_bank, support)
         weights = (1 - F.softmax(distances, 1))[..., 0]
         return weights * score
+
+
+class ComparedPatchcoreModel(StablePatchcoreModel):
+    """Evaluation only: the stable model's outputs, and beside them (``anomalib_outputs``, one per call) what
+    anomalib's own ``PatchcoreModel`` computes for the same images, from the same pass. anomalib's nearest
+    entry of every patch is the minimum of the very expansion the stable search shortlists from (same chunks,
+    same matrix), and its score's support set is its own search (anomalib's code, run on this model); so
+    the second model and its second pass over the test split are not needed, and the numbers are the ones
+    that pass gave. Never exported."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.anomalib_outputs: list[Any] = []
+        self._phase = "stable"  # "patches": the forward's own search is next; "anomalib": anomalib's search
+        self._patches: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._grid: tuple[int, int] = (0, 0)
+
+    def reshape_embedding(self, embedding: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        self._grid = (int(embedding.shape[2]), int(embedding.shape[3]))
+        return super().reshape_embedding(embedding)  # type: ignore[no-any-return]
+
+    def nearest_neighbors(self, embedding: torch.Tensor, n_neighbors: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._phase == "anomalib":
+            return PatchcoreModel.nearest_neighbors(self, embedding, n_neighbors)  # type: ignore[no-any-return]
+        if self._phase != "patches":
+            return self._search(embedding, n_neighbors)
+        self._phase = "stable"  # the forward's search over every patch: anomalib's minima collected on the way
+        minima: list[Any] = []
+        found = self._search(embedding, n_neighbors, minima)
+        values = torch.cat([m.values for m in minima])
+        indices = torch.cat([m.indices for m in minima])
+        self._patches = (values, indices, embedding)
+        return found
+
+    def forward(self, input_tensor: torch.Tensor) -> Any:
+        from anomalib.data import InferenceBatch
+
+        self._phase = "patches"
+        out = super().forward(input_tensor)
+        if self._patches is None:  # training: no search was made
+            return out
+        values, indices, embedding = self._patches
+        self._patches = None
+        batch = input_tensor.shape[0]
+        patch_scores, locations = values.reshape((batch, -1)), indices.reshape((batch, -1))
+        self._phase = "anomalib"
+        try:
+            pred_score = PatchcoreModel.compute_anomaly_score(self, patch_scores, locations, embedding)
+        finally:
+            self._phase = "stable"
+        grid = patch_scores.reshape((batch, 1, *self._grid))
+        anomaly_map = self.anomaly_map_generator(grid, input_tensor.shape[-2:])
+        self.anomalib_outputs.append(InferenceBatch(pred_score=pred_score, anomaly_map=anomaly_map))
+        return out
 
 
 def embedding_of(model: Any, features: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -75,20 +75,21 @@ def scoring(spec: ModelSpec, stable: bool = True) -> dict[str, Any]:
     return {"name": "anomalib", "departs_from_anomalib": False, "description": f"anomalib 2.7's {model} as is"}
 
 
-def build(spec: ModelSpec, weights: ResolvedWeights, stable: bool = True) -> nn.Module:
+def build(spec: ModelSpec, weights: ResolvedWeights, stable: bool = True, compared: bool = False) -> nn.Module:
     """An untrained anomalib model with ``weights`` in its backbone; PaDiM's feature subset drawn from the seed.
 
-    PatchCore is ``StablePatchcoreModel`` (direct distances); ``stable=False`` gives anomalib's own class, to
-    measure what the departure changes."""
+    PatchCore is ``StablePatchcoreModel`` (direct distances); ``stable=False`` gives anomalib's own class;
+    ``compared``: the stable model that also gives anomalib's own outputs from the same pass (evaluation)."""
     from anomalib.models.image.padim.torch_model import PadimModel
     from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
-    from inspectnet.models.stable import StablePatchcoreModel
+    from inspectnet.models.stable import ComparedPatchcoreModel, StablePatchcoreModel
 
     pin_seed(spec.seed)
     model: nn.Module
     if spec.method == "patchcore":
-        model = (StablePatchcoreModel if stable else PatchcoreModel)(
+        kind = ComparedPatchcoreModel if compared else StablePatchcoreModel if stable else PatchcoreModel
+        model = kind(
             layers=list(spec.layers),
             backbone=spec.backbone,
             pre_trained=False,
