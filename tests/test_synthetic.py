@@ -165,7 +165,7 @@ def test_ensure_never_overwrites_a_foreign_directory(tmp_path: Path) -> None:
 
 
 def test_interrupted_generation_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def exploding(seed: int) -> Iterator[list[synthetic.SynthFile]]:
+    def exploding(seed: int, sizes: str = synthetic.SIZES_DEFAULT) -> Iterator[list[synthetic.SynthFile]]:
         yield [synthetic.SynthFile("leather/train/good/000.png", b"x")]
         raise KeyboardInterrupt
 
