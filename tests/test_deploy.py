@@ -162,6 +162,9 @@ def test_a_gpu_runtime_says_in_one_line_why_it_cannot_run_here(exported: Exporte
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeUnavailable, match=r"^onnxruntime \S+ has no (TensorrtExecutionProvider|CUDA)"):
             tensorrt.exported_runner(exported, "cuda", SIZE)
+        from inspectnet.deploy.dense import square_conv
+
+        assert tensorrt.kernels("cuda", [square_conv(8, 16, 3)], None) == []  # no provider, no kernel: not timed
 
 
 @pytest.fixture(scope="module")

@@ -200,7 +200,7 @@ def parity(reports: ReportSet, cite: Citations) -> list[str]:
     header = ["category", "runtime", "model (seed)", "map raw", "score raw", "map norm.", "score norm."]
     header += ["label flips", "mask-pixel flips", "ambiguous flips (labels / pixels)", "status", "record"]
     lines += table(header, rows)
-    bf16 = first.record.runtime_settings.get("host_can_run_bf16")  # OpenVINO says whether the host could
+    bf16 = first.record.runtime_settings.get("host_can_run_bf16")  # a runtime that reports it (OpenVINO)
     if bf16 is not None:
         lines += ["", f"Host could run bf16: {bf16}."]
     for margin in reports.of(ParityMarginRecord):

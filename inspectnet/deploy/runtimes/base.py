@@ -56,7 +56,6 @@ class Runtime:
     user_export: str | None = None  # the KIND of --inspectnet-export KIND=FILE that it runs, if any
     threads: Callable[[int], AbstractContextManager[None]] = no_threads  # its process-wide thread count, set
     peak: bool = True  # its kernels count toward the device's peak rate (False: they are another's, e.g. torch's)
-    cuda_note: str = ""  # why it is measured on the CPU only, when it is
 
     @property
     def exported(self) -> bool:

@@ -102,15 +102,19 @@ def onnxruntime_runner(
     return fixed_batch(runner, batch)
 
 
-def kernels(device: str, ops: Sequence[DenseOp], threads: int | None = None) -> list[Kernel]:
-    """``threads``: ONNX Runtime's intra-op threads (None: its default, the physical cores)."""
+def kernels(
+    device: str, ops: Sequence[DenseOp], threads: int | None = None, provider: str | None = None
+) -> list[Kernel]:
+    """``threads``: ONNX Runtime's intra-op threads (None: its default, the physical cores); ``provider``: a
+    CUDA provider tried before CUDA's own (TensorRT's), as its runner does."""
     import onnxruntime as ort
 
     cuda = device.startswith("cuda")
-    if cuda and CUDA not in ort.get_available_providers():
+    wanted = [p for p in (provider, CUDA) if p is not None] if cuda else ["CPUExecutionProvider"]
+    if any(p not in ort.get_available_providers() for p in wanted):
         return []
     index = cuda_index(device) if cuda else 0
-    providers: list[Any] = [(CUDA, {"device_id": index})] if cuda else ["CPUExecutionProvider"]
+    providers: list[Any] = [(p, {"device_id": index}) for p in wanted] if cuda else wanted
     where = "cuda" if cuda else "cpu"
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
@@ -142,9 +146,9 @@ def _load_tensorrt(path: Path, device: str, image_size: int, given: bool) -> Run
     return onnxruntime_runner(path, device, image_size, given=given, provider=TENSORRT)
 
 
-def _no_kernels(device: str, ops: Sequence[DenseOp], threads: int | None = None) -> list[Kernel]:
-    """TensorRT builds whole graphs, not single ops here: its layer floor is not measured."""
-    return []
+def _tensorrt_kernels(device: str, ops: Sequence[DenseOp], threads: int | None = None) -> list[Kernel]:
+    """Each dense op as a one-node graph under the TensorRT provider (CUDA's for what it does not take)."""
+    return kernels(device, ops, threads, TENSORRT)
 
 
 RUNTIME = Runtime(
@@ -154,7 +158,7 @@ TENSORRT_RUNTIME = Runtime(
     TENSORRT_NAME,
     "onnxruntime TensorRT EP",
     ("cuda",),
-    _no_kernels,
+    _tensorrt_kernels,
     ONNX,
     "model.onnx",
     _load_tensorrt,

@@ -119,5 +119,4 @@ RUNTIME = Runtime(
     _load,
     (".xml", ".bin"),
     user_export="openvino",
-    cuda_note="OpenVINO runs on its CPU plugin here",
 )

@@ -91,5 +91,4 @@ RUNTIME = Runtime(
     (".pt2",),
     threads=torch_threads,
     peak=False,
-    cuda_note="the program is captured on the CPU and run there",
 )
