@@ -29,11 +29,14 @@ class Step:
         return shlex.join(self.argv)
 
 
-def steps(data: str = DATA, reports: str = REPORTS) -> list[Step]:
+def steps(data: str = DATA, reports: str = REPORTS, sizes: str = "embedded") -> list[Step]:
+    """``make run``'s steps; ``sizes`` other than the embedded set's (``mvtec``) is the whole-card benchmark's
+    real-size run (the same steps on the same generator, at MVTec AD's split sizes)."""
     records = f"{reports}/eval_harness"
+    synth = ("inspectnet", "data", "synth", "--out", data) + (("--sizes", sizes) if sizes != "embedded" else ())
     return [
         Step(("rm", "-f", f"{records}/criteria.json"), "start the criteria record afresh", True),
-        Step(("inspectnet", "data", "synth", "--out", data), "write the embedded dataset", True),
+        Step(synth, "write the embedded dataset", True),
         Step(
             ("inspectnet", "data", "check", data, "--report", f"{records}/dataset_synthetic.json"),
             "validate it, record its counts and fingerprints",
@@ -81,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inspectnet.pipeline", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=DATA, help=f"where the embedded dataset is written (default: {DATA})")
     parser.add_argument("--reports", default=REPORTS, help=f"the reports root (default: {REPORTS})")
+    parser.add_argument(
+        "--sizes", choices=("embedded", "mvtec"), default="embedded", help="the dataset's split sizes (data synth)"
+    )
     args = parser.parse_args(argv)
-    status = run(steps(args.data, args.reports))
+    status = run(steps(args.data, args.reports, args.sizes))
     if status:
         print(f"make run: exit {status}; see the Criteria section of {args.reports}/MODEL_CARD.md", file=sys.stderr)
     return status

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from inspectnet import ledger_hooks
 from inspectnet.collect import ProjectFile, is_inspectnet_item
 from inspectnet.harness.settings import PROJECT_FILE, Resolved, SettingsError, resolve_device, resolve_values
 from inspectnet.options import BY_NAME, GROUP, add_options, given, run_values
@@ -85,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.pluginmanager.register(Reporter(config), "inspectnet-reporter")
+    ledger_hooks.register(config, lambda: set(_categories(config)) if RESOLVED_KEY in config.stash else set())
     if config.getoption("--help", default=False) or config.getoption("--version", default=False):
         return
     project = config.stash[PROJECT_KEY] = _project(config)

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol
 
+from inspectnet import ledger
+
 FIRST_AFTER_S = 2.0  # a phase shorter than this shows nothing
 TTY_EVERY_S = 1.0  # on a terminal, at most one update per second (rewritten in place)
 LOG_EVERY_S = 30.0  # elsewhere (CI logs), at most one line per 30 s
@@ -89,7 +91,20 @@ class Phase:
 
     Bound at construction to the installed sink and clock; with no sink every method returns at once."""
 
-    __slots__ = ("_clock", "_last", "_mark", "_shown", "_sink", "done", "label", "name", "started", "total", "unit")
+    __slots__ = (
+        "_clock",
+        "_last",
+        "_ledger",
+        "_mark",
+        "_shown",
+        "_sink",
+        "done",
+        "label",
+        "name",
+        "started",
+        "total",
+        "unit",
+    )
 
     def __init__(
         self,
@@ -108,13 +123,18 @@ class Phase:
         self._last: float | None = None  # when the last update was shown
         self._mark: tuple[float, int] | None = None  # (when, done) of the last line shown: the recent rate's base
         self._shown = False
+        self._ledger = ledger.current()  # the phase's wall time is booked there too, when one is open
 
     def __enter__(self) -> Phase:
+        if self._ledger is not None:
+            self._ledger.enter(self.name)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        if self._ledger is not None:
+            self._ledger.exit()
         self.end(completed=kind is None)
 
     def tick(self, done: int, total: int | None = None) -> None:

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "inspectnet.hostinfo",
         "inspectnet.typed_json",
         "inspectnet.progress",
+        "inspectnet.ledger",
         "inspectnet.pipeline",
     ),
     ("inspectnet.data", "inspectnet.criteria"),
@@ -31,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("inspectnet.report", "inspectnet.gate"),
     ("inspectnet.harness",),
     ("inspectnet.options", "inspectnet.suite", "inspectnet.collect"),
-    ("inspectnet.plugin", "inspectnet.cli", "inspectnet.terminal_progress"),
+    ("inspectnet.plugin", "inspectnet.cli", "inspectnet.terminal_progress", "inspectnet.ledger_hooks"),
 )
 
 

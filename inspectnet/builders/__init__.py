@@ -66,6 +66,7 @@ from inspectnet.builders.speed import (
     coreset_speed_record,
     harness_overhead_record,
     metric_speed_record,
+    whole_card_record,
 )
 
 __all__ = [
@@ -118,4 +119,5 @@ __all__ = [
     "tied_scores",
     "warmup_tail_info",
     "weights_info",
+    "whole_card_record",
 ]

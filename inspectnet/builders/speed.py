@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from inspectnet.builders.blocks import environment_info
-from inspectnet.records import CoresetScale, CoresetSpeedRecord, HarnessOverheadRecord, MetricSpeedRecord, NsStats, now
+from inspectnet.records import (
+    CardRun,
+    CoresetScale,
+    CoresetSpeedRecord,
+    HarnessOverheadRecord,
+    MetricSpeedRecord,
+    NsStats,
+    WholeCardRecord,
+    now,
+)
 
 if TYPE_CHECKING:
     from inspectnet.measure.latency import Stats
@@ -54,5 +63,28 @@ def harness_overhead_record(*, what: str, stats_ns: Stats, goal_ns: float) -> Ha
         ),
         goal_ns=goal_ns,
         median_share_of_a_5ms_call=round(s.median_ms / CALL_NS, 8),
+        created=now(),
+    )
+
+
+def whole_card_record(
+    *, sizes: str, split_sizes: dict[str, list[int]], runs: list[CardRun], compared: int, differences: list[str]
+) -> WholeCardRecord:
+    """``make run``'s steps timed on clean checkouts (``harness.wholecard``); the speed-up of the last run
+    over the first when there are two."""
+    speedup = round(runs[0].wall_s / runs[-1].wall_s, 2) if len(runs) > 1 and runs[-1].wall_s > 0 else None
+    return WholeCardRecord(
+        measure=(
+            "make run's steps (inspectnet.pipeline) on a clean checkout of each revision, empty store, "
+            f"the generator's {sizes} split sizes, one revision after the other on this machine; each pytest "
+            "process's seconds booked by suite and phase (exclusive), memory per category segment"
+        ),
+        sizes=sizes,
+        split_sizes=split_sizes,
+        runs=runs,
+        speedup=speedup,
+        differences=differences,
+        compared_records=compared,
+        environment=environment_info("cpu"),
         created=now(),
     )

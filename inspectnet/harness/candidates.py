@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inspectnet import ledger
 from inspectnet.builders import candidate_record, export_info
 from inspectnet.deploy.candidates import BASE_RUNTIME
 from inspectnet.harness.parity import run_outputs
@@ -93,7 +94,8 @@ class CandidateJudge:
         exported = self.session.exported(run)
         files = {n: exported.files[n] for n in IR_FILES}
         images = self.quantisation_images(run) if quantisation_images is None else quantisation_images
-        return build(name, exported.openvino, files, images, self.session.options.store_dir, whole)
+        with ledger.phase("build"):
+            return build(name, exported.openvino, files, images, self.session.options.store_dir, whole)
 
     def fp32(self, run: RunKey) -> Runner:
         """``run``'s FP32 OpenVINO model, loaded once (one category's at a time)."""
@@ -106,7 +108,8 @@ class CandidateJudge:
         """The FP32 OpenVINO model's outputs on the whole test split at batch 1 (memoised per run)."""
         if run not in self._reference:
             self._reference = {k: v for k, v in self._reference.items() if k.category == run.category}
-            self._reference[run] = run_outputs(self.fp32(run), self.session.test_images(run))
+            with ledger.phase("FP32 pass"):
+                self._reference[run] = run_outputs(self.fp32(run), self.session.test_images(run))
         return self._reference[run]
 
     def fp32_metrics(self, run: RunKey) -> AccuracyMetrics:
@@ -127,7 +130,8 @@ class CandidateJudge:
         evaluation = session.evaluate(run)
         size = session.spec(run).image_size
         runner = openvino_runner(built.path, size, precision=built.precision_hint)
-        outputs = run_outputs(runner, session.test_images(run))
+        with ledger.phase("candidate pass"):
+            outputs = run_outputs(runner, session.test_images(run))
         reference = self.reference(run)
         labels, masks = evaluation.inputs.labels, evaluation.inputs.masks
         fp32_measured, measured_metrics = self.fp32_metrics(run), metrics_of(outputs, labels, masks)
@@ -135,7 +139,8 @@ class CandidateJudge:
         measured = agreement(reference, outputs)
         fp32 = self.fp32(run)
         placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
-        timing = time_ab(fp32.call, runner.call, placed[0], placed[1], self.protocol, Timer())
+        with ledger.phase("A/B timing"):
+            timing = time_ab(fp32.call, runner.call, placed[0], placed[1], self.protocol, Timer())
         fast = speedup(timing.ratios, timing.a_block_ms, timing.b_block_ms, session.options.profile.gate.alpha)
         exported = session.exported(run)
         fp32_size = size_of(exported.openvino)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inspectnet import ledger
 from inspectnet.builders import parity_record
 from inspectnet.data.layout import shown_path
 from inspectnet.measure.deployment import mask_iou
@@ -98,14 +99,15 @@ def exact_of(
     module64: Any = copy.deepcopy(module32).to("cpu").double()
     images64 = images.astype(np.float64)
     identity64 = f"{identity}|float64"
-    with replaying(module64.model, cache, identity64):
+    with ledger.phase("float64 reference"), replaying(module64.model, cache, identity64):
         outputs = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64, trace=True), images64)
     band = ambiguity_band(reference_cpu, outputs)
     if not hasattr(module64.model, "num_neighbors"):  # PaDiM: no discrete choice in its score
         return Exact(outputs, band, 0.0, {})
-    features32 = _features(module32.model, images, cache, identity)
-    features64 = _features(module64.model, images64, cache, identity64)
-    distance_band, ties = tied_scores(module32, module64, features32, features64)
+    with ledger.phase("ties"):
+        features32 = _features(module32.model, images, cache, identity)
+        features64 = _features(module64.model, images64, cache, identity64)
+        distance_band, ties = tied_scores(module32, module64, features32, features64)
     return Exact(outputs, band, distance_band, ties)
 
 
@@ -123,7 +125,8 @@ def check_against(
     ``reference_fp32_error``; the verdict from ``runner`` as deployed. With the backbone's ``layers``, also
     the stage table, from ``runner``'s traced twin (``Runner.traced``; without one, the graph's own outputs
     are the only stages reached), on the ``TRACED_IMAGES`` images whose outputs differ most."""
-    compared = run_outputs(runner, images)
+    with ledger.phase("runtime pass"):
+        compared = run_outputs(runner, images)
     result = compare(reference, compared, names, tolerance, exact.band, exact.ties)
     against_fp64 = {
         side: compare(exact.outputs, outputs, names, tolerance, ties=exact.ties).max_abs_error
@@ -133,7 +136,8 @@ def check_against(
         return replace(result, reference_fp32_error=against_fp64)
     n = len(names)
     worst = worst_images(reference, compared, n, TRACED_IMAGES)
-    traced = run_outputs(runner.traced(), images[worst]) if runner.traced is not None else {}
+    with ledger.phase("stage table"):
+        traced = run_outputs(runner.traced(), images[worst]) if runner.traced is not None else {}
     ref, ex, comp = (select(o, worst, n) for o in (reference, exact.outputs, compared))
     flips = {"label": result.label_flips, "mask": result.mask_pixel_flips}
     stages = stage_table(layers, ref, {**traced, **comp}, reference_bands(layers, ref, ex), flips)
@@ -163,7 +167,8 @@ class ParityChecker:
             chosen, _ = self.images(run)
             images = self.session.test_images(run, chosen)
             runner = self.session.runner(run, "torch", device)
-            self._reference[key] = run_outputs(runner.traced() if runner.traced else runner, images)
+            with ledger.phase("torch reference"):
+                self._reference[key] = run_outputs(runner.traced() if runner.traced else runner, images)
         return self._reference[key]
 
     def exact(self, run: RunKey) -> Exact:

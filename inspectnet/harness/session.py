@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from inspectnet import ledger
 from inspectnet.builders import dataset_info, evaluation_record, export_info
 from inspectnet.criteria import Plan, Profile
 from inspectnet.data.check import fingerprint
@@ -155,7 +156,8 @@ class Session:
             for other in [k for k in self._inputs if k != name]:  # one category's tensors and features at a time
                 del self._inputs[other]
                 self.cache.drop_prefix(f"{other}|")
-            self._inputs[name] = load_inputs(self.category(name)[0], size)
+            with ledger.phase("load images"):
+                self._inputs[name] = load_inputs(self.category(name)[0], size)
         return self._inputs[name]
 
     def test_images(self, run: RunKey, chosen: list[int] | None = None) -> np.ndarray:
@@ -243,20 +245,23 @@ class Session:
         inputs = self.inputs(run.category, spec.image_size)
         identity = self.feature_identity(spec)
         timings: dict[str, float] = {}
-        head, checkpoint, created = self._head(run, spec, inputs, fp, timings)
+        with ledger.phase("train or load"):
+            head, checkpoint, created = self._head(run, spec, inputs, fp, timings)
         method_scoring = scoring(spec, self.stable(spec))
         departs = bool(method_scoring["departs_from_anomalib"])  # then anomalib's own outputs come from this pass
         model = self.build_model(spec, head, compared=departs)
         started = time.perf_counter()
         predictions = predict(model, inputs.test, self.cache, identity, label=run.test_id)
         timings["evaluation"] = time.perf_counter() - started
-        metrics = score(predictions, inputs.labels, inputs.masks)
-        started = time.perf_counter()
-        metrics = with_intervals(metrics, predictions, inputs.labels, inputs.masks)
-        timings["intervals"] = time.perf_counter() - started
+        with ledger.phase("metrics"):
+            metrics = score(predictions, inputs.labels, inputs.masks)
+            started = time.perf_counter()
+            metrics = with_intervals(metrics, predictions, inputs.labels, inputs.masks)
+            timings["intervals"] = time.perf_counter() - started
         if departs:  # measure what the departure changes, on this model
             plain = predictions_of(cast("list[Any]", model.anomalib_outputs))  # ComparedPatchcoreModel's
-            anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
+            with ledger.phase("metrics"):
+                anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
             method_scoring["effect_on_metrics"] = {m: v - anomalib_metrics[m] for m, v in metrics.as_dict().items()}
             method_scoring["effect_definition"] = "each metric minus the same model's with anomalib's own distances"
         record = evaluation_record(
@@ -294,8 +299,9 @@ class Session:
             for other in [k for k in self._deployments if k.category != run.category]:
                 del self._deployments[other]  # one category's models at a time, as for inputs
             evaluation = self.evaluate(run)
-            calibration = self.source(run).calibration(evaluation.predictions, evaluation.inputs)
-            module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
+            with ledger.phase("deploy"):
+                calibration = self.source(run).calibration(evaluation.predictions, evaluation.inputs)
+                module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
             identity = {
                 "checkpoint_sha256": evaluation.record.checkpoint.sha256,
                 "weights_sha256": evaluation.record.weights.sha256,

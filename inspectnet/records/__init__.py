@@ -102,12 +102,17 @@ from inspectnet.records.parity import (
     WayOutInfo,
 )
 from inspectnet.records.speed import (
+    CardRun,
     CoresetRow,
     CoresetScale,
     CoresetSpeedRecord,
     HarnessOverheadRecord,
+    MemorySegment,
     MetricSpeedRecord,
     NsStats,
+    PhaseTime,
+    StepTime,
+    WholeCardRecord,
 )
 
 __all__ = [
@@ -124,6 +129,7 @@ __all__ = [
     "CandidateBuild",
     "CandidateLimits",
     "CandidateRecord",
+    "CardRun",
     "CategoryCheck",
     "CheckpointInfo",
     "CoresetRow",
@@ -164,6 +170,7 @@ __all__ = [
     "MarginCategory",
     "MarginRow",
     "MarginSummary",
+    "MemorySegment",
     "MetricSpeedRecord",
     "ModelInfo",
     "ModelSource",
@@ -174,6 +181,7 @@ __all__ = [
     "PathImage",
     "PeakMeasurementInfo",
     "Perturbations",
+    "PhaseTime",
     "Platform",
     "Protocol",
     "QualityTable",
@@ -187,12 +195,14 @@ __all__ = [
     "SplitSample",
     "StageDifferenceInfo",
     "StageError",
+    "StepTime",
     "ThresholdFactsInfo",
     "ThresholdRecord",
     "TiedScore",
     "WarmupTailInfo",
     "WayOutInfo",
     "WeightsInfo",
+    "WholeCardRecord",
     "now",
     "parse",
     "read",
@@ -218,6 +228,7 @@ KINDS: dict[str, type[Record]] = {
         FloorPortabilityRecord,
         CriteriaRecord,
         ThresholdRecord,
+        WholeCardRecord,
     )
 }
 

@@ -80,3 +80,53 @@ class HarnessOverheadRecord(Record):
     goal_ns: float
     median_share_of_a_5ms_call: float
     created: str
+
+
+@dataclass(frozen=True)
+class PhaseTime:
+    phase: str  # a path: "parity / export", exclusive of the phases inside it
+    seconds: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class StepTime:
+    command: str  # one of make run's steps (``inspectnet.pipeline``)
+    wall_s: float
+    phases: list[PhaseTime]  # a pytest step's account (``inspectnet.ledger``); empty for the other steps
+    unbooked_s: float  # wall minus the phases: interpreter start-up and imports before the ledger opened
+
+
+@dataclass(frozen=True)
+class MemorySegment:
+    command: str
+    suite: str
+    category: str  # "" for tests about no category
+    tests: int
+    start_mib: int  # resident memory when the segment's first test began
+    peak_mib: int  # its peak during the segment (the kernel's counter reset at its start)
+
+
+@dataclass(frozen=True)
+class CardRun:
+    revision: str  # the commit the run is of
+    wall_s: float
+    exit_status: int
+    steps: list[StepTime]
+    segments: list[MemorySegment]
+    peak_rss_mib: int  # the largest segment peak (each step's process)
+    peak_rss_per_category_mib: dict[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WholeCardRecord(Record):
+    KIND: ClassVar[str] = "whole_card"
+    measure: str  # what was run and how
+    sizes: str  # the generator's split sizes ("embedded" or "mvtec")
+    split_sizes: dict[str, list[int]]  # category -> [train, test good, test defective]
+    runs: list[CardRun]  # one per revision, in the order given (older first when compared)
+    speedup: float | None  # the first run's wall over the last's, when there are two
+    differences: list[str]  # metric and parity numbers that differ between the runs' records (none: same)
+    compared_records: int  # how many accuracy and parity records were compared
+    environment: Environment
+    created: str
