@@ -48,3 +48,42 @@ def is_inspectnet_item(item: Any) -> bool:
     if getattr(function, "__module__", "").startswith("inspectnet.suite."):
         return True
     return any(name == "inspectnet" or name.startswith("inspectnet_") for name in getattr(item, "fixturenames", ()))
+
+
+GROUPED = ("accuracy", "parity", "candidates")  # the criteria whose items run one category after another
+
+
+def category_of(item: pytest.Item, categories: set[str]) -> str:
+    """The dataset category a test is about (from its parameters: a run, a case tuple, a name), or ""."""
+    callspec = getattr(item, "callspec", None)
+    for value in callspec.params.values() if callspec is not None else ():
+        found = getattr(value, "category", None)
+        if found is None and isinstance(value, tuple) and value:
+            found = value[0]
+        if found is None and isinstance(value, str):
+            found = value
+        if isinstance(found, str) and found in categories:
+            return found
+    return ""
+
+
+def by_category(items: list[pytest.Item], categories: set[str]) -> None:
+    """In place: InspectNet's accuracy, parity and candidate items one category after another (in the order the
+    categories first appear; suites and tests in their own order within a category), so that one category's
+    images, features and models are loaded once and dropped before the next. Items about no category (the
+    self-checks, on the first category's model) stay with the first; every other item keeps its slot, and
+    latency's cases keep their spread over the session."""
+    slots = [
+        i
+        for i, item in enumerate(items)
+        if is_inspectnet_item(item) and any(item.get_closest_marker(m) is not None for m in GROUPED)
+    ]
+    chosen = [items[i] for i in slots]
+    rank: dict[str, int] = {}
+    for item in chosen:
+        found = category_of(item, categories)
+        if found:
+            rank.setdefault(found, len(rank))
+    ordered = sorted(chosen, key=lambda item: rank.get(category_of(item, categories), 0))
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item

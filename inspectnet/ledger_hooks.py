@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from inspectnet import ledger
+from inspectnet.collect import category_of
 
 
 def suite_of(item: pytest.Item) -> str:
@@ -20,20 +21,6 @@ def suite_of(item: pytest.Item) -> str:
     function = getattr(item, "function", None)
     module = getattr(function, "__module__", None) or item.nodeid.split("::")[0]
     return module.replace("/", ".").removesuffix(".py").rsplit(".", 1)[-1].removeprefix("test_")
-
-
-def category_of(item: pytest.Item, categories: set[str]) -> str:
-    """The dataset category a test is about (from its parameters: a run, a case tuple, a name), or ""."""
-    callspec = getattr(item, "callspec", None)
-    for value in callspec.params.values() if callspec is not None else ():
-        found = getattr(value, "category", None)
-        if found is None and isinstance(value, tuple) and value:
-            found = value[0]
-        if found is None and isinstance(value, str):
-            found = value
-        if isinstance(found, str) and found in categories:
-            return found
-    return ""
 
 
 class LedgerHooks:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from inspectnet import ledger_hooks
-from inspectnet.collect import ProjectFile, is_inspectnet_item
+from inspectnet.collect import ProjectFile, by_category, is_inspectnet_item
 from inspectnet.harness.settings import PROJECT_FILE, Resolved, SettingsError, resolve_device, resolve_values
 from inspectnet.options import BY_NAME, GROUP, add_options, given, run_values
 
@@ -113,6 +113,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProjectFil
     if file_path.name != PROJECT_FILE or file_path.resolve() != parent.config.stash.get(PROJECT_KEY, None):
         return None
     return ProjectFile.from_parent(parent, path=file_path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
+    if RESOLVED_KEY in config.stash:  # asked for at configure: its items one category after another
+        by_category(items, set(_categories(config)))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -179,6 +179,18 @@ COMMANDS: dict[str, Exercise] = {
     "pytest benchmarks -m slow --run-slow": Pytest(
         some_id=tuple(f"benchmarks/test_{b}.py::" for b in BENCHMARKS), no_id=("test_latency[",)
     ),
+    "python -m inspectnet.harness.wholecard --sizes mvtec --out reports/eval_harness/whole_card_mvtec.json": Elsewhere(
+        "tests/test_ledger.py",
+        ("def test_the_benchmark_refuses_a_revision_it_cannot_check_out", "def test_the_benchmark_books_each_step"),
+        "not run here (the whole card, twice over at MVTec AD's sizes); its parts and its errors are tested there",
+    ),
+    "python -m inspectnet.harness.wholecard --rev OLD --rev HEAD --out reports/eval_harness/whole_card_embedded.json": (
+        Elsewhere(
+            "tests/test_ledger.py",
+            ("def test_two_runs_are_compared_number_for_number",),
+            "not run here (make run twice); the comparison of two runs' records is tested there",
+        )
+    ),
 }
 
 # Placeholders README uses for what a user has and this machine lacks. The pytest commands are only collected,

@@ -120,7 +120,11 @@ class CandidateJudge:
             self._fp32_metrics[run] = metrics_of(self.reference(run), inputs.labels, inputs.masks)
         return self._fp32_metrics[run]
 
-    def judge(self, run: RunKey, built: Built, limits: CandidateCriteria) -> CandidateRecord:
+    def judge(
+        self, run: RunKey, built: Built, limits: CandidateCriteria, protocol: ABProtocol | None = None
+    ) -> CandidateRecord:
+        """``built`` against ``run``'s FP32 IR under ``limits``; timed A/B by the profile's protocol unless
+        ``protocol`` (the self-checks, whose verdicts do not rest on the speed-up, time a short one)."""
         from inspectnet.deploy.candidates import size_of
         from inspectnet.deploy.runtimes import openvino_runner
         from inspectnet.harness.ab import inputs_for
@@ -139,8 +143,9 @@ class CandidateJudge:
         measured = agreement(reference, outputs)
         fp32 = self.fp32(run)
         placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
+        protocol = protocol or self.protocol
         with ledger.phase("A/B timing"):
-            timing = time_ab(fp32.call, runner.call, placed[0], placed[1], self.protocol, Timer())
+            timing = time_ab(fp32.call, runner.call, placed[0], placed[1], protocol, Timer())
         fast = speedup(timing.ratios, timing.a_block_ms, timing.b_block_ms, session.options.profile.gate.alpha)
         exported = session.exported(run)
         fp32_size = size_of(exported.openvino)
@@ -164,7 +169,7 @@ class CandidateJudge:
             metrics=metrics,
             measured=measured,
             fast=fast,
-            latency_protocol=f"FP32 OpenVINO (A) against the candidate (B): {self.protocol.describe()}",
+            latency_protocol=f"FP32 OpenVINO (A) against the candidate (B): {protocol.describe()}",
             fp32_size_bytes=fp32_size,
             failures=missed,
             export=export_info(exported),

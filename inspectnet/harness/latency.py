@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from inspectnet import ledger
 from inspectnet.builders import latency_entry, latency_record, latency_run
 from inspectnet.measure.latency import Floor, Timer, statistics, warmup_tail
 from inspectnet.names import latency_record_name
@@ -103,7 +104,8 @@ class LatencyRecorder:
 
         if device not in self._meters:
             self._meters[device] = PeakMeter(device)
-        self._last[device] = self._meters[device].measure()
+        with ledger.phase("peak rate"):
+            self._last[device] = self._meters[device].measure()
         return self._last[device]
 
     def before_run(self, device: str) -> PeakMeasurement:
@@ -140,7 +142,9 @@ class LatencyRecorder:
 
         device, profile = runner.device, self.session.options.profile
         after = self.measure_peak(device)
-        layers = self.layer_meter(run, runner.runtime, device).measure()
+        meter = self.layer_meter(run, runner.runtime, device)
+        with ledger.phase("layer floor"):
+            layers = meter.measure()
         runs = self._runs.setdefault((run, device, runner.runtime), [])
         runs.append((latency_run(len(runs), started, sampler.warmup_s, sampler.timed_s), before, after, layers))
         timed_s = [s / 1e3 for r, *_ in runs for s in r.samples_ms]

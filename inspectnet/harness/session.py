@@ -27,6 +27,8 @@ from inspectnet.records import EvalRecord, ExportInfo, GivenExport, Record
 from inspectnet.report.emit import Publisher, RecordSink
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
     from torch import nn
 
@@ -73,7 +75,11 @@ class Evaluation:
     record_path: Path
     predictions: Predictions
     head: dict[str, Any]
-    inputs: CategoryInputs
+    loader: Callable[[], CategoryInputs]  # the category's images: the session keeps one category's at a time
+
+    @property
+    def inputs(self) -> CategoryInputs:
+        return self.loader()
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class Session:
     _sources: dict[RunKey, RunSource] = field(default_factory=dict)
     _evaluations: dict[RunKey, Evaluation] = field(default_factory=dict)
     _deployments: dict[RunKey, Deployment] = field(default_factory=dict)
+    _calibrations: dict[RunKey, Calibration] = field(default_factory=dict)  # small: kept for every category
     _exports: dict[tuple[RunKey, str], Exported] = field(default_factory=dict)  # (run, exporter name)
 
     # ---------------------------------------------------------------- the plan and its inputs
@@ -229,7 +236,7 @@ class Session:
 
         def train() -> dict[str, Any]:
             model = build(spec, self.weights_for(spec)).to(self.options.device)
-            fitted = fit(model, spec, inputs.train, self.cache, identity, label=run.test_id)
+            fitted = fit(model, spec, inputs.train, self.cache, f"{identity}|train", label=run.test_id)
             timings.update(feature_extraction=fitted.feature_extraction_s, fit=fitted.fit_s)
             if spec.method == "patchcore":
                 timings["coreset"] = fitted.coreset_s
@@ -247,6 +254,8 @@ class Session:
         timings: dict[str, float] = {}
         with ledger.phase("train or load"):
             head, checkpoint, created = self._head(run, spec, inputs, fp, timings)
+        if not self._fits_left(run, identity):  # the train split's features have served every fit that needs them
+            self.cache.drop_prefix(f"{identity}|train")
         method_scoring = scoring(spec, self.stable(spec))
         departs = bool(method_scoring["departs_from_anomalib"])  # then anomalib's own outputs come from this pass
         model = self.build_model(spec, head, compared=departs)
@@ -279,7 +288,18 @@ class Session:
             source=self.source(run).provenance(),
             tolerances=self.options.profile.image_auroc_tolerances(),
         )
-        return Evaluation(record, self.options.report_dir / f"{run.name}.json", predictions, head, inputs)
+        size, evaluation_path = spec.image_size, self.options.report_dir / f"{run.name}.json"
+        return Evaluation(record, evaluation_path, predictions, head, lambda: self.inputs(run.category, size))
+
+    def _fits_left(self, run: RunKey, identity: str) -> bool:
+        """Whether another planned run of ``run``'s category, not evaluated yet, extracts the same features."""
+        return any(
+            r != run
+            and r.category == run.category
+            and r not in self._evaluations
+            and self.feature_identity(self.spec(r)) == identity
+            for r in self.runs()
+        )
 
     def predict_with(self, run: RunKey, model: nn.Module) -> Predictions:
         """Predictions of another (e.g. mutated) model on ``run``'s test split, features replayed."""
@@ -300,7 +320,9 @@ class Session:
                 del self._deployments[other]  # one category's models at a time, as for inputs
             evaluation = self.evaluate(run)
             with ledger.phase("deploy"):
-                calibration = self.source(run).calibration(evaluation.predictions, evaluation.inputs)
+                if run not in self._calibrations:
+                    self._calibrations[run] = self.source(run).calibration(evaluation.predictions, evaluation.inputs)
+                calibration = self._calibrations[run]
                 module = deployed(self.build_model(self.spec(run), evaluation.head), calibration)
             identity = {
                 "checkpoint_sha256": evaluation.record.checkpoint.sha256,

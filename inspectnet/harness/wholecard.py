@@ -141,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the record to write (JSON)")
     parser.add_argument("--keep", action="store_true", help="keep the checkouts (stores, data, reports) afterwards")
     args = parser.parse_args(argv)
-    repo = Path(_git(Path.cwd(), "rev-parse", "--show-toplevel"))
+    try:
+        repo = Path(_git(Path.cwd(), "rev-parse", "--show-toplevel"))
+    except BenchError as exc:
+        print(f"wholecard: run it inside the repository's clone ({exc})", file=sys.stderr)
+        return 2
     runs: list[CardRun] = []
     trees: list[Path] = []
     try:

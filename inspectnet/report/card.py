@@ -15,6 +15,7 @@ from inspectnet.records import OUTCOMES, AblationRecord, CriteriaRecord, Dataset
 from inspectnet.report import FIGURES_DIR
 from inspectnet.report.card_ablation import ablation, coreset, seeds
 from inspectnet.report.card_candidates import candidates
+from inspectnet.report.card_cost import cost
 from inspectnet.report.card_runtime import budget_failures, latency, parity, tradeoff
 from inspectnet.report.card_thresholds import thresholds
 from inspectnet.report.cite import NOT_MEASURED, Citations
@@ -374,6 +375,7 @@ SECTIONS: tuple[Callable[[ReportSet, Citations], list[str]], ...] = (
     hyperparameters,
     lambda r, c: figures(r),
     caveats,
+    cost,
     lambda r, c: reproduction(r),
 )
 

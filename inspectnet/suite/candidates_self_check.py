@@ -16,9 +16,11 @@ import pytest
 from inspectnet.criteria.candidates import CandidateCriteria
 from inspectnet.harness.candidates import CandidateJudge, outcome
 from inspectnet.harness.session import Session
+from inspectnet.measure.ab import ABProtocol
 from inspectnet.names import RunKey
 
 pytestmark = pytest.mark.candidates
+SHORT = ABProtocol(quads=2, max_quads=2, block_calls=1, warmup=1)  # neither verdict here rests on the speed-up
 
 
 def test_a_badly_quantised_candidate_is_rejected(
@@ -35,7 +37,7 @@ def test_a_badly_quantised_candidate_is_rejected(
         inspectnet_subject, "int8", quantisation_images=raw.astype(np.float32), whole=True
     )
     assert built.settings["calibration_images"] == 2 and built.settings["scope"] == "every layer"
-    record = inspectnet_candidates.judge(inspectnet_subject, built, CandidateCriteria("int8"))
+    record = inspectnet_candidates.judge(inspectnet_subject, built, CandidateCriteria("int8"), SHORT)
     print(f"planted: drop {record.drop}, agreement {record.label_agreement:.1%}; {record.failures}")
     assert record.status == "rejected"
     for label, limit in (("image AUROC", "0.0050"), ("pixel AUROC", "0.0050"), ("AUPRO@0.3", "0.0100")):
@@ -58,6 +60,6 @@ def test_the_fp32_model_judged_against_itself_is_accepted(
     files = {n: exported.files[n] for n in ("model.xml", "model.bin")}
     itself = Built("bf16", exported.openvino, "f32", None, files, size_of(exported.openvino), {}, None)
     limits = replace(CandidateCriteria("bf16"), min_label_agreement=1.0, min_mask_iou=1.0, max_size_ratio=1.0)
-    record = inspectnet_candidates.judge(inspectnet_subject, itself, limits)
+    record = inspectnet_candidates.judge(inspectnet_subject, itself, limits, SHORT)
     assert record.status == "accepted", record.failures
     assert all(d == 0.0 for d in record.drop.values()) and record.label_agreement == 1.0 and record.mask_iou == 1.0

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from inspectnet import ledger
 from inspectnet.harness.latency import LatencyRecorder
 from inspectnet.harness.session import Session
 
@@ -48,9 +49,10 @@ def test_latency(
     sampler = inspectnet_latency.sampler(run, runner, inspectnet_latency_wrap)
     benchmark.extra_info.update(category=category, device=device, runtime=runtime, run=run_index + 1)
     before, started = inspectnet_latency.before_run(device), now()
-    benchmark.pedantic(
-        sampler.target, setup=sampler.setup, rounds=protocol.rounds, warmup_rounds=protocol.warmup, iterations=1
-    )
+    with ledger.phase("timed calls"):
+        benchmark.pedantic(
+            sampler.target, setup=sampler.setup, rounds=protocol.rounds, warmup_rounds=protocol.warmup, iterations=1
+        )
     if len(sampler.timed_s) != protocol.rounds:
         pytest.fail(
             f"{len(sampler.timed_s)} of {protocol.rounds} calls were timed: pytest-benchmark is disabled "
