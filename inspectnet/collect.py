@@ -10,7 +10,7 @@ hooks and fixtures of the project's conftest.py apply to them as to its own test
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
@@ -67,18 +67,22 @@ def category_of(item: pytest.Item, categories: set[str]) -> str:
     return ""
 
 
-def by_category(items: list[pytest.Item], categories: set[str]) -> None:
+def by_category(items: list[pytest.Item], planned: Callable[[], set[str]]) -> None:
     """In place: InspectNet's accuracy, parity and candidate items one category after another (in the order the
     categories first appear; suites and tests in their own order within a category), so that one category's
     images, features and models are loaded once and dropped before the next. Items about no category (the
     self-checks, on the first category's model) stay with the first; every other item keeps its slot, and
-    latency's cases keep their spread over the session."""
+    latency's cases keep their spread over the session. ``planned``: the run's categories, asked only when
+    there are such items (it resolves the settings)."""
     slots = [
         i
         for i, item in enumerate(items)
         if is_inspectnet_item(item) and any(item.get_closest_marker(m) is not None for m in GROUPED)
     ]
     chosen = [items[i] for i in slots]
+    if not chosen:
+        return
+    categories = planned()
     rank: dict[str, int] = {}
     for item in chosen:
         found = category_of(item, categories)

@@ -115,9 +115,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ProjectFil
     return ProjectFile.from_parent(parent, path=file_path)
 
 
+@pytest.hookimpl(trylast=True)  # after -m / -k deselection: only the items that will run
 def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
-    if RESOLVED_KEY in config.stash:  # asked for at configure: its items one category after another
-        by_category(items, set(_categories(config)))
+    by_category(items, lambda: set(_categories(config)))  # InspectNet's items one category after another
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -413,10 +413,8 @@ def inspectnet_latency(inspectnet: Session, request: pytest.FixtureRequest) -> L
 
     config = request.config
     if RECORDER_KEY not in config.stash:
-        protocol = Protocol(
-            option(config, "latency-warmup"), option(config, "latency-rounds"), option(config, "latency-runs")
-        )
-        config.stash[RECORDER_KEY] = LatencyRecorder(inspectnet, protocol)
+        counts = (option(config, f"latency-{name}") for name in ("warmup", "rounds", "runs"))
+        config.stash[RECORDER_KEY] = LatencyRecorder(inspectnet, Protocol(*counts))
     return config.stash[RECORDER_KEY]
 
 
@@ -425,9 +423,7 @@ def inspectnet_parity(inspectnet: Session, request: pytest.FixtureRequest) -> Pa
     """Compares exported models with the torch model on the profile's N test images."""
     from inspectnet.harness.parity import ParityChecker
 
-    if PARITY_KEY not in request.config.stash:
-        request.config.stash[PARITY_KEY] = ParityChecker(inspectnet)
-    return request.config.stash[PARITY_KEY]
+    return request.config.stash.setdefault(PARITY_KEY, ParityChecker(inspectnet))
 
 
 @pytest.fixture(scope="session")
@@ -435,15 +431,12 @@ def inspectnet_candidates(inspectnet: Session, request: pytest.FixtureRequest) -
     """Builds deployment candidates from the FP32 OpenVINO IR and judges them against it."""
     from inspectnet.harness.candidates import CandidateJudge
 
-    if CANDIDATES_KEY not in request.config.stash:
-        request.config.stash[CANDIDATES_KEY] = CandidateJudge(inspectnet)
-    return request.config.stash[CANDIDATES_KEY]
+    return request.config.stash.setdefault(CANDIDATES_KEY, CandidateJudge(inspectnet))
 
 
 @pytest.fixture(scope="session")
 def inspectnet_subject(inspectnet: Session) -> RunKey:
-    """The model a single-model check measures: bottle's (the first judged category's when bottle is not
-    judged) PatchCore base run, or its given model."""
+    """The self-checks' model: bottle's (else the first category's) PatchCore base run, or its given model."""
     planned = sorted({r.category for r in inspectnet.runs()})
     run = inspectnet.measured_run("bottle" if "bottle" in planned else planned[0])
     assert run is not None

@@ -129,9 +129,14 @@ def _items() -> list[Any]:
 
 
 def test_items_run_one_category_after_another_and_others_keep_their_slots() -> None:
+    def unasked() -> set[str]:
+        raise AssertionError("the settings are resolved only when InspectNet's items are there")
+
+    plain: list[Any] = [Item("user-test", None, fixturenames=["tmp_path"])]
+    by_category(plain, unasked)
     items = _items()
     assert category_of(items[4], {"bottle", "cable"}) == "bottle" and category_of(items[2], {"bottle"}) == ""
-    by_category(items, {"bottle", "cable"})
+    by_category(items, lambda: {"bottle", "cable"})
     assert [i.name for i in items] == [
         "auroc-bottle",
         "self-check",

@@ -90,10 +90,19 @@ class LatencyRecorder:
         field(default_factory=dict)
     )
     _entries: dict[tuple[RunKey, str], dict[str, RuntimeLatency]] = field(default_factory=dict)
+    _images: dict[RunKey, np.ndarray] = field(default_factory=dict)  # the test images a run's calls cycle through
+
+    def images(self, run: RunKey) -> np.ndarray:
+        """The first warm-up + rounds test images of ``run`` (normal and defective; all a run's calls use), kept
+        for every category: its cases are spread over the session, which holds one category's split at a time."""
+        if run not in self._images:
+            wanted = self.protocol.warmup + self.protocol.rounds
+            self._images[run] = np.array(self.session.test_images(run)[:wanted])
+        return self._images[run]
 
     def sampler(self, run: RunKey, runner: Runner, wrap: Callable[[Any], Any] | None = None) -> Sampler:
         """A sampler over ``run``'s test images (normal and defective), placed on the runner's device."""
-        images = self.session.test_images(run)
+        images = self.images(run)
         placed = [runner.place(np.ascontiguousarray(images[i : i + 1])) for i in range(images.shape[0])]
         call = runner.call if wrap is None else wrap(runner.call)
         return Sampler(call, placed, Timer(sync=runner.sync), self.protocol.warmup)

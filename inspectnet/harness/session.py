@@ -163,6 +163,9 @@ class Session:
             for other in [k for k in self._inputs if k != name]:  # one category's tensors and features at a time
                 del self._inputs[other]
                 self.cache.drop_prefix(f"{other}|")
+            kept = {self.measured_run(c) for c in {r.category for r in self._evaluations}}  # latency's, rotating
+            for run in [r for r in self._evaluations if r.category != name and r not in kept]:
+                del self._evaluations[run]  # their heads and maps: memory would grow with every category
             with ledger.phase("load images"):
                 self._inputs[name] = load_inputs(self.category(name)[0], size)
         return self._inputs[name]
