@@ -191,3 +191,35 @@ def test_the_benchmark_refuses_a_revision_it_cannot_check_out(
     error = capsys.readouterr().err.strip()
     assert error.startswith("wholecard: git rev-parse") and "no-such-revision" in error and "\n" not in error
     assert not out.exists()
+
+
+def test_a_category_switch_keeps_only_each_categorys_measured_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory does not grow with the categories: moving on drops the other categories' images, features and
+    evaluations, but for the model latency measures (its cases rotate over the categories)."""
+    from inspectnet.harness.session import Session
+
+    session = Session(options=None)  # type: ignore[arg-type]  # inputs() reads no option
+    monkeypatch.setattr("inspectnet.models.inputs.load_inputs", lambda category, size: f"{category} at {size}")
+    monkeypatch.setattr(session, "category", lambda name: (name, "fingerprint"))
+    monkeypatch.setattr(session, "measured_run", lambda category: RunKey("patchcore", category, 0))
+    bottle = [RunKey("patchcore", "bottle", 0), RunKey("patchcore", "bottle", 1), RunKey("padim", "bottle", 0)]
+    session._evaluations = dict.fromkeys(bottle)  # type: ignore[arg-type]
+    session.cache._items[("bottle|backbone", "image")] = {}
+    assert session.inputs("bottle", 256) == "bottle at 256"  # type: ignore[comparison-overlap]
+    assert session.inputs("cable", 256) == "cable at 256"  # type: ignore[comparison-overlap]
+    assert list(session._inputs) == ["cable"] and not session.cache._items
+    assert list(session._evaluations) == [RunKey("patchcore", "bottle", 0)]
+
+
+def test_the_train_features_stay_until_the_last_fit_that_needs_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspectnet.harness.session import Session
+
+    session = Session(options=None)  # type: ignore[arg-type]
+    runs = [RunKey("patchcore", "bottle", 0), RunKey("patchcore", "bottle", 1), RunKey("padim", "bottle", 0)]
+    monkeypatch.setattr(session, "runs", lambda: runs)
+    monkeypatch.setattr(session, "spec", lambda run: run.method)
+    monkeypatch.setattr(session, "feature_identity", lambda spec: f"bottle|{spec}")
+    assert session._fits_left(runs[0], "bottle|patchcore")  # seed 1 fits on the same features later
+    session._evaluations[runs[1]] = None  # type: ignore[assignment]
+    assert not session._fits_left(runs[0], "bottle|patchcore")
+    assert not session._fits_left(runs[2], "bottle|padim")  # another backbone: its own features

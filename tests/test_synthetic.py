@@ -236,3 +236,18 @@ def test_the_sizes_option_offers_the_generators_sizes(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--sizes: invalid choice: 'huge'" in bad.stderr and not (tmp_path / "x").exists()
     card = dataset_card(0, "mvtec")
     assert "at MVTec AD's split sizes" in card and "--sizes mvtec" in card and "| bottle | 209 | 20 |" in card
+
+
+def test_a_set_of_other_sizes_is_kept_at_its_sizes(tmp_path: Path) -> None:
+    """The session's `ensure` of the default data root asks for the sizes the set was written at (`sizes_of`, from
+    its manifest): a set written with `data synth --sizes mvtec` is not regenerated at the embedded sizes."""
+    import json
+
+    from inspectnet.data.synthetic import MANIFEST, SIZES_DEFAULT, sizes_of
+
+    root = tmp_path / "data"
+    assert sizes_of(root) == SIZES_DEFAULT  # nothing there
+    root.mkdir()
+    for written, read in (({"sizes": "mvtec"}, "mvtec"), ({}, SIZES_DEFAULT), ({"sizes": "huge"}, SIZES_DEFAULT)):
+        (root / MANIFEST).write_text(json.dumps({"generator": "inspectnet.data.synthetic", **written}))
+        assert sizes_of(root) == read

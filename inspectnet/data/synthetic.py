@@ -273,6 +273,13 @@ def read_manifest(root: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) and data.get("generator") == "inspectnet.data.synthetic" else None
 
 
+def sizes_of(root: Path) -> str:
+    """The split sizes a generated set at ``root`` was written at (``SIZES_DEFAULT`` when none is, or no set)."""
+    manifest = read_manifest(root) or {}
+    sizes = manifest.get("sizes", SIZES_DEFAULT)
+    return sizes if isinstance(sizes, str) and sizes in SIZES else SIZES_DEFAULT
+
+
 def verify(root: Path, seed: int, sizes: str = SIZES_DEFAULT) -> bool:
     """True iff ``root`` holds exactly this generator's files for ``seed`` and ``sizes``, every sha256 matching."""
     manifest = read_manifest(root)

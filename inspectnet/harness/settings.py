@@ -90,11 +90,11 @@ class Resolved:
 
     def session(self, sink: RecordSink | None = None) -> Session:
         """The acceptance session (nothing heavy happens until a test asks it for a model)."""
-        from inspectnet.data.synthetic import ensure
+        from inspectnet.data.synthetic import ensure, sizes_of
         from inspectnet.harness.session import Session, SessionOptions
 
         if self.synthetic_default:
-            ensure(self.data_root, seed=0)
+            ensure(self.data_root, seed=0, sizes=sizes_of(self.data_root))  # at the sizes it was written at
         options = SessionOptions(
             dataset=self.dataset,
             identity=self.identity,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,8 +86,9 @@ def _ledgers(folder: Path) -> list[dict[str, Any]]:
 
 
 def _matches(command: str, account: dict[str, Any]) -> bool:
-    argv = [str(a) for a in account.get("argv", [])]
-    return bool(argv) and command.split()[1:] == argv[1:] and Path(argv[0]).name == command.split()[0]
+    """Whether the process whose ledger is ``account`` ran the step ``command`` (as the pipeline prints it)."""
+    argv, words = [str(a) for a in account.get("argv", [])], shlex.split(command)
+    return bool(argv) and words[1:] == argv[1:] and Path(argv[0]).name == words[0]
 
 
 def card_run(commit: str, wall: float, status: int, steps: list[tuple[str, float]], folder: Path) -> CardRun:
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wholecard: {exc}", file=sys.stderr)
         return 2
     finally:
+        for i, tree in enumerate(trees):  # each run's records stay beside its ledgers and log
+            if (tree / "reports").is_dir():
+                shutil.rmtree(tree.parent / f"reports{i}", ignore_errors=True)
+                shutil.copytree(tree / "reports", tree.parent / f"reports{i}")
         if not args.keep:
             for tree in trees:
                 subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=False)
