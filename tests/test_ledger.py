@@ -223,3 +223,14 @@ def test_the_train_features_stay_until_the_last_fit_that_needs_them(monkeypatch:
     session._evaluations[runs[1]] = None  # type: ignore[assignment]
     assert not session._fits_left(runs[0], "bottle|patchcore")
     assert not session._fits_left(runs[2], "bottle|padim")  # another backbone: its own features
+
+
+def test_the_training_embeddings_are_stacked_without_a_second_copy() -> None:
+    import torch
+
+    from inspectnet.models.train import _stacked
+
+    pieces = [torch.randn(5, 3), torch.randn(2, 3), torch.randn(4, 3)]
+    expected = torch.vstack(pieces)
+    stacked = _stacked(pieces)
+    assert torch.equal(stacked, expected) and pieces == []  # the same values; each piece let go once copied

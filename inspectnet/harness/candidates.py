@@ -68,6 +68,14 @@ class CandidateJudge:
     )  # loaded once per run: every candidate is timed against it
     _fp32_metrics: dict[RunKey, AccuracyMetrics] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.session.on_switch(self._drop)
+
+    def _drop(self, category: str) -> None:
+        self._fp32 = {k: v for k, v in self._fp32.items() if k.category == category}
+        self._reference = {k: v for k, v in self._reference.items() if k.category == category}
+        self._fp32_metrics = {k: v for k, v in self._fp32_metrics.items() if k.category == category}
+
     @property
     def profile(self) -> CandidatesProfile:
         return self.session.options.profile.candidates

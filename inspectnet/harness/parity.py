@@ -152,6 +152,13 @@ class ParityChecker:
     _reference: dict[tuple[RunKey, str], dict[str, np.ndarray]] = field(default_factory=dict)
     _exact: dict[RunKey, Exact] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.session.on_switch(self._drop)
+
+    def _drop(self, category: str) -> None:
+        self._reference = {k: v for k, v in self._reference.items() if k[0].category == category}
+        self._exact = {k: v for k, v in self._exact.items() if k.category == category}
+
     def images(self, run: RunKey) -> tuple[list[int], list[str]]:
         inputs = self.session.evaluate(run).inputs
         chosen = choose_images(inputs.labels, self.session.options.profile.parity.images)

@@ -64,6 +64,19 @@ class SessionOptions:
         return self.identity if self.identity is not None else builtin(self.dataset)
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the system (glibc's ``malloc_trim``; nothing elsewhere), so a
+    finished category's memory is not held as free heap while the next one grows."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+
+
 def _run_of(spec: ModelSpec) -> RunKey:
     """The run a model spec is (at the plan's coreset: a sweep's models share their run's weights)."""
     return RunKey(spec.method, spec.category, spec.seed)
@@ -104,6 +117,7 @@ class Session:
     _evaluations: dict[RunKey, Evaluation] = field(default_factory=dict)
     _deployments: dict[RunKey, Deployment] = field(default_factory=dict)
     _calibrations: dict[RunKey, Calibration] = field(default_factory=dict)  # small: kept for every category
+    _on_switch: list[Callable[[str], None]] = field(default_factory=list)  # told when another category begins
     _exports: dict[tuple[RunKey, str], Exported] = field(default_factory=dict)  # (run, exporter name)
 
     # ---------------------------------------------------------------- the plan and its inputs
@@ -150,6 +164,10 @@ class Session:
         for run in runs:
             self.weights_for(self.spec(run))
 
+    def on_switch(self, told: Callable[[str], None]) -> None:
+        """Call ``told(category)`` when the session moves on to another category (to drop what it keeps)."""
+        self._on_switch.append(told)
+
     def category(self, name: str) -> tuple[Category, str]:
         if name not in self._categories:
             cat = load_category(self.options.data_root, name)
@@ -166,6 +184,11 @@ class Session:
             kept = {self.measured_run(c) for c in {r.category for r in self._evaluations}}  # latency's, rotating
             for run in [r for r in self._evaluations if r.category != name and r not in kept]:
                 del self._evaluations[run]  # their heads and maps: memory would grow with every category
+            for run in [r for r in self._deployments if r.category != name]:
+                del self._deployments[run]
+            for told in self._on_switch:
+                told(name)
+            release_memory()
             with ledger.phase("load images"):
                 self._inputs[name] = load_inputs(self.category(name)[0], size)
         return self._inputs[name]

@@ -73,7 +73,7 @@ def run_pipeline(tree: Path, sizes: str, ledgers: Path, log: Path) -> tuple[floa
         assert process.stdout is not None
         for line in process.stdout:
             out.write(line)
-            if line.startswith(STEP_LINE):
+            if line.startswith(STEP_LINE) and not line.startswith(f"{STEP_LINE}exit "):  # not its closing line
                 marks.append((line[len(STEP_LINE) :].strip(), time.perf_counter()))
         status = process.wait()
     ended = time.perf_counter()

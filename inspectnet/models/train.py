@@ -157,10 +157,9 @@ def fit(
     if spec.method == "patchcore":
         assert spec.coreset is not None
         # anomalib's subsample_embedding, with its sampler replaced by the exact fast one (same picks)
-        embeddings = torch.vstack(anomalib_model.embedding_store)
+        embeddings = _stacked(anomalib_model.embedding_store)  # emptied as it is copied: never twice in memory
         if perturb is not None:
             embeddings = perturb(embeddings)
-        anomalib_model.embedding_store.clear()
         picks = coreset.coreset_size(embeddings.shape[0], spec.coreset)
         with progress.phase("coreset", picks, "picks", label) as shown:
             anomalib_model.memory_bank = coreset.sample(embeddings, spec.coreset, progress=shown.callback())
@@ -171,6 +170,20 @@ def fit(
     timings.fit_s = time.perf_counter() - started
     model.eval()
     return timings
+
+
+def _stacked(pieces: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.vstack(pieces)``, the same values, with ``pieces`` emptied as they are copied (each freed at once)."""
+    import torch
+
+    out = torch.empty((sum(p.shape[0] for p in pieces), *pieces[0].shape[1:]), dtype=pieces[0].dtype)
+    row = 0
+    pieces.reverse()
+    while pieces:
+        piece = pieces.pop()
+        out[row : row + piece.shape[0]] = piece
+        row += piece.shape[0]
+    return out
 
 
 def head_state(model: nn.Module) -> dict[str, torch.Tensor]:

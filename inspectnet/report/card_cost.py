@@ -33,7 +33,7 @@ def _phase_rows(s: Source[WholeCardRecord], index: int, cite: Citations) -> list
     for j, k, _ in sorted(found, key=lambda t: -t[2])[:TOP_PHASES]:
         phase = run.steps[j].phases[k]
         seconds = cite.num(s, lambda r: r.runs[index].steps[j].phases[k].seconds, ".0f", f"{phase.phase} seconds")
-        rows.append([f"`{run.steps[j].command.split()[0]}`", phase.phase, seconds])
+        rows.append([phase.phase, seconds])
     return rows
 
 
@@ -60,10 +60,14 @@ def cost(reports: ReportSet, cite: Citations) -> list[str]:
                 "",
             ]
         last = len(s.record.runs) - 1
+        per_category = ", ".join(
+            f"{c} {cite.num(s, lambda r: r.runs[last].peak_rss_per_category_mib[c], 'd', f'{c} peak RSS')} MiB"
+            for c in s.record.runs[last].peak_rss_per_category_mib
+        )
         lines += [
-            "Largest phases (last run):",
+            f"Peak resident memory per category (last run): {per_category}. Largest phases (last run):",
             "",
-            *table(["step", "phase", "seconds"], _phase_rows(s, last, cite)),
+            *table(["phase (suite / phase, exclusive)", "seconds"], _phase_rows(s, last, cite)),
             "",
         ]
     return lines
