@@ -20,9 +20,11 @@ def _run_rows(s: Source[WholeCardRecord], index: int, cite: Citations) -> list[l
         seconds = cite.num(s, lambda r: r.runs[index].steps[j].wall_s, ".0f", f"run {index + 1} step {j + 1} wall")
         rows.append([label, f"`{step.command}`", seconds])
     total = cite.num(s, lambda r: r.runs[index].wall_s, ".0f", f"run {index + 1} wall")
-    peak = cite.num(s, lambda r: r.runs[index].peak_rss_mib, "d", f"run {index + 1} peak RSS")
+    peak = "not measured (a revision without the ledger)"
+    if run.segments:
+        peak = f"{cite.num(s, lambda r: r.runs[index].peak_rss_mib, 'd', f'run {index + 1} peak RSS')} MiB"
     status = cite.num(s, lambda r: r.runs[index].exit_status, "d", f"run {index + 1} exit status")
-    rows.append([label, f"**whole card** (exit {status}; peak RSS {peak} MiB)", f"**{total}**"])
+    rows.append([label, f"**whole card** (exit {status}; peak RSS {peak})", f"**{total}**"])
     return rows
 
 
