@@ -1,8 +1,8 @@
 """Where the time and memory went: a process-wide ledger of named phases (plain Python, no pytest).
 
 Inert unless opened: with no ledger open, ``phase(name)`` is a no-op context manager. The whole-card
-benchmark opens one in each pytest process it starts (``INSPECTNET_LEDGER``: a file the process writes its
-ledger to at exit); the plugin then books each test's wall time to its suite and category, and the
+benchmark opens one in each pytest process it starts (``INSPECTNET_LEDGER``: a folder each process writes
+``<pid>.json`` to at exit); the plugin then books each test's wall time to its suite and category, and the
 measurement code books its own phases inside a test (feature extraction, coreset, evaluation, export, the
 float64 reference, runtime passes, ...).
 
@@ -34,7 +34,7 @@ OUTSIDE = "(outside any test)"
 Clock = Callable[[], float]
 
 
-def _status_kib(field_name: str) -> int:
+def status_kib(field_name: str) -> int:
     """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``); 0 where there is no /proc."""
     try:
         text = Path("/proc/self/status").read_text()
@@ -109,7 +109,7 @@ class Ledger:
         if current is None or (current.category, current.suite) != (category, suite):
             self._close_segment()
             self.peak_resets = _reset_peak() and self.peak_resets
-            rss = _status_kib("VmRSS") / 1024
+            rss = status_kib("VmRSS") / 1024
             current = Segment(category, suite, start_mib=rss, peak_mib=rss)
             self.segments.append(current)
         current.tests += 1
@@ -117,7 +117,7 @@ class Ledger:
     def _close_segment(self) -> None:
         if self.segments:
             last = self.segments[-1]
-            last.peak_mib = max(last.peak_mib, _status_kib("VmHWM") / 1024)
+            last.peak_mib = max(last.peak_mib, status_kib("VmHWM") / 1024)
 
     # ------------------------------------------------------------------ the process's account
 
@@ -137,7 +137,7 @@ class Ledger:
                 vars(s) | {"start_mib": round(s.start_mib), "peak_mib": round(s.peak_mib)} for s in self.segments
             ],
             "peak_resets": self.peak_resets,
-            "peak_mib": round(max([s.peak_mib for s in self.segments] + [_status_kib("VmHWM") / 1024])),
+            "peak_mib": round(max([s.peak_mib for s in self.segments] + [status_kib("VmHWM") / 1024])),
         }
 
     def write(self, path: Path) -> None:
@@ -175,12 +175,8 @@ def requested() -> Path | None:
 @contextmanager
 def phase(name: str) -> Iterator[None]:
     """Book the block's exclusive wall time to ``name`` (under the phase it runs in); nothing when no ledger."""
-    ledger = _open
-    if ledger is None:
+    if _open is None:
         yield
         return
-    ledger.enter(name)
-    try:
+    with _open.phase(name):
         yield
-    finally:
-        ledger.exit()

@@ -108,14 +108,14 @@ class CandidateJudge:
     def fp32(self, run: RunKey) -> Runner:
         """``run``'s FP32 OpenVINO model, loaded once (one category's at a time)."""
         if run not in self._fp32:
-            self._fp32 = {k: v for k, v in self._fp32.items() if k.category == run.category}
+            self._drop(run.category)
             self._fp32[run] = self.session.runner(run, BASE_RUNTIME)
         return self._fp32[run]
 
     def reference(self, run: RunKey) -> dict[str, np.ndarray]:
         """The FP32 OpenVINO model's outputs on the whole test split at batch 1 (memoised per run)."""
         if run not in self._reference:
-            self._reference = {k: v for k, v in self._reference.items() if k.category == run.category}
+            self._drop(run.category)
             with ledger.phase("FP32 pass"):
                 self._reference[run] = run_outputs(self.fp32(run), self.session.test_images(run))
         return self._reference[run]
@@ -123,7 +123,7 @@ class CandidateJudge:
     def fp32_metrics(self, run: RunKey) -> AccuracyMetrics:
         """The FP32 OpenVINO model's metrics on the whole test split, with their sample (memoised per run)."""
         if run not in self._fp32_metrics:
-            self._fp32_metrics = {k: v for k, v in self._fp32_metrics.items() if k.category == run.category}
+            self._drop(run.category)
             inputs = self.session.evaluate(run).inputs
             self._fp32_metrics[run] = metrics_of(self.reference(run), inputs.labels, inputs.masks)
         return self._fp32_metrics[run]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from inspectnet import progress
+from inspectnet.ledger import status_kib
 from inspectnet.models import coreset
 from inspectnet.models.train import pin_seed
 from inspectnet.records import CoresetRow, CoresetScale
@@ -40,13 +40,7 @@ class PeakRss:
 
     @staticmethod
     def _rss() -> int:
-        status = Path("/proc/self/status")
-        if not status.is_file():
-            return 0
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        return 0
+        return status_kib("VmRSS") * 1024
 
     def _sample(self) -> None:
         while not self._stop.wait(0.005):

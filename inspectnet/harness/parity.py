@@ -170,7 +170,7 @@ class ParityChecker:
         """The torch model's outputs on the chosen images (memoised per run and device)."""
         key = (run, device)
         if key not in self._reference:
-            self._reference = {k: v for k, v in self._reference.items() if k[0].category == run.category}
+            self._drop(run.category)
             chosen, _ = self.images(run)
             images = self.session.test_images(run, chosen)
             runner = self.session.runner(run, "torch", device)
@@ -181,7 +181,7 @@ class ParityChecker:
     def exact(self, run: RunKey) -> Exact:
         """``exact_of`` the run's deployed model on its parity images (memoised)."""
         if run not in self._exact:
-            self._exact = {k: v for k, v in self._exact.items() if k.category == run.category}
+            self._drop(run.category)
             chosen, _ = self.images(run)
             images = self.session.test_images(run, chosen)
             identity = self.session.feature_identity(self.session.spec(run))

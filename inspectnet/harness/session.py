@@ -184,8 +184,6 @@ class Session:
             kept = {self.measured_run(c) for c in {r.category for r in self._evaluations}}  # latency's, rotating
             for run in [r for r in self._evaluations if r.category != name and r not in kept]:
                 del self._evaluations[run]  # their heads and maps: memory would grow with every category
-            for run in [r for r in self._deployments if r.category != name]:
-                del self._deployments[run]
             for told in self._on_switch:
                 told(name)
             release_memory()
