@@ -4,7 +4,9 @@ For one category's measured model: build the candidate from its FP32 OpenVINO IR
 cached in the store), run it and the FP32 IR over the whole test split at batch 1, compute both models'
 exact metrics by the same code, label agreement and mask IoU with FP32, time both alternately in this process
 (``measure.ab``: FP32 as A, the candidate as B) and compare sizes; the profile's ``[candidates]`` limits give
-the verdict. Plain Python; ``candidates/test_candidates.py`` and its mutation tests call it.
+the verdict. A candidate that another criterion already rejects is timed on a short screening protocol
+(``SCREENING``) and its speed-up is recorded, not judged: no verdict rests on it. Plain Python;
+``candidates/test_candidates.py`` and its mutation tests call it.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from inspectnet.builders import candidate_record, export_info
 from inspectnet.deploy.candidates import BASE_RUNTIME
 from inspectnet.harness.parity import run_outputs
 from inspectnet.measure.ab import ABProtocol, time_ab
-from inspectnet.measure.candidates import agreement, failures, speedup
+from inspectnet.measure.candidates import SpeedUp, agreement, failures, speedup
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, contrast, score, with_intervals
 from inspectnet.measure.intervals import Interval
 from inspectnet.names import METRICS, candidate_record_name
+from inspectnet.records import SCREENED
 
 if TYPE_CHECKING:
     from inspectnet.criteria.candidates import CandidateCriteria, CandidatesProfile
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from inspectnet.records import CandidateRecord
 
 IR_FILES = ("model.xml", "model.bin")
+# A/B for a candidate that is rejected before timing: its speed-up is shown, with the wide interval 4 quads give
+SCREENING = ABProtocol(quads=4, max_quads=4, block_calls=1, warmup=2)
 
 
 def metrics_of(outputs: dict[str, np.ndarray], labels: np.ndarray, masks: np.ndarray) -> AccuracyMetrics:
@@ -131,8 +136,9 @@ class CandidateJudge:
     def judge(
         self, run: RunKey, built: Built, limits: CandidateCriteria, protocol: ABProtocol | None = None
     ) -> CandidateRecord:
-        """``built`` against ``run``'s FP32 IR under ``limits``; timed A/B by the profile's protocol unless
-        ``protocol`` (the self-checks, whose verdicts do not rest on the speed-up, time a short one)."""
+        """``built`` against ``run``'s FP32 IR under ``limits``; timed A/B by the profile's protocol, or by
+        ``SCREENING`` when another criterion already rejects it, unless ``protocol`` (the self-checks, whose
+        verdicts do not rest on the speed-up, time a short one)."""
         from inspectnet.deploy.candidates import size_of
         from inspectnet.deploy.runtimes import openvino_runner
         from inspectnet.harness.ab import inputs_for
@@ -149,26 +155,33 @@ class CandidateJudge:
         fp32_measured, measured_metrics = self.fp32_metrics(run), metrics_of(outputs, labels, masks)
         fp32_metrics, metrics = fp32_measured.as_dict(), measured_metrics.as_dict()
         measured = agreement(reference, outputs)
-        fp32 = self.fp32(run)
-        placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
-        protocol = protocol or self.protocol
-        with ledger.phase("A/B timing"):
-            timing = time_ab(fp32.call, runner.call, placed[0], placed[1], protocol, Timer())
-        fast = speedup(timing.ratios, timing.a_block_ms, timing.b_block_ms, session.options.profile.gate.alpha)
         exported = session.exported(run)
         fp32_size = size_of(exported.openvino)
         drops = {m: fp32_metrics[m] - metrics[m] for m in metrics}
-        missed = failures(
-            drops,
-            limits.max_drop,
-            measured,
-            limits.min_label_agreement,
-            limits.min_mask_iou,
-            fast,
-            limits.min_speedup,
-            built.size_bytes / fp32_size,
-            limits.max_size_ratio,
-        )
+
+        def missed_with(fast: SpeedUp | None, min_speedup: float | None) -> list[str]:
+            ratio = built.size_bytes / fp32_size
+            return failures(
+                drops,
+                limits.max_drop,
+                measured,
+                limits.min_label_agreement,
+                limits.min_mask_iou,
+                fast,
+                min_speedup,
+                ratio,
+                limits.max_size_ratio,
+            )
+
+        screened = protocol is None and bool(missed_with(None, None))  # rejected whatever its speed
+        protocol = protocol or (SCREENING if screened else self.protocol)
+        fp32 = self.fp32(run)
+        placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]
+        with ledger.phase("A/B timing"):
+            timing = time_ab(fp32.call, runner.call, placed[0], placed[1], protocol, Timer())
+        fast = speedup(timing.ratios, timing.a_block_ms, timing.b_block_ms, session.options.profile.gate.alpha)
+        missed = missed_with(fast, None if screened else limits.min_speedup)
+        how = f"{SCREENED if screened else ''}FP32 OpenVINO (A) against the candidate (B): {protocol.describe()}"
         return candidate_record(
             evaluation=evaluation.record,
             built=built,
@@ -177,7 +190,7 @@ class CandidateJudge:
             metrics=metrics,
             measured=measured,
             fast=fast,
-            latency_protocol=f"FP32 OpenVINO (A) against the candidate (B): {protocol.describe()}",
+            latency_protocol=how,
             fp32_size_bytes=fp32_size,
             failures=missed,
             export=export_info(exported),

@@ -20,8 +20,10 @@ from inspectnet.data.check import fingerprint
 from inspectnet.data.layout import Category, load_category, shown_path
 from inspectnet.data.licences import DatasetIdentity, builtin
 from inspectnet.harness.source import Fitted, RunSource, Sources
+from inspectnet.harness.stored_predictions import Computed, prediction_key, stored_predictions
 from inspectnet.measure.evaluate import AccuracyMetrics, Predictions, predict, predictions_of, score, with_intervals
 from inspectnet.models.features import FeatureCache
+from inspectnet.models.store import ArtifactStore
 from inspectnet.names import RunKey
 from inspectnet.records import EvalRecord, ExportInfo, GivenExport, Record
 from inspectnet.report.emit import Publisher, RecordSink
@@ -77,6 +79,9 @@ def release_memory() -> None:
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
+BATCH = 8  # images per forward when evaluating (part of the stored predictions' key)
+
+
 def _run_of(spec: ModelSpec) -> RunKey:
     """The run a model spec is (at the plan's coreset: a sweep's models share their run's weights)."""
     return RunKey(spec.method, spec.category, spec.seed)
@@ -125,6 +130,10 @@ class Session:
     @property
     def plan(self) -> Plan:
         return self.options.profile.plan
+
+    @property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(self.options.store_dir)
 
     @property
     def sources(self) -> Sources:
@@ -282,19 +291,26 @@ class Session:
             self.cache.drop_prefix(f"{identity}|train")
         method_scoring = scoring(spec, self.stable(spec))
         departs = bool(method_scoring["departs_from_anomalib"])  # then anomalib's own outputs come from this pass
-        model = self.build_model(spec, head, compared=departs)
+
+        def compute() -> Computed:
+            model = self.build_model(spec, head, compared=departs)
+            predictions = predict(model, inputs.test, self.cache, identity, batch_size=BATCH, label=run.test_id)
+            if not departs:
+                return predictions, None
+            plain = predictions_of(cast("list[Any]", model.anomalib_outputs))  # ComparedPatchcoreModel's
+            with ledger.phase("metrics"):
+                return predictions, score(plain, inputs.labels, inputs.masks).as_dict()
+
         started = time.perf_counter()
-        predictions = predict(model, inputs.test, self.cache, identity, label=run.test_id)
-        timings["evaluation"] = time.perf_counter() - started
+        key = prediction_key(self.model_key(spec, fp), checkpoint.sha256, str(method_scoring["name"]), BATCH)
+        (predictions, anomalib_metrics), computed = stored_predictions(self.store, key, compute)
+        timings["evaluation" if computed else "evaluation_from_store"] = time.perf_counter() - started
         with ledger.phase("metrics"):
             metrics = score(predictions, inputs.labels, inputs.masks)
             started = time.perf_counter()
             metrics = with_intervals(metrics, predictions, inputs.labels, inputs.masks)
             timings["intervals"] = time.perf_counter() - started
-        if departs:  # measure what the departure changes, on this model
-            plain = predictions_of(cast("list[Any]", model.anomalib_outputs))  # ComparedPatchcoreModel's
-            with ledger.phase("metrics"):
-                anomalib_metrics = score(plain, inputs.labels, inputs.masks).as_dict()
+        if anomalib_metrics is not None:  # what the departure changes, on this model (from the same pass)
             method_scoring["effect_on_metrics"] = {m: v - anomalib_metrics[m] for m, v in metrics.as_dict().items()}
             method_scoring["effect_definition"] = "each metric minus the same model's with anomalib's own distances"
         record = evaluation_record(

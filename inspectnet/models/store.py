@@ -2,7 +2,8 @@
 
 Layout: ``<root>/models/<key>/checkpoint.pt`` and ``record.json`` (sha256, size, the defining spec). The store
 also owns the folders beside it, and is the only place that spells them: ``exports/<key>/`` (``deploy.export``),
-``candidates/<key>/`` (``deploy.candidates``), ``weights/`` (backbone weights files) and ``locks/``.
+``candidates/<key>/`` (``deploy.candidates``), ``predictions/<key>/`` (a model's test-split outputs: ``arrays``),
+``weights/`` (backbone weights files) and ``locks/``.
 A checkpoint is loaded only when its bytes hash to the sha256 its record holds (checkpoints are pickles;
 they are also loaded with ``weights_only=True``). Writes are atomic; a per-key file lock makes two
 processes (pytest-xdist workers) asking for the same model train it once.
@@ -17,9 +18,12 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspectnet._io import atomic_write_bytes, atomic_write_json, sha256_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class TamperedCheckpointError(RuntimeError):
@@ -62,6 +66,10 @@ class ArtifactStore:
     @property
     def weights(self) -> Path:
         return self.root / "weights"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
 
     def model_dir(self, key: str) -> Path:
         return self.models / key
@@ -117,6 +125,34 @@ class ArtifactStore:
             )
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return payload, Checkpoint(key, path, actual, len(data))
+
+    def save_arrays(self, key: str, arrays: Mapping[str, np.ndarray], facts: Mapping[str, Any]) -> None:
+        """Keep ``arrays`` (and small JSON ``facts``) under ``predictions/<key>/``: the arrays first, then the
+        record holding their sha256, so a write cut short leaves nothing that loads."""
+        import numpy as np
+
+        buf = io.BytesIO()
+        named: dict[str, Any] = dict(arrays)
+        np.savez(buf, allow_pickle=False, **named)
+        data = buf.getvalue()
+        directory = self.predictions / key
+        atomic_write_bytes(directory / "arrays.npz", data)
+        atomic_write_json(directory / "record.json", {"sha256": sha256_bytes(data), "facts": dict(facts)})
+
+    def load_arrays(self, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """What ``save_arrays`` kept under ``key``; None when there is none, or its bytes no longer match their
+        sha256 (then the caller computes them again and overwrites them; no pickle is ever loaded)."""
+        import numpy as np
+
+        directory = self.predictions / key
+        record_path, path = directory / "record.json", directory / "arrays.npz"
+        if not record_path.is_file() or not path.is_file():
+            return None
+        record, data = json.loads(record_path.read_text()), path.read_bytes()
+        if sha256_bytes(data) != record.get("sha256"):
+            return None
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}, dict(record.get("facts", {}))
 
     def get_or_create(
         self, key: str, spec: Mapping[str, Any], create: Callable[[], Mapping[str, Any]]

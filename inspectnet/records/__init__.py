@@ -82,6 +82,7 @@ from inspectnet.records.measured import (
     WarmupTailInfo,
 )
 from inspectnet.records.parity import (
+    SCREENED,
     AmbiguousFlips,
     Band,
     CandidateBuild,
@@ -120,6 +121,7 @@ __all__ = [
     "METRIC_DEFINITIONS",
     "OUTCOMES",
     "SCHEMA_VERSION",
+    "SCREENED",
     "AblationRecord",
     "Aggregate",
     "AmbiguousFlips",

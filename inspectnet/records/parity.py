@@ -204,6 +204,11 @@ class CandidateBuild:
     build_s: float | None  # None when reused from the store
 
 
+# how ``latency_protocol`` opens for a candidate timed on the short screening A/B: another criterion had
+# already rejected it, so its speed-up is recorded, not judged
+SCREENED = "screening, the candidate being rejected on other criteria (speed-up recorded, not judged): "
+
+
 @dataclass(frozen=True, kw_only=True)
 class CandidateRecord(Record):
     """A cheaper model built from the FP32 deployed model, judged against it on the full test split."""
@@ -242,6 +247,11 @@ class CandidateRecord(Record):
     drop_intervals: dict[str, IntervalInfo] | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # paired
     # per judged metric: could this split certify a drop within the limit at all (interval half-width < limit)
     resolvable: dict[str, bool] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+
+    @property
+    def screened(self) -> bool:
+        """Timed on the screening A/B: rejected before its speed was measured, which no verdict rests on."""
+        return self.latency_protocol.startswith(SCREENED)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,9 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
         "model by the same exact metrics. Drop = FP32 minus candidate (negative: the candidate scored higher); "
         "label agreement and mask IoU are against the FP32 model's labels and masks; speed-up is FP32 time over "
         "the candidate's, both timed alternately in one process (median of per-quad ratios, sign-test "
-        "interval); size is the candidate's IR over the FP32 IR. Each drop carries its paired 95% interval (both "
+        "interval; a candidate another criterion already rejects is timed on a short screening run, marked "
+        "(screening), and its speed-up is not judged); size is the candidate's IR over the FP32 IR. Each drop "
+        "carries its paired 95% interval (both "
         "models on the same images: DeLong for image AUROC, the image bootstrap for the pixel metrics); a drop's "
         "limit is certifiable on this split only where that interval is narrower than the limit (its half-width "
         "below it): elsewhere the split cannot tell a drop at the limit from none.",
@@ -130,6 +132,7 @@ def candidates(reports: ReportSet, cite: Citations) -> list[str]:
             low = cite.num(s, lambda x: x.speedup.low, ".2f", f"{label} speed-up interval low")
             high = cite.num(s, lambda x: x.speedup.high, ".2f", f"{label} speed-up interval high")
             speed = f"{cite.num(s, lambda x: x.speedup.ratio, '.2f', f'{label} speed-up')}x [{low}, {high}]"
+            speed += " (screening)" if r.screened else ""
             rows.append(
                 [
                     r.candidate,

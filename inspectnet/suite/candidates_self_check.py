@@ -4,7 +4,8 @@ The planted candidate quantises every layer (the nearest-neighbour search includ
 images fed as raw 0-255 pixels instead of the model's ImageNet-normalised input: the preprocessing mismatch a
 quantisation script makes when it reads images itself. Measured here on bottle: drops of 0.16 image AUROC,
 0.40 pixel AUROC and 0.44 AUPRO, 32-79x the limits. The judge must reject it on each metric, and the verdict
-must say which criterion and by how much; the control (the FP32 IR judged against itself) is accepted.
+must say which criterion and by how much, and, rejected before timing, it is timed on the short screening A/B
+with its speed-up not judged; the control (the FP32 IR judged against itself) is accepted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from inspectnet.criteria.candidates import CandidateCriteria
-from inspectnet.harness.candidates import CandidateJudge, outcome
+from inspectnet.harness.candidates import SCREENING, CandidateJudge, outcome
 from inspectnet.harness.session import Session
 from inspectnet.measure.ab import ABProtocol
 from inspectnet.names import RunKey
@@ -37,9 +38,12 @@ def test_a_badly_quantised_candidate_is_rejected(
         inspectnet_subject, "int8", quantisation_images=raw.astype(np.float32), whole=True
     )
     assert built.settings["calibration_images"] == 2 and built.settings["scope"] == "every layer"
-    record = inspectnet_candidates.judge(inspectnet_subject, built, CandidateCriteria("int8"), SHORT)
+    record = inspectnet_candidates.judge(inspectnet_subject, built, CandidateCriteria("int8"))
     print(f"planted: drop {record.drop}, agreement {record.label_agreement:.1%}; {record.failures}")
     assert record.status == "rejected"
+    # rejected before timing, so timed on the screening A/B only, and its speed-up is not judged
+    assert record.screened and f"{SCREENING.quads} ABBA quads" in record.latency_protocol
+    assert not any(f.startswith("speed-up") for f in record.failures)
     for label, limit in (("image AUROC", "0.0050"), ("pixel AUROC", "0.0050"), ("AUPRO@0.3", "0.0100")):
         assert any(f.startswith(f"{label} drop") and f"> max {limit} (by " in f for f in record.failures), label
     kind, message = outcome(record, Path("r.json"), fail_on_reject=True)
