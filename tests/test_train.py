@@ -211,3 +211,28 @@ def test_fast_coreset_picks_anomalibs_points_on_small_integer_grids(
     expected = _anomalib_picks(embedding, ratio, seed=seed)
     pin_seed(seed)
     assert coreset.select(embedding, ratio) == expected
+
+
+def test_a_patchcore_built_without_random_init_equals_one_built_with_it(
+    weights: ResolvedWeights, images: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The skipped initialisation is only speed: every tensor is loaded, the fit's coreset draws the same
+    points (its seed is re-pinned), and torch's initialisers are themselves again afterwards."""
+    import contextlib
+
+    from inspectnet.models import train
+
+    spec, skipping = _patchcore(), train.initialised_by_loading
+    skipped = build(spec, weights)
+    fit(skipped, spec, images, FeatureCache(), "skipped")
+    monkeypatch.setattr(train, "initialised_by_loading", contextlib.nullcontext)
+    initialised = build(spec, weights)
+    fit(initialised, spec, images, FeatureCache(), "initialised")
+    a, b = skipped.state_dict(), initialised.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    zeros = torch.zeros(4, 4)
+    assert torch.nn.init.kaiming_uniform_(zeros).abs().sum() > 0  # restored: it writes again
+    with pytest.raises(RuntimeError), skipping():
+        assert torch.nn.init.normal_(torch.zeros(3)).abs().sum() == 0
+        raise RuntimeError("restored on the way out of an error too")
+    assert torch.nn.init.normal_(torch.zeros(3)).abs().sum() > 0

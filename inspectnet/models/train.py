@@ -7,6 +7,7 @@ the weights file whose sha256 is part of the model's key, so a checkpoint is a f
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -75,6 +76,31 @@ def scoring(spec: ModelSpec, stable: bool = True) -> dict[str, Any]:
     return {"name": "anomalib", "departs_from_anomalib": False, "description": f"anomalib 2.7's {model} as is"}
 
 
+@contextlib.contextmanager
+def initialised_by_loading() -> Iterator[None]:
+    """Modules built inside are left as allocated: ``torch.nn.init``'s in-place initialisers return their
+    tensor untouched. Only for a model whose every tensor is loaded next (``apply`` and the head are strict,
+    so none is left unset) and whose random state after construction is not used: PatchCore (its fit
+    re-pins the seed before its one draw), not PaDiM (its feature subset is drawn after the backbone's init).
+    Random init of a wide_resnet50_2 (layer4 included, which the features-only truncation drops) is about a
+    second of CPU per build, and a card builds a model for every fit, evaluation and deployment."""
+    from torch.nn import init
+
+    names = [n for n in vars(init) if n.endswith("_") and not n.startswith("_") and callable(getattr(init, n))]
+    saved = {n: getattr(init, n) for n in names}
+    for name in names:
+        setattr(init, name, _untouched)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(init, name, function)
+
+
+def _untouched(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+    return tensor
+
+
 def build(spec: ModelSpec, weights: ResolvedWeights, stable: bool = True, compared: bool = False) -> nn.Module:
     """An untrained anomalib model with ``weights`` in its backbone; PaDiM's feature subset drawn from the seed.
 
@@ -89,12 +115,13 @@ def build(spec: ModelSpec, weights: ResolvedWeights, stable: bool = True, compar
     model: nn.Module
     if spec.method == "patchcore":
         kind = ComparedPatchcoreModel if compared else StablePatchcoreModel if stable else PatchcoreModel
-        model = kind(
-            layers=list(spec.layers),
-            backbone=spec.backbone,
-            pre_trained=False,
-            num_neighbors=spec.num_neighbors,
-        )
+        with initialised_by_loading():  # every tensor is loaded below; the fit re-pins the seed before its draws
+            model = kind(
+                layers=list(spec.layers),
+                backbone=spec.backbone,
+                pre_trained=False,
+                num_neighbors=spec.num_neighbors,
+            )
     else:
         model = PadimModel(
             backbone=spec.backbone, layers=list(spec.layers), pre_trained=False, n_features=spec.n_features
