@@ -4,8 +4,9 @@ For one category's measured model: build the candidate from its FP32 OpenVINO IR
 cached in the store), run it and the FP32 IR over the whole test split at batch 1, compute both models'
 exact metrics by the same code, label agreement and mask IoU with FP32, time both alternately in this process
 (``measure.ab``: FP32 as A, the candidate as B) and compare sizes; the profile's ``[candidates]`` limits give
-the verdict. A candidate that another criterion already rejects is timed on a short screening protocol
-(``SCREENING``) and its speed-up is recorded, not judged: no verdict rests on it. Plain Python;
+the verdict. A candidate whose verdict cannot rest on its speed-up (another criterion already rejects it, or
+its criteria set no ``min_speedup``) is timed on a short screening protocol (``SCREENING``) and its speed-up
+is recorded, not judged. Plain Python;
 ``candidates/test_candidates.py`` and its mutation tests call it.
 """
 
@@ -137,7 +138,7 @@ class CandidateJudge:
         self, run: RunKey, built: Built, limits: CandidateCriteria, protocol: ABProtocol | None = None
     ) -> CandidateRecord:
         """``built`` against ``run``'s FP32 IR under ``limits``; timed A/B by the profile's protocol, or by
-        ``SCREENING`` when another criterion already rejects it, unless ``protocol`` (the self-checks, whose
+        ``SCREENING`` when no verdict rests on its speed-up, unless ``protocol`` (the self-checks, whose
         verdicts do not rest on the speed-up, time a short one)."""
         from inspectnet.deploy.candidates import size_of
         from inspectnet.deploy.runtimes import openvino_runner
@@ -173,7 +174,8 @@ class CandidateJudge:
                 limits.max_size_ratio,
             )
 
-        screened = protocol is None and bool(missed_with(None, None))  # rejected whatever its speed
+        judged = limits.min_speedup is not None and not missed_with(None, None)  # else decided whatever its speed
+        screened = protocol is None and not judged
         protocol = protocol or (SCREENING if screened else self.protocol)
         fp32 = self.fp32(run)
         placed = [[r.place(x) for x in inputs_for(size)] for r in (fp32, runner)]

@@ -356,8 +356,9 @@ class Session:
         from inspectnet.deploy.postprocess import deployed
 
         if run not in self._deployments:
-            for other in [k for k in self._deployments if k.category != run.category]:
-                del self._deployments[other]  # one category's models at a time, as for inputs
+            measured = self.measured_run(run.category)  # parity, candidates and latency come back to it
+            for other in [k for k in self._deployments if k != measured]:
+                del self._deployments[other]  # the measured model and this one: memory flat in runs and categories
             evaluation = self.evaluate(run)
             with ledger.phase("deploy"):
                 if run not in self._calibrations:

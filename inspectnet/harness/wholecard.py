@@ -54,6 +54,7 @@ def _git(repo: Path, *args: str) -> str:
 def checkout(repo: Path, rev: str, where: Path) -> str:
     """A detached worktree of ``rev`` at ``where`` (replaced); the full commit."""
     commit = _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
+    _git(repo, "worktree", "prune")  # an interrupted run's checkout, deleted since, would confuse git later
     if where.exists():
         _git(repo, "worktree", "remove", "--force", str(where))
     _git(repo, "worktree", "add", "--detach", str(where), commit)

@@ -204,9 +204,9 @@ class CandidateBuild:
     build_s: float | None  # None when reused from the store
 
 
-# how ``latency_protocol`` opens for a candidate timed on the short screening A/B: another criterion had
-# already rejected it, so its speed-up is recorded, not judged
-SCREENED = "screening, the candidate being rejected on other criteria (speed-up recorded, not judged): "
+# how ``latency_protocol`` opens for a candidate timed on the short screening A/B: no verdict rests on its
+# speed-up (another criterion already rejects it, or its criteria set no min_speedup): recorded, not judged
+SCREENED = "screening, no verdict resting on the speed-up (recorded, not judged): "
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +250,7 @@ class CandidateRecord(Record):
 
     @property
     def screened(self) -> bool:
-        """Timed on the screening A/B: rejected before its speed was measured, which no verdict rests on."""
+        """Timed on the screening A/B: rejected before its speed was measured, or judged on no speed-up."""
         return self.latency_protocol.startswith(SCREENED)
 
 
