@@ -92,11 +92,14 @@ def test_one_seed_gives_one_memory_bank_and_another_seed_another(
 def test_a_stored_head_rebuilds_the_same_model(weights: ResolvedWeights, images: torch.Tensor, tmp_path: Path) -> None:
     model = build(_patchcore(), weights)
     fit(model, _patchcore(), images, FeatureCache(), "id")
-    rebuilt = build(_patchcore(), weights)
-    load_head(rebuilt, head_state(model))
+    rebuilt, again, head = build(_patchcore(), weights), build(_patchcore(), weights), head_state(model)
+    load_head(rebuilt, head)
+    load_head(again, head)
     with torch.no_grad():
         a, b = model(images[:2]), rebuilt(images[:2])
     assert torch.equal(a.pred_score, b.pred_score) and torch.equal(a.anomaly_map, b.anomaly_map)
+    banks = {m.memory_bank.data_ptr() for m in (rebuilt, again)}  # type: ignore[union-attr]
+    assert banks == {head["memory_bank"].data_ptr()}  # one bank in memory, however many models hold it
 
 
 def _anomalib_picks(embedding: torch.Tensor, ratio: float, seed: int) -> list[int]:

@@ -221,7 +221,9 @@ def head_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_head(model: nn.Module, head: dict[str, torch.Tensor]) -> None:
-    result = model.load_state_dict(head, strict=False)
+    """``head``'s tensors become the model's own (assigned, not copied: a memory bank is held once however many
+    models are built from one evaluation; nothing writes into a fitted model's buffers)."""
+    result = model.load_state_dict(head, strict=False, assign=True)
     unexpected = list(result.unexpected_keys)
     missing = [k for k in result.missing_keys if not k.startswith("feature_extractor.")]
     if unexpected or missing:

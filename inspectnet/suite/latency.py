@@ -42,7 +42,8 @@ def test_latency(
         pytest.skip(f"no model of {category} to measure (the given checkpoints hold none)")
     budget = inspectnet.options.profile.budget(device, runtime, machine_class(device))  # missing: fails untimed
     try:
-        runner = inspectnet.runner(run, runtime, device)
+        with ledger.phase("load runtime"):
+            runner = inspectnet.runner(run, runtime, device)
     except RuntimeUnavailable as exc:
         pytest.skip(str(exc))
     protocol = inspectnet_latency.protocol
@@ -59,7 +60,8 @@ def test_latency(
             "(--benchmark-disable, or under xdist); latency was not measured",
             pytrace=False,
         )
-    entry, path = inspectnet_latency.record(run, runner, sampler, before, started)
+    with ledger.phase("record"):
+        entry, path = inspectnet_latency.record(run, runner, sampler, before, started)
     if run_index + 1 < protocol.runs:
         return  # timed and recorded (checked above); the budget is judged by the last run, over every run
     stats = entry.stats
