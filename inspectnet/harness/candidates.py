@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from inspectnet.records import CandidateRecord
 
 IR_FILES = ("model.xml", "model.bin")
-# A/B for a candidate that is rejected before timing: its speed-up is shown, with the wide interval 4 quads give
+# A/B for a candidate whose verdict does not rest on its speed-up: shown, with the wide interval 4 quads give
 SCREENING = ABProtocol(quads=4, max_quads=4, block_calls=1, warmup=2)
 
 
@@ -160,8 +160,9 @@ class CandidateJudge:
         fp32_size = size_of(exported.openvino)
         drops = {m: fp32_metrics[m] - metrics[m] for m in metrics}
 
+        ratio = built.size_bytes / fp32_size
+
         def missed_with(fast: SpeedUp | None, min_speedup: float | None) -> list[str]:
-            ratio = built.size_bytes / fp32_size
             return failures(
                 drops,
                 limits.max_drop,
