@@ -48,3 +48,15 @@ def test_one_pass_gives_the_stable_and_anomalibs_outputs_bit_for_bit(
     assert torch.equal(got_plain.pred_score, want_plain.pred_score)
     assert torch.equal(got_plain.anomaly_map, want_plain.anomaly_map)
     assert not torch.equal(want_plain.anomaly_map, want_stable.anomaly_map) or bank == 1  # two arithmetics
+
+
+@pytest.mark.parametrize("rows", [[300], [1024, 1024], [700, 700, 700], [1500, 10, 2000]])
+def test_the_streamed_search_is_one_search_of_the_concatenation_bit_for_bit(rows: list[int]) -> None:
+    from inspectnet.models.stable import searched
+
+    generator = torch.Generator().manual_seed(3)
+    parts = [torch.randn(1, n, 128, generator=generator) for n in rows]
+    for model in _models(1, 2500)[:2]:  # anomalib's search and the stable one
+        with torch.no_grad():
+            want = model.nearest_neighbors(torch.cat(parts, 1).reshape(-1, 128), 1)[0]
+        assert torch.equal(searched(model, iter(parts)), want)

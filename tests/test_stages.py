@@ -9,13 +9,17 @@ import pytest
 from inspectnet.deploy.trace import PREFIX, Op, locate
 from inspectnet.measure.stages import (
     FACTOR,
+    Bands,
     arithmetic_limit,
     diagnosis,
     first_divergence,
+    own_errors,
     reference_bands,
     reference_limit,
+    select,
     stage_order,
     stage_table,
+    tensor,
 )
 
 LAYERS = ["layer2", "layer3"]
@@ -48,12 +52,16 @@ def _nudged(outputs: dict[str, np.ndarray], size: float, *names: str) -> dict[st
 NO_FLIPS = {"label": 0, "mask": 0}
 
 
+def _bands(reference: dict[str, np.ndarray], exact: dict[str, np.ndarray]) -> Bands:
+    return reference_bands(LAYERS, reference, own_errors(reference, exact, 2))
+
+
 def test_the_first_stage_beyond_the_references_own_error_is_named() -> None:
     reference = _outputs()
     exact = _nudged(reference, 1e-6, *reference)  # the reference's own error: 1e-6 everywhere
     later = (PREFIX + "patch_scores", PREFIX + "map_upsampled", "anomaly_map_raw", "anomaly_map")
     compared = _nudged(reference, 1e-2, *later)
-    rows = stage_table(LAYERS, reference, compared, reference_bands(LAYERS, reference, exact), NO_FLIPS)
+    rows = stage_table(LAYERS, reference, compared, _bands(reference, exact), NO_FLIPS)
     assert [r.stage for r in rows] == list(stage_order(LAYERS))
     first = first_divergence(rows)
     assert first is not None and first.stage == "patch_scores"
@@ -66,7 +74,7 @@ def test_an_error_the_references_arithmetic_explains_is_not_a_divergence() -> No
     reference = _outputs()
     exact = _nudged(reference, 1e-5, *reference)
     compared = _nudged(reference, 1e-5 * FACTOR / 2, *reference)
-    rows = stage_table(LAYERS, reference, compared, reference_bands(LAYERS, reference, exact), NO_FLIPS)
+    rows = stage_table(LAYERS, reference, compared, _bands(reference, exact), NO_FLIPS)
     assert first_divergence(rows) is None
     assert diagnosis(rows) == "no stage diverged beyond the reference's own float32 error"
 
@@ -74,9 +82,7 @@ def test_an_error_the_references_arithmetic_explains_is_not_a_divergence() -> No
 def test_an_unreachable_stage_is_said_and_flips_diverge() -> None:
     reference = _outputs()
     compared = {k: v for k, v in reference.items() if not k.startswith(PREFIX + "embedding")}
-    rows = stage_table(
-        LAYERS, reference, compared, reference_bands(LAYERS, reference, reference), {"label": 2, "mask": 0}
-    )
+    rows = stage_table(LAYERS, reference, compared, _bands(reference, reference), {"label": 2, "mask": 0})
     embedding = next(r for r in rows if r.stage == "embedding")
     assert embedding.error is None and embedding.note == "not reachable in this graph"
     assert diagnosis(rows).startswith("first divergence at label (2 flips)")
@@ -88,7 +94,7 @@ def test_a_reference_that_cannot_meet_the_tolerance_names_where_its_error_grows(
     exact = _nudged(reference, 1e-7, *reference)
     grows = (PREFIX + "patch_scores", PREFIX + "map_upsampled", "anomaly_map_raw", "anomaly_map", "pred_score")
     exact = _nudged(exact, 2e-3, *grows)
-    rows = stage_table(LAYERS, reference, reference, reference_bands(LAYERS, reference, exact), NO_FLIPS)
+    rows = stage_table(LAYERS, reference, reference, _bands(reference, exact), NO_FLIPS)
     stage, before, there = arithmetic_limit(rows) or (None, 0, 0)
     assert stage is not None and stage.stage == "patch_scores" and there > 100 * before
     text = reference_limit(rows, {"anomaly_map": 2e-3, "pred_score": 5e-4}, 1e-3)
@@ -206,3 +212,19 @@ def test_the_stages_are_traced_on_the_images_that_differ_most() -> None:
     picked = select(reference, [1, 3], n)
     assert picked["pred_score"].shape == (2,)
     np.testing.assert_array_equal(picked[PREFIX + "embedding"], reference[PREFIX + "embedding"][[3, 4, 5, 9, 10, 11]])
+
+
+@pytest.mark.parametrize("positions", [[0], [1], [0, 1]])
+def test_bands_from_each_images_own_error_equal_the_bands_of_the_selected_images(positions: list[int]) -> None:
+    reference = _outputs()
+    noise = np.random.default_rng(5)
+    exact = {k: v.astype(np.float64) + noise.normal(size=v.shape) * 1e-6 for k, v in reference.items()}
+    errors = own_errors(reference, exact, 2)
+    ref, ex = select(reference, positions, 2), select(exact, positions, 2)
+    got = reference_bands(LAYERS, ref, {stage: e[positions] for stage, e in errors.items()})
+    for stage in stage_order(LAYERS):
+        if stage in ("label", "mask"):
+            continue
+        a, b = tensor(ref, stage), tensor(ex, stage)
+        assert a is not None and b is not None
+        assert got[stage] == (float(np.max(np.abs(a.astype(np.float64) - b))), float(np.max(np.abs(a))))

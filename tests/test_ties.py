@@ -103,3 +103,12 @@ def test_parity_on_a_tied_image_takes_the_nearest_legitimate_answer_and_still_ca
     assert not broken.clean and broken.max_abs_error["pred_score_raw"] == pytest.approx(2e-3, rel=1e-3)
     elsewhere = _outputs([0.40 + 2e-3, 1.02])  # and on the untied image, nothing is excused
     assert not compare(reference, elsewhere, names, 1e-3, ties=tied).clean
+
+
+def test_the_in_place_expansion_is_the_three_temporary_expression_bit_for_bit() -> None:
+    from inspectnet.measure.ties import patch_scores
+
+    rng = np.random.default_rng(4)
+    x, m = rng.normal(size=(300, 64)) * 3.0, rng.normal(size=(500, 64)) * 3.0
+    squared = (x * x).sum(1)[:, None] - 2.0 * (x @ m.T) + (m * m).sum(1)[None, :]
+    assert np.array_equal(patch_scores(x, m), np.sqrt(np.maximum(squared.min(axis=1), 0.0)))

@@ -4,6 +4,7 @@ record per (category, runtime). Plain Python; the parity tests and the mutation 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,18 @@ import numpy as np
 from inspectnet import ledger
 from inspectnet.builders import parity_record
 from inspectnet.data.layout import shown_path
+from inspectnet.deploy.trace import PREFIX
 from inspectnet.measure.deployment import mask_iou
 from inspectnet.measure.parity import ParityResult, TiedScores, ambiguity_band, choose_images, compare
-from inspectnet.measure.stages import TRACED_IMAGES, reference_bands, select, stage_table, worst_images
+from inspectnet.measure.stages import (
+    TRACED_IMAGES,
+    OwnErrors,
+    own_errors,
+    reference_bands,
+    select,
+    stage_table,
+    worst_images,
+)
 from inspectnet.names import parity_record_name
 
 MIN_MASK_IOU = 0.99  # a way out reproduces the checkpoint's masks: at most 1% of an image's mask pixels differ
@@ -38,59 +48,64 @@ def run_outputs(runner: Runner, images: np.ndarray) -> dict[str, np.ndarray]:
 class Exact:
     """The deployed model in float64 on the chosen images, and what it says about the float32 reference."""
 
-    outputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]  # the graph's own outputs (its traced stages are kept as ``errors``)
+    errors: dict[str, OwnErrors]  # per reference device: each stage's and image's error of the reference
     band: tuple[float, float]  # the reference's own error on the normalised (score, map)
     distance_band: float  # twice the reference's largest patch-score error: options this close are tied
     ties: dict[int, TiedScores]  # images (by position) whose score sits on a jump
 
 
 def tied_scores(
-    module32: Any, module64: Any, features32: list[Any], features64: list[Any]
+    module32: Any, module64: Any, embeddings32: Iterable[Any], embeddings64: Callable[[], Iterable[Any]]
 ) -> tuple[float, dict[int, TiedScores]]:
     """Which images' scores sit on a jump of PatchCore's score (``measure.ties``), for a deployed PatchCore,
-    from each image's backbone features in float32 and float64; the tie band is twice the largest
-    patch-score error of the float32 model against float64."""
-    import torch
-
+    from each image's patch embedding in float32 and float64 (``embeddings64`` is read twice: for the band,
+    then image by image for the ties); the tie band is twice the largest patch-score error of the float32
+    model against float64. One image's embedding and one search chunk are held at a time."""
     from inspectnet.deploy.postprocess import normalised_scores
     from inspectnet.measure.ties import legitimate_scores
-    from inspectnet.models.stable import embedding_of
+    from inspectnet.models.stable import searched
 
     model32, model64 = module32.model, module64.model
-    emb32 = torch.cat([embedding_of(model32, f) for f in features32])
-    emb64 = torch.cat([embedding_of(model64, f) for f in features64])
-    with torch.no_grad():
-        s32 = model32.nearest_neighbors(emb32.reshape(-1, emb32.shape[-1]), 1)[0].cpu().double()
-        s64 = model64.nearest_neighbors(emb64.reshape(-1, emb64.shape[-1]), 1)[0]
+    s32 = searched(model32, embeddings32).cpu().double()
+    s64 = searched(model64, embeddings64())
     band = 2.0 * float((s32 - s64).abs().max())
     bank, k = model64.memory_bank.numpy(), model64.num_neighbors
     ties: dict[int, TiedScores] = {}
-    for i in range(emb64.shape[0]):
-        found = legitimate_scores(emb64[i].numpy(), bank, k, band)
+    for i, embedding in enumerate(embeddings64()):
+        found = legitimate_scores(embedding[0].numpy(), bank, k, band)
         if found.margin is not None and len(found.scores) > 1:
             normalised = normalised_scores(module64, found.scores)
             ties[i] = TiedScores(found.scores, normalised, found.margin, found.truncated)
     return band, ties
 
 
-def _features(model: Any, images: np.ndarray, cache: FeatureCache, identity: str) -> list[Any]:
-    """Each image's backbone features, from ``cache`` (computed and kept there when not yet seen)."""
+def _embeddings(model: Any, images: np.ndarray, cache: FeatureCache, identity: str) -> Iterator[Any]:
+    """Each image's patch embedding (1 x P x D), one at a time, from backbone features in ``cache`` (computed
+    and kept there when not yet seen)."""
     import torch
 
     from inspectnet.models.features import replaying
+    from inspectnet.models.stable import embedding_of
 
     device = model.memory_bank.device
     with replaying(model, cache, identity), torch.no_grad():
-        return [model.feature_extractor(torch.from_numpy(images[i : i + 1]).to(device)) for i in range(len(images))]
+        for i in range(len(images)):
+            yield embedding_of(model, model.feature_extractor(torch.from_numpy(images[i : i + 1]).to(device)))
 
 
 def exact_of(
-    module32: Any, images: np.ndarray, reference_cpu: dict[str, np.ndarray], cache: FeatureCache, identity: str
+    module32: Any,
+    images: np.ndarray,
+    references: Mapping[str, dict[str, np.ndarray]],
+    cache: FeatureCache,
+    identity: str,
 ) -> Exact:
     """The deployed model in float64 on the CPU, same images: the reference's own float32 error near the
-    thresholds, and (PatchCore) the images whose score sits on a jump of the score. Backbone features come
-    from ``cache``: float32 under the model's feature ``identity`` (as its evaluation left them), float64
-    under ``identity|float64``, so every model of a category computes them once."""
+    thresholds (against ``references["cpu"]``) and per stage (against each device's reference), and
+    (PatchCore) the images whose score sits on a jump of the score. Backbone features come from ``cache``:
+    float32 under the model's feature ``identity`` (as its evaluation left them), float64 under
+    ``identity|float64``, so every model of a category computes them once."""
     import copy
 
     from inspectnet.deploy.runtimes import torch_runner
@@ -100,15 +115,21 @@ def exact_of(
     images64 = images.astype(np.float64)
     identity64 = f"{identity}|float64"
     with ledger.phase("float64 reference"), replaying(module64.model, cache, identity64):
-        outputs = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64, trace=True), images64)
-    band = ambiguity_band(reference_cpu, outputs)
+        traced = run_outputs(torch_runner(module64, "cpu", images.shape[-1], np.float64, trace=True), images64)
+        errors = {device: own_errors(ref, traced, len(images)) for device, ref in references.items()}
+        outputs = {name: a for name, a in traced.items() if not name.startswith(PREFIX)}
+        del traced  # the float64 stages are in ``errors`` now
+    band = ambiguity_band(references["cpu"], outputs)
     if not hasattr(module64.model, "num_neighbors"):  # PaDiM: no discrete choice in its score
-        return Exact(outputs, band, 0.0, {})
+        return Exact(outputs, errors, band, 0.0, {})
     with ledger.phase("ties"):
-        features32 = _features(module32.model, images, cache, identity)
-        features64 = _features(module64.model, images64, cache, identity64)
-        distance_band, ties = tied_scores(module32, module64, features32, features64)
-    return Exact(outputs, band, distance_band, ties)
+        distance_band, ties = tied_scores(
+            module32,
+            module64,
+            _embeddings(module32.model, images, cache, identity),
+            lambda: _embeddings(module64.model, images64, cache, identity64),
+        )
+    return Exact(outputs, errors, band, distance_band, ties)
 
 
 def check_against(
@@ -138,9 +159,10 @@ def check_against(
     worst = worst_images(reference, compared, n, TRACED_IMAGES)
     with ledger.phase("stage table"):
         traced = run_outputs(runner.traced(), images[worst]) if runner.traced is not None else {}
-    ref, ex, comp = (select(o, worst, n) for o in (reference, exact.outputs, compared))
+    ref, comp = (select(o, worst, n) for o in (reference, compared))
+    bands = reference_bands(layers, ref, {stage: e[worst] for stage, e in exact.errors[runner.device].items()})
     flips = {"label": result.label_flips, "mask": result.mask_pixel_flips}
-    stages = stage_table(layers, ref, {**traced, **comp}, reference_bands(layers, ref, ex), flips)
+    stages = stage_table(layers, ref, {**traced, **comp}, bands, flips)
     return replace(
         result, reference_fp32_error=against_fp64, stages=stages, stage_images=tuple(names[i] for i in worst)
     )
@@ -186,7 +208,8 @@ class ParityChecker:
             images = self.session.test_images(run, chosen)
             identity = self.session.feature_identity(self.session.spec(run))
             module = self.session.deployment(run).module
-            self._exact[run] = exact_of(module, images, self.reference(run, "cpu"), self.session.cache, identity)
+            references = {d: self.reference(run, d) for d in dict.fromkeys(("cpu", self.session.options.device))}
+            self._exact[run] = exact_of(module, images, references, self.session.cache, identity)
         return self._exact[run]
 
     def check(self, run: RunKey, runner: Runner) -> ParityResult:

@@ -100,7 +100,7 @@ def measure(session: Session, run: RunKey) -> MarginCategory:
             for threads in THREADS:
                 torch.set_num_threads(threads)
                 reference = run_outputs(runtimes.torch_runner(module.to("cpu"), "cpu", size), images)
-                exact = exact_of(module, images, reference, session.cache, identity)
+                exact = exact_of(module, images, {"cpu": reference}, session.cache, identity)
                 for runtime, runner in runners.items():
                     result = check_against(reference, exact, runner, images, names, tolerance)
                     rows.append(

@@ -115,18 +115,35 @@ def _max_abs(a: np.ndarray, b: np.ndarray) -> float:
 Bands = dict[str, tuple[float | None, float]]  # stage -> (the reference's own error, its largest value)
 
 
-def reference_bands(
-    layers: Sequence[str], reference: Mapping[str, np.ndarray], exact: Mapping[str, np.ndarray]
-) -> Bands:
-    """Per stage: the reference's own float32 error (against ``exact``, the same model in float64; None where
-    ``exact`` lacks the stage) and its largest value. The same for every check of one reference: compute once."""
+OwnErrors = dict[str, np.ndarray]  # stage -> each image's max abs error of the reference against float64
+
+
+def own_errors(reference: Mapping[str, np.ndarray], exact: Mapping[str, np.ndarray], n: int) -> OwnErrors:
+    """Per stage that the reference and ``exact`` (the same model in float64) both give in one shape: each of
+    the ``n`` images' max abs error of the reference against it. A band over any of the images is the max of
+    theirs, so the float64 stage tensors (the patch embedding alone is 12 MiB an image) need not be kept."""
+    stages = [k.removeprefix(PREFIX) for k in exact if k.startswith(PREFIX)]
+    stages += [stage for stage, name in OUTPUT_STAGES.items() if name in exact and stage not in ("label", "mask")]
+    errors: OwnErrors = {}
+    for stage in stages:
+        ref, ex = tensor(reference, stage), tensor(exact, stage)
+        if ref is not None and ex is not None and ex.shape == ref.shape:
+            errors[stage] = np.array([_max_abs(image(ref, i, n), image(ex, i, n)) for i in range(n)], np.float64)
+    return errors
+
+
+def reference_bands(layers: Sequence[str], reference: Mapping[str, np.ndarray], errors: OwnErrors) -> Bands:
+    """Per stage: the reference's own float32 error over its images (the max of ``errors``, ``own_errors`` of the
+    same images; None where float64 lacks the stage) and its largest value. The same for every check of one
+    reference: compute once."""
     bands: Bands = {}
     for stage in stage_order(layers):
-        ref, ex = tensor(reference, stage), tensor(exact, stage)
+        ref = tensor(reference, stage)
         if ref is None or stage in ("label", "mask"):
             continue
         scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-        bands[stage] = (_max_abs(ref, ex) if ex is not None and ex.shape == ref.shape else None, scale)
+        own = errors.get(stage)
+        bands[stage] = (None if own is None else float(own.max()) if own.size else 0.0, scale)
     return bands
 
 
@@ -192,14 +209,20 @@ def worst_images(reference: Mapping[str, np.ndarray], compared: Mapping[str, np.
     return sorted(ranked)
 
 
+def _per_image(a: np.ndarray, n: int) -> np.ndarray:
+    """An output with the image as its first axis: its first axis is the image, or the image times a per-image
+    count (the patch embedding: images x patches rows)."""
+    return a.reshape(n, -1, *a.shape[1:]) if a.shape[0] != n else a[:, None]
+
+
+def image(a: np.ndarray, i: int, n: int) -> np.ndarray:
+    """Image ``i`` of ``n`` in an output (``select`` of one image, without the copy)."""
+    return _per_image(a, n)[i]
+
+
 def select(outputs: Mapping[str, np.ndarray], positions: Sequence[int], n: int) -> dict[str, np.ndarray]:
-    """The outputs of the images at ``positions`` of ``n``: an array's first axis is the image, or the image
-    times a per-image count (the patch embedding: images x patches rows)."""
-    out = {}
-    for name, a in outputs.items():
-        per = a.reshape(n, -1, *a.shape[1:]) if a.shape[0] != n else a[:, None]
-        out[name] = per[list(positions)].reshape(-1, *a.shape[1:])
-    return out
+    """The outputs of the images at ``positions`` of ``n`` (``_per_image``), concatenated as the outputs are."""
+    return {name: _per_image(a, n)[list(positions)].reshape(-1, *a.shape[1:]) for name, a in outputs.items()}
 
 
 def first_divergence(rows: Sequence[StageRow]) -> StageRow | None:

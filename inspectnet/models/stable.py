@@ -15,6 +15,7 @@ The model is anomalib's ``PatchcoreModel`` (same buffers, same checkpoint, same 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -158,3 +159,24 @@ def embedding_of(model: Any, features: dict[str, torch.Tensor]) -> torch.Tensor:
         pooled = {layer: model.feature_pooler(f) for layer, f in features.items()}
         embedding = model.generate_embedding(pooled)
         return model.reshape_embedding(embedding).reshape(embedding.shape[0], -1, embedding.shape[1])
+
+
+def searched(model: Any, embeddings: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Each patch's distance to its nearest entry (``model.nearest_neighbors``, k = 1) for the rows of
+    ``embeddings`` (B x P x D each), in order. anomalib's search and ``_search`` both take rows in
+    ``DEFAULT_CHUNK_SIZE`` chunks; the rows are handed over in exactly those chunks, so the result is bit for
+    bit one search of their concatenation, holding one chunk of rows at a time instead of all of them."""
+    scores: list[torch.Tensor] = []
+    pending: list[torch.Tensor] = []
+    held = 0
+    with torch.no_grad():
+        for embedding in embeddings:
+            pending.append(embedding.reshape(-1, embedding.shape[-1]))
+            held += pending[-1].shape[0]
+            while held >= DEFAULT_CHUNK_SIZE:
+                rows = torch.cat(pending)
+                scores.append(model.nearest_neighbors(rows[:DEFAULT_CHUNK_SIZE], 1)[0])
+                pending, held = [rows[DEFAULT_CHUNK_SIZE:]], held - DEFAULT_CHUNK_SIZE
+        if held:
+            scores.append(model.nearest_neighbors(torch.cat(pending), 1)[0])
+    return torch.cat(scores)
