@@ -52,7 +52,9 @@ def cost(reports: ReportSet, cite: Citations) -> list[str]:
     ]
     for s in sources:
         rows = [row for i in range(len(s.record.runs)) for row in _run_rows(s, i, cite)]
-        lines += [f"From `{s.name}`:", "", *table(["run", "step", "seconds"], rows), ""]
+        cpu = cite.num(s, lambda r: r.environment.cpu, "s", "whole card's CPU")
+        cores = cite.num(s, lambda r: r.environment.cpu_count, "d", "whole card's cores")
+        lines += [f"From `{s.name}` ({cpu}, {cores} cores):", "", *table(["run", "step", "seconds"], rows), ""]
         if s.record.speedup is not None:
             speedup = cite.num(s, lambda r: r.speedup, ".2f", f"{s.record.sizes} speed-up")
             compared = cite.num(s, lambda r: r.compared_records, "d", "records compared")
