@@ -52,9 +52,11 @@ def cost(reports: ReportSet, cite: Citations) -> list[str]:
     ]
     for s in sources:
         rows = [row for i in range(len(s.record.runs)) for row in _run_rows(s, i, cite)]
-        cpu = cite.num(s, lambda r: r.environment.cpu, "s", "whole card's CPU")
-        cores = cite.num(s, lambda r: r.environment.cpu_count, "d", "whole card's cores")
-        lines += [f"From `{s.name}` ({cpu}, {cores} cores):", "", *table(["run", "step", "seconds"], rows), ""]
+        machine = cite.num(s, lambda r: r.environment.cpu, "s", "whole card's CPU")
+        if s.record.environment.cpu_count is not None:
+            cores = cite.num(s, lambda r: r.environment.cpu_count, "d", "whole card's cores")
+            machine += f", {cores} cores"
+        lines += [f"From `{s.name}` ({machine}):", "", *table(["run", "step", "seconds"], rows), ""]
         if s.record.speedup is not None:
             speedup = cite.num(s, lambda r: r.speedup, ".2f", f"{s.record.sizes} speed-up")
             compared = cite.num(s, lambda r: r.compared_records, "d", "records compared")
